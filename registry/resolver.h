@@ -1,0 +1,53 @@
+// "Which platforms does this image run on?" with the fewest registry requests:
+//   cold, list by tag          = 1 manifest GET (the digest comes with it)
+//   cold, single-platform image = manifest GET + config blob GET
+//   warm (tag entry expired)    = 1 HEAD; a new digest only then is fetched
+//   hot                         = 0
+// tag -> digest is cached briefly, digest -> platforms for long (bounded LRU; a digest's
+// platforms never change), failures briefly; concurrent look-ups of one key share one
+// request; every key includes the credential fingerprint so one tenant's answer never
+// serves another. Thread-safe.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "registry/client.h"
+#include "registry/platform.h"
+#include "registry/reference.h"
+
+namespace archway::registry {
+
+struct ImagePlatforms {
+  std::string digest;      // of the manifest the reference resolves to
+  std::string media_type;
+  // Runnable platforms, sorted, unique. Empty with data_only = true for artifacts whose
+  // config declares no platform (they fit every platform).
+  std::vector<Platform> platforms;
+  bool data_only = false;
+};
+
+struct ResolverOptions {
+  std::chrono::milliseconds tag_ttl{std::chrono::minutes(5)};
+  std::chrono::milliseconds failure_ttl{std::chrono::seconds(10)};
+  size_t digest_cache_entries = 10000;
+  std::function<std::chrono::steady_clock::time_point()> clock;  // for tests; default steady_clock
+  std::function<void(bool hit)> cache_observer;                  // metrics
+};
+
+class Resolver {
+ public:
+  Resolver(Client& client, ResolverOptions options);
+  ~Resolver();
+  Result<ImagePlatforms> Resolve(const Reference& ref, const Keychain* extra = nullptr);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace archway::registry
