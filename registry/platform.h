@@ -5,6 +5,7 @@
 #pragma once
 
 #include <compare>
+#include <tuple>
 #include <string>
 #include <string_view>
 #include <vector>

@@ -1,0 +1,93 @@
+// A tiny HTTP/1.1 server on 127.0.0.1 for tests that need a peer a real registry cannot
+// play: a broken registry (wrong digest, endless body), a hanging one, a redirecting one,
+// a rate limiter, or a token server. Every request is recorded (method, target, headers).
+//
+//   LoopbackHttpServer server([](const HttpRecord& r) {
+//     return HttpReply{.status = 429, .headers = {{"Retry-After", "1"}}};
+//   });
+//   ... point a client at server.host() ...
+//   EXPECT_EQ(server.Requests().size(), 2u);
+//
+// Also a minimal blocking HTTP client (HttpCall) that does not share code with archway's.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace archway::testing {
+
+struct HttpRecord {
+  std::string method;
+  std::string target;  // path and query as sent
+  std::map<std::string, std::string> headers;  // lower-case names
+  std::string body;
+
+  std::string Path() const { return target.substr(0, target.find('?')); }
+  std::string Header(const std::string& lower_name) const {
+    auto it = headers.find(lower_name);
+    return it == headers.end() ? "" : it->second;
+  }
+  bool HasHeader(const std::string& lower_name) const { return headers.count(lower_name) != 0; }
+};
+
+struct HttpReply {
+  int status = 200;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  // Accept the request and never answer (until the server is destroyed).
+  bool hang = false;
+  // Announce this Content-Length but send only `body` (with hang: a stalled body).
+  long long declared_length = -1;
+  // Send the body with chunked transfer encoding (no Content-Length).
+  bool chunked = false;
+};
+
+class LoopbackHttpServer {
+ public:
+  using Handler = std::function<HttpReply(const HttpRecord&)>;
+
+  explicit LoopbackHttpServer(Handler handler);
+  ~LoopbackHttpServer();
+  LoopbackHttpServer(const LoopbackHttpServer&) = delete;
+  LoopbackHttpServer& operator=(const LoopbackHttpServer&) = delete;
+
+  int port() const { return port_; }
+  std::string host() const { return "127.0.0.1:" + std::to_string(port_); }
+  std::string url() const { return "http://" + host(); }
+
+  std::vector<HttpRecord> Requests() const;
+  void ResetRequests();
+
+ private:
+  void AcceptLoop();
+  void Serve(int fd);
+
+  Handler handler_;
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stopping_{false};
+  mutable std::mutex mu_;
+  std::condition_variable stopped_;
+  std::vector<HttpRecord> requests_;
+  std::vector<int> connections_;
+  std::vector<std::thread> threads_;
+  std::thread acceptor_;
+};
+
+// One request on a fresh connection to "host:port" (plain HTTP). Throws on connection
+// failure. The reply's headers are in `headers` with their original names.
+HttpReply HttpCall(const std::string& host, const std::string& method, const std::string& target,
+                   const std::vector<std::pair<std::string, std::string>>& headers = {},
+                   const std::string& body = "");
+
+// The value of a reply header, case-insensitive ("" when absent).
+std::string ReplyHeader(const HttpReply& reply, const std::string& name);
+
+}  // namespace archway::testing
