@@ -1,0 +1,67 @@
+#include "kube/client.h"
+
+namespace archway::kube {
+
+const char* WatchEventTypeName(WatchEvent::Type type) {
+  switch (type) {
+    case WatchEvent::Type::kAdded: return "ADDED";
+    case WatchEvent::Type::kModified: return "MODIFIED";
+    case WatchEvent::Type::kDeleted: return "DELETED";
+    case WatchEvent::Type::kBookmark: return "BOOKMARK";
+  }
+  return "?";
+}
+
+Result<ListResult> ListAll(Client& client, const ResourceRef& ref, const std::string& ns, ListOptions options) {
+  bool restarted = false;
+  ListResult all;
+  options.continue_token.clear();
+  for (;;) {
+    auto page = client.List(ref, ns, options);
+    if (!page.ok()) {
+      // The continue token outlived the server's history: start over once, consistently.
+      if (IsGone(page.error()) && !options.continue_token.empty() && !restarted) {
+        restarted = true;
+        all = ListResult();
+        options.continue_token.clear();
+        continue;
+      }
+      return page.error();
+    }
+    // The first page's RV is the snapshot every later page belongs to.
+    if (options.continue_token.empty()) all.resource_version = page->resource_version;
+    for (auto& item : page->items) all.items.push_back(std::move(item));
+    if (page->continue_token.empty()) break;
+    options.continue_token = page->continue_token;
+  }
+  return all;
+}
+
+Status RetryOnConflict(const std::function<Status()>& fn, int attempts) {
+  Status last;
+  for (int i = 0; i < attempts; ++i) {
+    last = fn();
+    if (last.ok() || !IsConflict(last.error())) return last;
+  }
+  return last;
+}
+
+std::string ObjectKey(const std::string& ns, const std::string& name) {
+  return ns.empty() ? name : ns + "/" + name;
+}
+
+std::string ObjectKey(const Json& object) {
+  const Json* meta = object.is_object() && object.contains("metadata") ? &object["metadata"] : nullptr;
+  if (!meta || !meta->is_object()) return "";
+  std::string ns = meta->contains("namespace") && (*meta)["namespace"].is_string() ? (*meta)["namespace"].get<std::string>() : "";
+  std::string name = meta->contains("name") && (*meta)["name"].is_string() ? (*meta)["name"].get<std::string>() : "";
+  return ObjectKey(ns, name);
+}
+
+std::pair<std::string, std::string> SplitObjectKey(const std::string& key) {
+  auto slash = key.find('/');
+  if (slash == std::string::npos) return {"", key};
+  return {key.substr(0, slash), key.substr(slash + 1)};
+}
+
+}  // namespace archway::kube

@@ -1,0 +1,88 @@
+#include "kube/events.h"
+
+#include <chrono>
+#include <cstdio>
+
+#include "base/log.h"
+#include "kube/leader.h"
+
+namespace archway::kube {
+namespace {
+
+std::string Field(const Json& obj, const char* a, const char* b = nullptr) {
+  if (!obj.is_object() || !obj.contains(a)) return "";
+  const Json& v = obj[a];
+  if (!b) return v.is_string() ? v.get<std::string>() : "";
+  if (!v.is_object() || !v.contains(b) || !v[b].is_string()) return "";
+  return v[b];
+}
+
+}  // namespace
+
+EventRecorder::EventRecorder(Client& client, EventSource source) : client_(client), source_(std::move(source)) {}
+
+Status EventRecorder::Record(const Json& regarding, const std::string& type, const std::string& reason,
+                             const std::string& action, const std::string& note) {
+  const std::string name = Field(regarding, "metadata", "name");
+  if (name.empty()) return Error(ErrorCode::kInvalidArgument, "event: the regarding object has no name");
+  std::string ns = Field(regarding, "metadata", "namespace");
+  if (ns.empty()) ns = "default";  // events about cluster-scoped objects live in "default"
+  const auto now = std::chrono::system_clock::now();
+  char suffix[32];
+  std::snprintf(suffix, sizeof suffix, ".%llx",
+                static_cast<unsigned long long>(
+                    std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count()));
+  std::string text = note.size() > 1024 ? note.substr(0, 1021) + "..." : note;
+
+  Json ref = {{"apiVersion", Field(regarding, "apiVersion")},
+              {"kind", Field(regarding, "kind")},
+              {"name", name}};
+  if (!Field(regarding, "metadata", "namespace").empty()) ref["namespace"] = ns;
+  if (auto uid = Field(regarding, "metadata", "uid"); !uid.empty()) ref["uid"] = uid;
+  if (auto rv = Field(regarding, "metadata", "resourceVersion"); !rv.empty()) ref["resourceVersion"] = rv;
+
+  if (!use_core_v1_) {
+    Json event = {{"apiVersion", "events.k8s.io/v1"},
+                  {"kind", "Event"},
+                  {"metadata", {{"name", name + suffix}, {"namespace", ns}}},
+                  {"eventTime", FormatMicroTime(now)},
+                  {"reportingController", source_.reporting_controller},
+                  {"reportingInstance", source_.reporting_instance},
+                  {"action", action},
+                  {"reason", reason},
+                  {"regarding", ref},
+                  {"note", text},
+                  {"type", type}};
+    auto created = client_.Create(resources::kEvents, ns, event);
+    if (created.ok()) return Status::Ok();
+    // A 404 for the whole group (not served): fall back to core v1 from now on.
+    if (!IsNotFound(created.error())) {
+      log::Warn("event not recorded", {{"reason", reason}, {"object", ns + "/" + name}, {"error", created.error().message}});
+      return created.error();
+    }
+    use_core_v1_ = true;
+  }
+  const std::string stamp = FormatTime(now);
+  Json event = {{"apiVersion", "v1"},
+                {"kind", "Event"},
+                {"metadata", {{"name", name + suffix}, {"namespace", ns}}},
+                {"involvedObject", ref},
+                {"reason", reason},
+                {"message", text},
+                {"type", type},
+                {"source", {{"component", source_.reporting_controller}}},
+                {"firstTimestamp", stamp},
+                {"lastTimestamp", stamp},
+                {"count", 1},
+                {"action", action},
+                {"reportingComponent", source_.reporting_controller},
+                {"reportingInstance", source_.reporting_instance}};
+  auto created = client_.Create(resources::kCoreEvents, ns, event);
+  if (!created.ok()) {
+    log::Warn("event not recorded", {{"reason", reason}, {"object", ns + "/" + name}, {"error", created.error().message}});
+    return created.error();
+  }
+  return Status::Ok();
+}
+
+}  // namespace archway::kube
