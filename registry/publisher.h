@@ -48,7 +48,12 @@ struct PublishResult {
   std::string media_type;  // of the index
   std::string index_bytes;
   std::vector<PublishedEntry> entries;  // in index order
-  int writes = 0;                       // PUT/POST/PATCH requests made (0 on an identical re-run)
+  // Write operations performed: manifest PUTs, mount POSTs, blob copies (each at least a
+  // POST and a PUT, counted as 2). 0 on an identical re-run.
+  int writes = 0;
+  int manifests_pushed = 0;  // children and index
+  int blobs_mounted = 0;     // cross-repository mounts accepted
+  int blobs_copied = 0;      // streamed copies (other registry, or mount refused)
 };
 
 class Publisher {

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# bench/inspect.sh: `archway inspect` against `skopeo inspect --raw` on the same local
+# registry, same images (a 3-platform list and a single-platform image), same run.
+# Prints the wall time of a first (cold) process and of warm processes (hyperfine), the
+# ratio archway/skopeo (target <= 0.4) and the registry requests per resolution counted
+# from the registry's own access log.
+source "$(dirname "$0")/common.sh"
+
+start_registry
+echo "registry: $registry"
+for platform in linux/amd64 linux/arm64 linux/arm/v7; do
+  IFS=/ read -r _ arch variant <<<"$platform"
+  build_image "$platform" "$registry/bench-${arch}${variant:+-$variant}:1"
+done
+# The list is made by an independent tool, not by archway.
+"${buildah_cmd[@]}" manifest create bench-list >/dev/null
+for repo in bench-amd64 bench-arm64 bench-arm-v7; do
+  "${buildah_cmd[@]}" manifest add --tls-verify=false bench-list "docker://$registry/$repo:1" >/dev/null
+done
+"${buildah_cmd[@]}" manifest push -q --all --tls-verify=false bench-list "docker://$registry/bench:list" >/dev/null
+
+list="$registry/bench:list"
+single="$registry/bench-amd64:1"
+
+# requests CMD...: registry requests one run of CMD causes.
+requests() {
+  local before after
+  before=$(access_lines)
+  "$@" >/dev/null
+  sleep 0.2  # the access log is written after the response
+  after=$(access_lines)
+  echo $((after - before))
+}
+# first_run_ms CMD...: wall time of one run.
+first_run_ms() {
+  local t0 t1
+  t0=$(date +%s%N)
+  "$@" >/dev/null
+  t1=$(date +%s%N)
+  awk -v ns=$((t1 - t0)) 'BEGIN { printf "%.2f", ns / 1e6 }'
+}
+
+printf '\n%-8s %-8s %12s %12s %10s %9s %10s %10s\n' image tool "first run" "warm mean" "cpu" requests "wall vs" "cpu vs"
+for kind in list single; do
+  ref=${!kind}
+  archway_cmd=("$archway" inspect "$ref")
+  skopeo_cmd=(skopeo inspect --raw --tls-verify=false "docker://$ref")
+  a_first=$(first_run_ms "${archway_cmd[@]}")
+  s_first=$(first_run_ms "${skopeo_cmd[@]}")
+  a_req=$(requests "${archway_cmd[@]}")
+  s_req=$(requests "${skopeo_cmd[@]}")
+  hyperfine -N --warmup 5 --runs "${RUNS:-40}" --export-csv "$work/$kind.csv" --style none \
+    "${archway_cmd[*]}" "${skopeo_cmd[*]}" >/dev/null
+  a_warm=$(mean_ms "$work/$kind.csv" 1)
+  s_warm=$(mean_ms "$work/$kind.csv" 2)
+  a_cpu=$(cpu_ms "$work/$kind.csv" 1)
+  s_cpu=$(cpu_ms "$work/$kind.csv" 2)
+  printf '%-8s %-8s %9s ms %9s ms %7s ms %9s %10s %10s\n' "$kind" archway "$a_first" "$a_warm" "$a_cpu" "$a_req" \
+    "$(ratio "$a_warm" "$s_warm")x" "$(ratio "$a_cpu" "$s_cpu")x"
+  printf '%-8s %-8s %9s ms %9s ms %7s ms %9s %10s %10s\n' "$kind" skopeo "$s_first" "$s_warm" "$s_cpu" "$s_req" "1.00x" "1.00x"
+done
+echo
+echo "warm mean: hyperfine, ${RUNS:-40} runs after 5 warm-ups; cpu: user + system time of those runs;"
+echo "requests: lines in the registry's access log per run; uptime: $(uptime | sed 's/.*load/load/')"
+echo "target: archway <= 0.40x skopeo's wall time."

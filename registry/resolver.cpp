@@ -1,0 +1,332 @@
+#include "registry/resolver.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <list>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
+#include <utility>
+
+#include "base/log.h"
+#include "registry/manifest.h"
+
+namespace archway::registry {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Nested indexes (an index entry that is itself an index, or an entry with no platform
+// field) are resolved by fetching the child; bounded so a hostile index cannot fan out.
+constexpr int kMaxNestingDepth = 2;
+constexpr size_t kMaxUndeclaredChildren = 16;
+
+// A bounded least-recently-used map.
+template <typename V>
+class LruCache {
+ public:
+  explicit LruCache(size_t capacity) : capacity_(std::max<size_t>(capacity, 1)) {}
+
+  V* Find(const std::string& key) {
+    auto it = index_.find(key);
+    if (it == index_.end()) return nullptr;
+    order_.splice(order_.begin(), order_, it->second);
+    return &it->second->second;
+  }
+
+  void Put(const std::string& key, V value) {
+    auto it = index_.find(key);
+    if (it != index_.end()) {
+      it->second->second = std::move(value);
+      order_.splice(order_.begin(), order_, it->second);
+      return;
+    }
+    order_.emplace_front(key, std::move(value));
+    index_[key] = order_.begin();
+    if (order_.size() > capacity_) {
+      index_.erase(order_.back().first);
+      order_.pop_back();
+    }
+  }
+
+  void Erase(const std::string& key) {
+    auto it = index_.find(key);
+    if (it == index_.end()) return;
+    order_.erase(it->second);
+    index_.erase(it);
+  }
+
+ private:
+  using Entry = std::pair<std::string, V>;
+  size_t capacity_;
+  std::list<Entry> order_;
+  std::unordered_map<std::string, typename std::list<Entry>::iterator> index_;
+};
+
+struct TagEntry {
+  std::string digest;
+  Clock::time_point fresh_until;  // after this the digest is re-validated with a HEAD
+};
+
+struct FailureEntry {
+  Error error;
+  Clock::time_point until;
+};
+
+// One in-flight resolution that concurrent callers of the same key wait on.
+struct Flight {
+  std::mutex mu;
+  std::condition_variable done_cv;
+  bool done = false;
+  std::optional<Result<ImagePlatforms>> result;
+};
+
+void SortUnique(std::vector<Platform>& platforms) {
+  std::sort(platforms.begin(), platforms.end());
+  platforms.erase(std::unique(platforms.begin(), platforms.end()), platforms.end());
+}
+
+bool IsImageConfigType(std::string_view media_type) {
+  return media_type == media_type::kOciConfig || media_type == media_type::kDockerConfig;
+}
+
+}  // namespace
+
+struct Resolver::Impl {
+  Client& client;
+  ResolverOptions options;
+
+  std::mutex mu;  // guards the caches and the flight table, never held across a request
+  LruCache<TagEntry> tags;
+  LruCache<ImagePlatforms> digests;
+  LruCache<FailureEntry> failures;
+  std::unordered_map<std::string, std::shared_ptr<Flight>> flights;
+
+  Impl(Client& c, ResolverOptions o)
+      : client(c),
+        options(std::move(o)),
+        tags(options.digest_cache_entries),
+        digests(options.digest_cache_entries),
+        failures(std::max<size_t>(options.digest_cache_entries / 4, 64)) {
+    if (!options.clock) options.clock = [] { return Clock::now(); };
+  }
+
+  void Observe(bool hit) {
+    if (options.cache_observer) options.cache_observer(hit);
+  }
+
+  // Keys: credential fingerprint, then the repository, then the tag or digest. The
+  // fingerprint comes first so one tenant's entries can never answer another's.
+  static std::string TagKey(const std::string& fp, const Reference& ref) { return fp + "|" + ref.Name() + ":" + ref.tag; }
+  static std::string DigestKey(const std::string& fp, const Reference& ref, const std::string& digest) {
+    return fp + "|" + ref.Name() + "@" + digest;
+  }
+
+  std::optional<ImagePlatforms> CachedDigest(const std::string& key) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (const ImagePlatforms* found = digests.Find(key)) return *found;
+    return std::nullopt;
+  }
+
+  // The platforms a fetched manifest declares; fetches the config blob for an image and
+  // children for nested or platform-less index entries.
+  Result<ImagePlatforms> PlatformsOf(const Reference& repo, const FetchedManifest& fetched, const Keychain* extra,
+                                     const std::string& fp, int depth) {
+    auto parsed = ParseManifest(fetched.bytes, fetched.media_type);
+    if (!parsed.ok()) return parsed.error();
+    const Manifest& manifest = *parsed;
+    ImagePlatforms out;
+    out.digest = fetched.digest;
+    out.media_type = manifest.media_type.empty() ? fetched.media_type : manifest.media_type;
+
+    switch (manifest.kind) {
+      case ManifestKind::kSchema1: {
+        if (!manifest.schema1_platform || !IsRunnable(*manifest.schema1_platform)) {
+          return Error(ErrorCode::kBadResponse, "schema1 manifest declares no architecture");
+        }
+        out.platforms.push_back(Normalize(*manifest.schema1_platform));
+        return out;
+      }
+      case ManifestKind::kImage: {
+        if (!IsImageConfigType(manifest.config.media_type)) {
+          // An artifact (Helm chart, SBOM, the OCI empty config): nothing a runtime runs
+          // on one platform only.
+          out.data_only = true;
+          return out;
+        }
+        auto config = client.GetBlob(repo, manifest.config.digest, kMaxConfigBytes, extra);
+        if (!config.ok()) return config.error().Wrap("config blob " + manifest.config.digest);
+        auto platform = PlatformFromConfig(*config);
+        if (!platform.ok()) return platform.error().Wrap("config blob " + manifest.config.digest);
+        if (!platform->has_value() || !IsRunnable(**platform)) {
+          out.data_only = true;
+        } else {
+          out.platforms.push_back(Normalize(**platform));
+        }
+        return out;
+      }
+      case ManifestKind::kIndex: {
+        size_t undeclared = 0;
+        for (const Descriptor& entry : manifest.manifests) {
+          if (entry.IsAttestationOrUnknown()) continue;
+          bool nested_index = entry.media_type == media_type::kOciIndex || entry.media_type == media_type::kDockerList;
+          if (entry.platform && !nested_index) {
+            if (IsRunnable(*entry.platform)) out.platforms.push_back(Normalize(*entry.platform));
+            continue;
+          }
+          // No platform on the entry (allowed by the OCI spec) or an index of indexes:
+          // the child itself says.
+          if (depth >= kMaxNestingDepth || ++undeclared > kMaxUndeclaredChildren) {
+            return Error(ErrorCode::kBadResponse, "image index nests too deeply or has too many entries without a platform");
+          }
+          auto child = ResolveDigest(repo.WithDigest(entry.digest), extra, fp, depth + 1);
+          if (!child.ok()) return child.error().Wrap("index entry " + entry.digest);
+          for (const Platform& p : child->platforms) out.platforms.push_back(p);
+        }
+        SortUnique(out.platforms);
+        if (out.platforms.empty()) {
+          return Error(ErrorCode::kBadResponse,
+                       "image index lists no runnable platform (only attestations or unknown/unknown entries)");
+        }
+        return out;
+      }
+    }
+    return Error(ErrorCode::kInternal, "unhandled manifest kind");
+  }
+
+  // digest -> platforms through the long-lived cache.
+  Result<ImagePlatforms> ResolveDigest(const Reference& ref, const Keychain* extra, const std::string& fp, int depth) {
+    std::string key = DigestKey(fp, ref, ref.digest);
+    if (auto cached = CachedDigest(key)) return *cached;
+    auto fetched = client.GetManifest(ref, extra);
+    if (!fetched.ok()) return fetched.error();
+    return Store(ref, *fetched, extra, fp, depth);
+  }
+
+  Result<ImagePlatforms> Store(const Reference& ref, const FetchedManifest& fetched, const Keychain* extra,
+                               const std::string& fp, int depth) {
+    auto platforms = PlatformsOf(ref, fetched, extra, fp, depth);
+    if (!platforms.ok()) return platforms;
+    std::lock_guard<std::mutex> lock(mu);
+    digests.Put(DigestKey(fp, ref, fetched.digest), *platforms);
+    return platforms;
+  }
+
+  void RememberTag(const std::string& key, const std::string& digest) {
+    std::lock_guard<std::mutex> lock(mu);
+    tags.Put(key, TagEntry{digest, options.clock() + options.tag_ttl});
+  }
+
+  // The work behind one flight: the request economics of the header.
+  Result<ImagePlatforms> Fetch(const Reference& ref, const Keychain* extra, const std::string& fp) {
+    if (ref.HasDigest()) return ResolveDigest(ref, extra, fp, 0);
+
+    std::string tag_key = TagKey(fp, ref);
+    std::optional<TagEntry> tag;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (const TagEntry* found = tags.Find(tag_key)) tag = *found;
+    }
+    if (tag) {
+      std::string key = DigestKey(fp, ref, tag->digest);
+      if (tag->fresh_until > options.clock()) {
+        if (auto cached = CachedDigest(key)) return *cached;
+        return ResolveDigest(ref.WithDigest(tag->digest), extra, fp, 0);  // platforms evicted
+      }
+      // Warm: one HEAD re-validates the tag; only a moved tag costs a GET.
+      auto head = client.HeadManifest(ref, extra);
+      if (!head.ok()) {
+        std::lock_guard<std::mutex> lock(mu);
+        tags.Erase(tag_key);
+        return head.error();
+      }
+      if (!head->digest.empty()) {
+        RememberTag(tag_key, head->digest);
+        return ResolveDigest(ref.WithDigest(head->digest), extra, fp, 0);
+      }
+      // A registry that sends no Docker-Content-Digest on HEAD: fall through to a GET.
+    }
+
+    auto fetched = client.GetManifest(ref, extra);
+    if (!fetched.ok()) return fetched.error();
+    auto platforms = Store(ref, *fetched, extra, fp, 0);
+    if (platforms.ok()) RememberTag(tag_key, fetched->digest);
+    return platforms;
+  }
+
+  Result<ImagePlatforms> Resolve(const Reference& ref, const Keychain* extra) {
+    std::string fp = client.CredentialFingerprint(ref, extra);
+    std::string flight_key = fp + "|" + (ref.HasDigest() ? ref.Name() + "@" + ref.digest : ref.Name() + ":" + ref.tag);
+
+    std::shared_ptr<Flight> flight;
+    bool leader = false;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      Clock::time_point now = options.clock();
+      if (FailureEntry* failed = failures.Find(flight_key)) {
+        if (failed->until > now) {
+          Observe(true);
+          return failed->error;
+        }
+        failures.Erase(flight_key);
+      }
+      // Hot path without a flight: fresh tag (or a digest) whose platforms are cached.
+      std::string digest_key;
+      if (ref.HasDigest()) {
+        digest_key = DigestKey(fp, ref, ref.digest);
+      } else if (const TagEntry* tag = tags.Find(TagKey(fp, ref)); tag && tag->fresh_until > now) {
+        digest_key = DigestKey(fp, ref, tag->digest);
+      }
+      if (!digest_key.empty()) {
+        if (const ImagePlatforms* cached = digests.Find(digest_key)) {
+          Observe(true);
+          return *cached;
+        }
+      }
+      auto it = flights.find(flight_key);
+      if (it != flights.end()) {
+        flight = it->second;
+      } else {
+        flight = std::make_shared<Flight>();
+        flights.emplace(flight_key, flight);
+        leader = true;
+      }
+    }
+    Observe(false);
+
+    if (!leader) {
+      std::unique_lock<std::mutex> lock(flight->mu);
+      flight->done_cv.wait(lock, [&] { return flight->done; });
+      return *flight->result;
+    }
+
+    Result<ImagePlatforms> result = Fetch(ref, extra, fp);
+    if (!result.ok()) {
+      log::Debug("registry: resolution failed",
+                 {{"reference", ref.String()}, {"error", result.error().message}});
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (!result.ok()) failures.Put(flight_key, FailureEntry{result.error(), options.clock() + options.failure_ttl});
+      flights.erase(flight_key);
+    }
+    {
+      std::lock_guard<std::mutex> lock(flight->mu);
+      flight->result = result;
+      flight->done = true;
+    }
+    flight->done_cv.notify_all();
+    return result;
+  }
+};
+
+Resolver::Resolver(Client& client, ResolverOptions options)
+    : impl_(std::make_unique<Impl>(client, std::move(options))) {}
+
+Resolver::~Resolver() = default;
+
+Result<ImagePlatforms> Resolver::Resolve(const Reference& ref, const Keychain* extra) {
+  return impl_->Resolve(ref, extra);
+}
+
+}  // namespace archway::registry
