@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# bench/webhook.sh [ARCHWAY_BINARY] — admission throughput and latency of `archway webhook`
+# against nginx, both over TLS on this machine, in the same run.
+#
+#  1. A real docker-registry on loopback with buildah-made images (single-platform images
+#     and an amd64+arm64 list).
+#  2. Warm cache: wrk -t2 -c32 POSTing a realistic ~2 KB AdmissionReview (bench/webhook_review.json)
+#     over TLS keep-alive to /mutate, then the same against nginx answering a constant JSON
+#     body over TLS. Prints req/s and p99 for both and the ratios
+#     (targets: archway >= 0.5x nginx's req/s, p99 <= 2x nginx's p99), and the webhook's RSS
+#     after the run (target <= 30 MiB).
+#  3. Cold cache: latency of a pod with 3 uncached images vs 1 (target <= 1.5x), each
+#     image a distinct single-platform image (manifest + config blob fetched).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(dirname "$here")"
+bin="${1:-${ARCHWAY_BINARY:-$root/build/archway}}"
+duration="${WRK_DURATION:-10s}"
+[ -x "$bin" ] || { echo "bench: no archway binary at $bin (pass it as the first argument)" >&2; exit 1; }
+for tool in docker-registry buildah wrk nginx openssl curl python3; do
+  command -v "$tool" >/dev/null || { echo "bench: $tool is not installed (scripts/install-deps.sh)" >&2; exit 1; }
+done
+
+tmp="$(mktemp -d /tmp/archway-bench-webhook.XXXXXX)"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+wait_for() {  # wait_for URL [curl flags]: until it answers, at most 20 s
+  local url="$1"; shift
+  for _ in $(seq 1 200); do curl -s -o /dev/null "$@" "$url" && return 0; sleep 0.1; done
+  echo "bench: $url did not come up" >&2; return 1
+}
+
+# --- registry + fixtures ---------------------------------------------------------------
+reg_port="$(free_port)"
+registry="127.0.0.1:$reg_port"
+cat > "$tmp/registry.yml" <<YAML
+version: 0.1
+log: {level: error}
+storage: {filesystem: {rootdirectory: $tmp/storage}}
+http: {addr: $registry, secret: bench}
+YAML
+docker-registry serve "$tmp/registry.yml" >"$tmp/registry.log" 2>&1 &
+pids+=($!)
+wait_for "http://$registry/v2/"
+
+bh() { buildah --root "$tmp/bh/root" --runroot "$tmp/bh/runroot" --storage-driver vfs "$@"; }
+build_image() {  # build_image NAME PLATFORM: a tiny image with unique content
+  local name="$1" os="${2%%/*}" arch="${2#*/}" c
+  echo "$name $RANDOM $RANDOM" > "$tmp/content"
+  c="$(bh from scratch)"
+  bh copy "$c" "$tmp/content" /content.txt >/dev/null
+  bh config --os "$os" --arch "$arch" "$c"
+  bh commit -q "$c" "localhost/$name" >/dev/null
+  bh rm "$c" >/dev/null
+}
+echo "bench: building fixtures with buildah..." >&2
+for i in 1 2 3 4 5 6 7 8; do
+  build_image "cold$i" linux/amd64
+  bh push -q --tls-verify=false "localhost/cold$i" "docker://$registry/bench/cold$i:1"
+done
+bh manifest create localhost/web-list >/dev/null
+for p in linux/amd64 linux/arm64; do
+  build_image "web-${p#*/}" "$p"
+  bh manifest add localhost/web-list "localhost/web-${p#*/}" >/dev/null
+done
+bh manifest push -q --all --tls-verify=false localhost/web-list "docker://$registry/bench/web:1.4"
+
+# --- TLS material, review bodies ---------------------------------------------------------
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$tmp/tls.key" \
+  -out "$tmp/tls.crt" -days 1 -subj /CN=bench -addext subjectAltName=IP:127.0.0.1 2>/dev/null
+review_with() {  # review_with IMAGE... -> AdmissionReview JSON with one container per image
+  python3 - "$here/webhook_review.json" "$@" <<'PY'
+import json, sys
+review = json.load(open(sys.argv[1]))
+template = review["request"]["object"]["spec"]["containers"][0]
+review["request"]["object"]["spec"]["containers"] = [dict(template, name="c%d" % i, image=img) for i, img in enumerate(sys.argv[2:])]
+print(json.dumps(review, separators=(",", ":")))
+PY
+}
+review_with "$registry/bench/web:1.4" > "$tmp/review.json"
+echo "bench: review body $(wc -c < "$tmp/review.json") bytes" >&2
+cat > "$tmp/post.lua" <<LUA
+local f = io.open("$tmp/review.json", "rb")
+wrk.method = "POST"
+wrk.body = f:read("*a")
+f:close()
+wrk.headers["Content-Type"] = "application/json"
+LUA
+
+# --- archway webhook ---------------------------------------------------------------------
+wh_port="$(free_port)"; metrics_port="$(free_port)"
+cat > "$tmp/webhook.yaml" <<YAML
+listen: "127.0.0.1:$wh_port"
+tls: {certFile: $tmp/tls.crt, keyFile: $tmp/tls.key}
+metricsListen: "127.0.0.1:$metrics_port"
+budget: 2s
+registries: {configFile: $tmp/none.yaml, dockerConfig: $tmp/none.json}
+kubeconfig: ""
+YAML
+"$bin" webhook --config "$tmp/webhook.yaml" 2>"$tmp/webhook.log" &
+wh_pid=$!
+pids+=($wh_pid)
+wait_for "https://127.0.0.1:$wh_port/healthz" -k
+post() {  # post FILE -> seconds
+  curl -sk -o "$tmp/answer.json" -w '%{time_total}' -H 'Content-Type: application/json' \
+    --data-binary @"$1" "https://127.0.0.1:$wh_port/mutate?timeout=5s"
+}
+post "$tmp/review.json" >/dev/null  # warm the cache
+grep -q '"patch"' "$tmp/answer.json" || { echo "bench: warm-up answer has no patch:" >&2; cat "$tmp/answer.json" >&2; exit 1; }
+
+# --- nginx ---------------------------------------------------------------------------------
+ng_port="$(free_port)"
+mkdir -p "$tmp/nginx/logs"
+body="$(cat "$tmp/answer.json")"
+cat > "$tmp/nginx/nginx.conf" <<NGINX
+worker_processes 2;
+pid $tmp/nginx/nginx.pid;
+error_log $tmp/nginx/logs/error.log error;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $tmp/nginx/body;
+  proxy_temp_path $tmp/nginx/proxy;
+  fastcgi_temp_path $tmp/nginx/fastcgi;
+  uwsgi_temp_path $tmp/nginx/uwsgi;
+  scgi_temp_path $tmp/nginx/scgi;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:$ng_port ssl;
+    ssl_certificate $tmp/tls.crt;
+    ssl_certificate_key $tmp/tls.key;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    location / {
+      default_type application/json;
+      return 200 '$body';
+    }
+  }
+}
+NGINX
+nginx -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" -g 'daemon off;' &
+pids+=($!)
+wait_for "https://127.0.0.1:$ng_port/mutate" -k
+
+# --- warm-cache throughput ------------------------------------------------------------------
+run_wrk() {  # run_wrk URL -> "req/s p99_ms"
+  wrk -t2 -c32 -d"$duration" --latency -s "$tmp/post.lua" "$1" > "$tmp/wrk.out"
+  python3 - "$tmp/wrk.out" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+m = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", text)
+p99 = float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+if errors: sys.stderr.write("bench: %s non-2xx answers\n" % errors.group(1))
+print("%.0f %.2f" % (rps, p99))
+PY
+}
+echo "bench: wrk -t2 -c32 -d$duration against archway webhook..." >&2
+read -r wh_rps wh_p99 < <(run_wrk "https://127.0.0.1:$wh_port/mutate?timeout=5s")
+wh_rss_kib="$(ps -o rss= -p "$wh_pid" | tr -d ' ')"
+echo "bench: wrk -t2 -c32 -d$duration against nginx..." >&2
+read -r ng_rps ng_p99 < <(run_wrk "https://127.0.0.1:$ng_port/mutate?timeout=5s")
+
+# --- cold-cache latency: 3 uncached images vs 1 -----------------------------------------------
+review_with "$registry/bench/cold1:1" > "$tmp/cold1a.json"
+review_with "$registry/bench/cold2:1" > "$tmp/cold1b.json"
+review_with "$registry/bench/cold3:1" "$registry/bench/cold4:1" "$registry/bench/cold5:1" > "$tmp/cold3a.json"
+review_with "$registry/bench/cold6:1" "$registry/bench/cold7:1" "$registry/bench/cold8:1" > "$tmp/cold3b.json"
+c1a="$(post "$tmp/cold1a.json")"; c1b="$(post "$tmp/cold1b.json")"
+c3a="$(post "$tmp/cold3a.json")"; c3b="$(post "$tmp/cold3b.json")"
+grep -q '"patch"' "$tmp/answer.json" || { echo "bench: cold answer has no patch" >&2; cat "$tmp/answer.json" >&2; }
+
+python3 - "$wh_rps" "$wh_p99" "$ng_rps" "$ng_p99" "$wh_rss_kib" "$c1a" "$c1b" "$c3a" "$c3b" <<'PY'
+import sys
+wh_rps, wh_p99, ng_rps, ng_p99, rss_kib, c1a, c1b, c3a, c3b = map(float, sys.argv[1:])
+def verdict(ok): return "ok" if ok else "MISSED"
+print("webhook bench (wrk -t2 -c32, TLS keep-alive, warm cache)")
+print("  archway webhook: %8.0f req/s  p99 %7.2f ms" % (wh_rps, wh_p99))
+print("  nginx (const):   %8.0f req/s  p99 %7.2f ms" % (ng_rps, ng_p99))
+print("  req/s ratio archway/nginx: %.2fx (target >= 0.5x) %s" % (wh_rps / ng_rps, verdict(wh_rps / ng_rps >= 0.5)))
+print("  p99 ratio   archway/nginx: %.2fx (target <= 2x)   %s" % (wh_p99 / ng_p99, verdict(wh_p99 / ng_p99 <= 2)))
+print("  webhook RSS after the run: %.1f MiB (target <= 30 MiB) %s" % (rss_kib / 1024, verdict(rss_kib / 1024 <= 30)))
+one = (c1a + c1b) / 2 * 1000
+three = (c3a + c3b) / 2 * 1000
+print("cold cache (mean of 2 pods each): 1 image %.1f ms, 3 images %.1f ms: %.2fx (target <= 1.5x) %s"
+      % (one, three, three / one, verdict(three / one <= 1.5)))
+PY

@@ -1,0 +1,402 @@
+// Table-driven tests of the admission decision: each patch is applied to the pod with
+// nlohmann's JSON Patch and the resulting affinity / annotations are checked.
+#include "webhook/decision.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "base/encoding.h"
+#include "webhook/review.h"
+
+namespace archway::webhook {
+namespace {
+
+using State = ImageOutcome::State;
+
+Json Pod(const std::string& spec_extra = "", const std::string& metadata_extra = "") {
+  return Json::parse(R"({"kind":"Pod","apiVersion":"v1","metadata":{"name":"web","namespace":"team")" +
+                     metadata_extra + R"(},"spec":{"containers":[{"name":"app","image":"reg.lan/app:1"}])" +
+                     spec_extra + "}}");
+}
+
+ImageOutcome Resolved(const std::string& image, const std::vector<std::string>& platforms) {
+  ImageOutcome outcome;
+  outcome.image = image;
+  outcome.state = State::kResolved;
+  for (const auto& p : platforms) {
+    const auto slash = p.find('/');
+    outcome.platforms.push_back({p.substr(0, slash), p.substr(slash + 1)});
+  }
+  outcome.data_only = platforms.empty();
+  return outcome;
+}
+
+Json Term(const std::vector<Json>& expressions) { return Json{{"matchExpressions", expressions}}; }
+Json In(const std::string& key, const std::vector<std::string>& values) {
+  return Json{{"key", key}, {"operator", "In"}, {"values", values}};
+}
+Json OsIs(const std::string& os) { return In("kubernetes.io/os", {os}); }
+Json ArchIn(const std::vector<std::string>& archs) { return In("kubernetes.io/arch", archs); }
+Json Zone(const std::string& zone) { return In("topology.kubernetes.io/zone", {zone}); }
+
+Json Required(const Json& pod) {
+  auto pointer = "/spec/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms"_json_pointer;
+  return pod.contains(pointer) ? pod.at(pointer) : Json();
+}
+
+std::string Annotation(const Json& pod, const std::string& key) {
+  const auto& metadata = pod.at("metadata");
+  if (!metadata.contains("annotations") || !metadata["annotations"].contains(key)) return "<none>";
+  return metadata["annotations"][key].get<std::string>();
+}
+
+struct Applied {
+  Decision decision;
+  Json pod;  // after the patch
+  PodPlan plan;
+};
+
+Applied DecideAndApply(const Json& pod, const std::vector<ImageOutcome>& outcomes, DecisionOptions options = {},
+            ClusterFacts facts = {}) {
+  auto plan = PlanPod(pod, "team", options);
+  EXPECT_TRUE(plan.ok()) << (plan.ok() ? "" : plan.error().message);
+  Applied applied;
+  applied.plan = *plan;
+  // Decide only sees outcomes for the images it asked for, as the admitter does.
+  std::vector<ImageOutcome> asked;
+  if (plan->skip_reason.empty()) asked = outcomes;
+  applied.decision = Decide(pod, *plan, asked, facts, options);
+  applied.pod = pod.patch(applied.decision.patch);  // throws if the patch does not apply
+  return applied;
+}
+
+struct AffinityCase {
+  std::string name;
+  Json pod;
+  std::vector<ImageOutcome> outcomes;
+  Json expected_terms;        // null: no required affinity after the patch
+  std::string platforms;      // archway.dev/platforms, "<none>" when absent
+};
+
+class AffinityTable : public ::testing::TestWithParam<AffinityCase> {};
+
+TEST_P(AffinityTable, PatchGivesExpectedAffinity) {
+  const auto& c = GetParam();
+  Applied applied = DecideAndApply(c.pod, c.outcomes);
+  EXPECT_TRUE(applied.decision.allowed);
+  EXPECT_EQ(Required(applied.pod), c.expected_terms) << applied.decision.patch.dump();
+  EXPECT_EQ(Annotation(applied.pod, kPlatformsAnnotation), c.platforms);
+  // Nothing but affinity and annotations changes.
+  Json before = c.pod;
+  Json after = applied.pod;
+  before["spec"].erase("affinity");
+  after["spec"].erase("affinity");
+  before["metadata"].erase("annotations");
+  after["metadata"].erase("annotations");
+  EXPECT_EQ(before, after);
+}
+
+const std::string kTwoTerms = R"(,"affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{
+  "nodeSelectorTerms":[{"matchExpressions":[{"key":"topology.kubernetes.io/zone","operator":"In","values":["a"]}]},
+                       {"matchExpressions":[{"key":"topology.kubernetes.io/zone","operator":"In","values":["b"]}]}]}}})";
+
+INSTANTIATE_TEST_SUITE_P(
+    Decision, AffinityTable,
+    ::testing::Values(
+        AffinityCase{"NoAffinity", Pod(), {Resolved("reg.lan/app:1", {"linux/amd64"})},
+                     Json::array({Term({OsIs("linux"), ArchIn({"amd64"})})}), "linux/amd64"},
+        AffinityCase{"TwoExistingTermsBothAnded", Pod(kTwoTerms),
+                     {Resolved("reg.lan/app:1", {"linux/amd64", "linux/arm64"})},
+                     Json::array({Term({Zone("a"), OsIs("linux"), ArchIn({"amd64", "arm64"})}),
+                                  Term({Zone("b"), OsIs("linux"), ArchIn({"amd64", "arm64"})})}),
+                     "linux/amd64,linux/arm64"},
+        AffinityCase{"PreferredOnlyIsKeptAndRequiredCreated",
+                     Pod(R"(,"affinity":{"nodeAffinity":{"preferredDuringSchedulingIgnoredDuringExecution":[
+                          {"weight":1,"preference":{"matchExpressions":[{"key":"disk","operator":"In","values":["ssd"]}]}}]}})"),
+                     {Resolved("reg.lan/app:1", {"linux/arm64"})},
+                     Json::array({Term({OsIs("linux"), ArchIn({"arm64"})})}), "linux/arm64"},
+        AffinityCase{"EmptyAffinityObject", Pod(R"(,"affinity":{})"), {Resolved("reg.lan/app:1", {"linux/arm64"})},
+                     Json::array({Term({OsIs("linux"), ArchIn({"arm64"})})}), "linux/arm64"},
+        AffinityCase{"EmptyTermList",
+                     Pod(R"(,"affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[]}}})"),
+                     {Resolved("reg.lan/app:1", {"linux/arm64"})},
+                     Json::array({Term({OsIs("linux"), ArchIn({"arm64"})})}), "linux/arm64"},
+        AffinityCase{"NodeSelectorOnArchLeftAlone", Pod(R"(,"nodeSelector":{"kubernetes.io/arch":"arm64"})"),
+                     {Resolved("reg.lan/app:1", {"linux/amd64"})}, Json(), "<none>"},
+        AffinityCase{"TermAlreadyOnArchLeftAsWritten",
+                     Pod(R"(,"affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[
+                          {"matchExpressions":[{"key":"kubernetes.io/arch","operator":"In","values":["arm64"]}]},
+                          {"matchExpressions":[{"key":"topology.kubernetes.io/zone","operator":"In","values":["b"]}]}]}}})"),
+                     {Resolved("reg.lan/app:1", {"linux/amd64"})},
+                     Json::array({Term({ArchIn({"arm64"})}), Term({Zone("b"), OsIs("linux"), ArchIn({"amd64"})})}),
+                     "linux/amd64"},
+        AffinityCase{"EveryTermOnArchSkipsThePod",
+                     Pod(R"(,"affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[
+                          {"matchExpressions":[{"key":"kubernetes.io/arch","operator":"NotIn","values":["arm"]}]}]}}})"),
+                     {Resolved("reg.lan/app:1", {"linux/amd64"})},
+                     Json::array({Term({Json{{"key", "kubernetes.io/arch"}, {"operator", "NotIn"}, {"values", {"arm"}}}})}),
+                     "<none>"},
+        AffinityCase{"MixedLinuxWindowsOneTermPerOs", Pod(),
+                     {Resolved("reg.lan/app:1", {"linux/amd64", "linux/arm64", "windows/amd64"})},
+                     Json::array({Term({OsIs("linux"), ArchIn({"amd64", "arm64"})}),
+                                  Term({OsIs("windows"), ArchIn({"amd64"})})}),
+                     "linux/amd64,linux/arm64,windows/amd64"},
+        AffinityCase{"MixedOsTimesExistingTerms", Pod(kTwoTerms),
+                     {Resolved("reg.lan/app:1", {"linux/amd64", "windows/amd64"})},
+                     Json::array({Term({Zone("a"), OsIs("linux"), ArchIn({"amd64"})}),
+                                  Term({Zone("a"), OsIs("windows"), ArchIn({"amd64"})}),
+                                  Term({Zone("b"), OsIs("linux"), ArchIn({"amd64"})}),
+                                  Term({Zone("b"), OsIs("windows"), ArchIn({"amd64"})})}),
+                     "linux/amd64,windows/amd64"},
+        AffinityCase{"InitContainerNarrowsTheSet",
+                     Pod(R"(,"initContainers":[{"name":"init","image":"reg.lan/init:1"}])"),
+                     {Resolved("reg.lan/init:1", {"linux/amd64"}),
+                      Resolved("reg.lan/app:1", {"linux/amd64", "linux/arm64", "linux/arm"})},
+                     Json::array({Term({OsIs("linux"), ArchIn({"amd64"})})}), "linux/amd64"},
+        AffinityCase{"VariantsDoNotMatter", Pod(R"(,"initContainers":[{"name":"init","image":"reg.lan/init:1"}])"),
+                     // arm/v6 and arm/v7 are both "arm" for scheduling.
+                     {Resolved("reg.lan/init:1", {"linux/arm", "linux/arm64"}), Resolved("reg.lan/app:1", {"linux/arm"})},
+                     Json::array({Term({OsIs("linux"), ArchIn({"arm"})})}), "linux/arm"},
+        AffinityCase{"DataOnlyImageFitsEverything",
+                     Pod(R"(,"initContainers":[{"name":"data","image":"reg.lan/data:1"}])"),
+                     {Resolved("reg.lan/data:1", {}), Resolved("reg.lan/app:1", {"linux/riscv64"})},
+                     Json::array({Term({OsIs("linux"), ArchIn({"riscv64"})})}), "linux/riscv64"},
+        AffinityCase{"TermWithOnlyMatchFieldsGetsExpressions",
+                     Pod(R"(,"affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[
+                          {"matchFields":[{"key":"metadata.name","operator":"In","values":["n1","n2"]}]}]}}})"),
+                     {Resolved("reg.lan/app:1", {"linux/amd64"})},
+                     Json::array({Json{{"matchFields", {{{"key", "metadata.name"}, {"operator", "In"}, {"values", {"n1", "n2"}}}}},
+                                       {"matchExpressions", {OsIs("linux"), ArchIn({"amd64"})}}}}),
+                     "linux/amd64"}),
+    [](const ::testing::TestParamInfo<AffinityCase>& info) { return info.param.name; });
+
+TEST(Decision, NodeSelectorOnArchNeedsNoLookup) {
+  Applied applied = DecideAndApply(Pod(R"(,"nodeSelector":{"kubernetes.io/arch":"arm64"})"), {});
+  EXPECT_FALSE(applied.plan.skip_reason.empty());
+  EXPECT_EQ(Annotation(applied.pod, kSkippedReasonAnnotation), "spec.nodeSelector already sets kubernetes.io/arch");
+  EXPECT_EQ(applied.decision.result, "skipped");
+}
+
+TEST(Decision, NoCommonPlatformPendingAddsUnsatisfiableRequirement) {
+  DecisionOptions options;
+  options.policy = NoCommonPlatformPolicy::kPending;
+  Applied applied = DecideAndApply(Pod(kTwoTerms + R"(,"initContainers":[{"name":"i","image":"reg.lan/init:1"}])"),
+                        {Resolved("reg.lan/init:1", {"linux/arm64"}), Resolved("reg.lan/app:1", {"linux/amd64"})},
+                        options);
+  const Json exists = {{"key", "archway.dev/no-common-platform"}, {"operator", "Exists"}};
+  EXPECT_EQ(Required(applied.pod), Json::array({Term({Zone("a"), exists}), Term({Zone("b"), exists})}));
+  EXPECT_TRUE(applied.decision.allowed);
+  ASSERT_EQ(applied.decision.warnings.size(), 1u);
+  EXPECT_NE(applied.decision.warnings[0].find("reg.lan/init:1 (linux/arm64)"), std::string::npos);
+  EXPECT_NE(applied.decision.warnings[0].find("reg.lan/app:1 (linux/amd64)"), std::string::npos);
+  ASSERT_TRUE(applied.decision.event_note.has_value());
+  EXPECT_NE(Annotation(applied.pod, kSkippedReasonAnnotation).find("no platform in common"), std::string::npos);
+  EXPECT_EQ(Annotation(applied.pod, kPlatformsAnnotation), "<none>");
+}
+
+TEST(Decision, NoCommonPlatformDenyRejectsWith403) {
+  DecisionOptions options;
+  options.policy = NoCommonPlatformPolicy::kDeny;
+  auto plan = PlanPod(Pod(), "team", options);
+  ASSERT_TRUE(plan.ok());
+  Decision decision = Decide(Pod(), *plan, {Resolved("reg.lan/app:1", {"windows/amd64"}), Resolved("x", {"linux/arm64"})},
+                             {}, options);
+  EXPECT_FALSE(decision.allowed);
+  EXPECT_EQ(decision.status_code, 403);
+  EXPECT_EQ(decision.status_reason, "Forbidden");
+  EXPECT_NE(decision.status_message.find("no platform in common"), std::string::npos);
+  EXPECT_TRUE(decision.patch.empty());
+  EXPECT_EQ(decision.result, "denied");
+}
+
+TEST(Decision, NoCommonPlatformIgnoreAdmitsWithoutAffinity) {
+  DecisionOptions options;
+  options.policy = NoCommonPlatformPolicy::kIgnore;
+  Applied applied = DecideAndApply(Pod(R"(,"initContainers":[{"name":"i","image":"reg.lan/init:1"}])"),
+                        {Resolved("reg.lan/init:1", {"linux/arm64"}), Resolved("reg.lan/app:1", {"linux/amd64"})},
+                        options);
+  EXPECT_TRUE(applied.decision.allowed);
+  EXPECT_EQ(Required(applied.pod), Json());
+  EXPECT_FALSE(applied.decision.event_note.has_value());
+  ASSERT_EQ(applied.decision.warnings.size(), 1u);
+  EXPECT_NE(applied.decision.warnings[0].find("policy ignore"), std::string::npos);
+}
+
+TEST(Decision, NodeNameIsNotRewrittenButWarnsOnWrongArch) {
+  const Json pod = Pod(R"(,"nodeName":"pi-01")");
+  auto plan = PlanPod(pod, "team", {});
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->node_name, "pi-01");
+  ClusterFacts facts;
+  facts.pinned_node_platform = OsArch{"linux", "arm64"};
+  Decision decision = Decide(pod, *plan, {Resolved("reg.lan/app:1", {"linux/amd64"})}, facts, {});
+  Json patched = pod.patch(decision.patch);
+  EXPECT_EQ(Required(patched), Json());
+  EXPECT_EQ(Annotation(patched, kSkippedReasonAnnotation), "spec.nodeName is set to pi-01");
+  ASSERT_EQ(decision.warnings.size(), 1u);
+  EXPECT_NE(decision.warnings[0].find("node pi-01 is linux/arm64"), std::string::npos);
+
+  facts.pinned_node_platform = OsArch{"linux", "amd64"};
+  EXPECT_TRUE(Decide(pod, *plan, {Resolved("reg.lan/app:1", {"linux/amd64"})}, facts, {}).warnings.empty());
+}
+
+TEST(Decision, OptOutAnnotation) {
+  Applied applied = DecideAndApply(Pod("", R"(,"annotations":{"archway.dev/skip":"true"})"),
+                        {Resolved("reg.lan/app:1", {"linux/amd64"})});
+  EXPECT_EQ(Required(applied.pod), Json());
+  EXPECT_EQ(Annotation(applied.pod, kSkippedReasonAnnotation), "opted out with the annotation archway.dev/skip");
+  EXPECT_EQ(Annotation(applied.pod, "archway.dev/skip"), "true");
+  // Any other value does not opt out.
+  Applied not_skipped = DecideAndApply(Pod("", R"(,"annotations":{"archway.dev/skip":"false"})"),
+                            {Resolved("reg.lan/app:1", {"linux/amd64"})});
+  EXPECT_EQ(Annotation(not_skipped.pod, kPlatformsAnnotation), "linux/amd64");
+}
+
+TEST(Decision, SkippedNamespaceIsUntouched) {
+  DecisionOptions options;
+  options.skip_namespaces = {"kube-system", "team"};
+  Applied applied = DecideAndApply(Pod(), {}, options);
+  EXPECT_TRUE(applied.decision.patch.empty());
+  EXPECT_EQ(applied.decision.result, "unchanged");
+}
+
+TEST(Decision, UninspectableImageNeverYieldsAnAffinity) {
+  Applied applied = DecideAndApply(Pod(R"(,"initContainers":[{"name":"i","image":"reg.lan/init:1"}])"),
+                        [] {
+                          ImageOutcome failed;
+                          failed.image = "reg.lan/init:1";
+                          failed.state = State::kFailed;
+                          failed.error = "unauthorized: authentication required";
+                          return std::vector<ImageOutcome>{failed, Resolved("reg.lan/app:1", {"linux/amd64"})};
+                        }());
+  EXPECT_EQ(Required(applied.pod), Json());
+  ASSERT_EQ(applied.decision.warnings.size(), 1u);
+  EXPECT_NE(applied.decision.warnings[0].find("reg.lan/init:1: unauthorized"), std::string::npos);
+  EXPECT_EQ(applied.decision.result, "error");
+  EXPECT_NE(Annotation(applied.pod, kSkippedReasonAnnotation).find("could not inspect reg.lan/init:1"), std::string::npos);
+}
+
+TEST(Decision, UnfinishedLookupWarnsAboutTheBudget) {
+  ImageOutcome unfinished;
+  unfinished.image = "reg.lan/app:1";
+  Applied applied = DecideAndApply(Pod(), {unfinished});
+  EXPECT_EQ(Required(applied.pod), Json());
+  ASSERT_EQ(applied.decision.warnings.size(), 1u);
+  EXPECT_NE(applied.decision.warnings[0].find("did not finish within the time budget"), std::string::npos);
+}
+
+TEST(Decision, WarnsWhenNoReadyNodeRunsTheImages) {
+  ClusterFacts facts;
+  facts.ready_node_platforms = std::set<OsArch>{{"linux", "amd64"}};
+  Applied applied = DecideAndApply(Pod(), {Resolved("reg.lan/app:1", {"linux/arm64", "linux/arm"})}, {}, facts);
+  EXPECT_EQ(Required(applied.pod), Json::array({Term({OsIs("linux"), ArchIn({"arm", "arm64"})})}));
+  ASSERT_EQ(applied.decision.warnings.size(), 1u);
+  EXPECT_NE(applied.decision.warnings[0].find("no Ready node"), std::string::npos);
+
+  facts.ready_node_platforms = std::set<OsArch>{{"linux", "amd64"}, {"linux", "arm64"}};
+  EXPECT_TRUE(DecideAndApply(Pod(), {Resolved("reg.lan/app:1", {"linux/arm64"})}, {}, facts).decision.warnings.empty());
+}
+
+TEST(Decision, DuplicateImagesAreResolvedOnce) {
+  auto plan = PlanPod(Pod(R"(,"initContainers":[{"name":"i","image":"reg.lan/app:1"}])"), "team", {});
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->images, std::vector<std::string>{"reg.lan/app:1"});
+}
+
+TEST(Decision, MalformedPodFieldsAreErrorsNotCrashes) {
+  for (const char* spec : {R"({"containers":"x"})", R"({"containers":[{"image":5}]})",
+                           R"({"containers":[],"affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[5]}}}})",
+                           R"({"containers":[],"nodeSelector":[]})", R"({"containers":[],"imagePullSecrets":{}})"}) {
+    Json pod = {{"metadata", {{"name", "x"}}}, {"spec", Json::parse(spec)}};
+    EXPECT_FALSE(PlanPod(pod, "team", {}).ok()) << spec;
+  }
+}
+
+TEST(Decision, EscapesJsonPointerTokens) {
+  EXPECT_EQ(EscapeJsonPointerToken("archway.dev/platforms"), "archway.dev~1platforms");
+  EXPECT_EQ(EscapeJsonPointerToken("a~b/c"), "a~0b~1c");
+}
+
+std::string ReadTestdata(const std::string& name) {
+  std::ifstream in(std::string(ARCHWAY_SOURCE_DIR) + "/tests/webhook/testdata/" + name);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// The review a real v1.32 apiserver sent: initContainer + 2 containers, imagePullSecrets,
+// an existing required term (os In linux) and a preferred term.
+TEST(Decision, RealApiserverReview) {
+  auto request = ParseAdmissionReview(ReadTestdata("admissionreview-pod-create.json"));
+  ASSERT_TRUE(request.ok()) << request.error().message;
+  EXPECT_TRUE(request->IsPodCreate());
+  EXPECT_EQ(request->uid, "49093b6f-cb67-43fd-a18c-dc2676963159");
+  EXPECT_FALSE(request->dry_run);
+  auto plan = PlanPod(request->object, request->ns, {});
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->images, (std::vector<std::string>{"registry.lan:5000/web-migrate:1.4", "registry.lan:5000/web:1.4",
+                                                    "busybox:1.36"}));
+  EXPECT_EQ(plan->pull_secrets, std::vector<std::string>{"regcred"});
+  Decision decision = Decide(request->object, *plan,
+                             {Resolved("registry.lan:5000/web-migrate:1.4", {"linux/amd64", "linux/arm64", "linux/arm"}),
+                              Resolved("registry.lan:5000/web:1.4", {"linux/amd64", "linux/arm64"}),
+                              Resolved("busybox:1.36", {"linux/386", "linux/amd64", "linux/arm", "linux/arm64",
+                                                        "linux/ppc64le", "linux/riscv64", "linux/s390x"})},
+                             {}, {});
+  // The answer as the apiserver reads it: base64 JSON Patch.
+  const Json answer = Json::parse(EncodeAdmissionResponse(*request, decision));
+  EXPECT_EQ(answer["apiVersion"], "admission.k8s.io/v1");
+  EXPECT_EQ(answer["kind"], "AdmissionReview");
+  EXPECT_EQ(answer["response"]["uid"], "49093b6f-cb67-43fd-a18c-dc2676963159");
+  EXPECT_EQ(answer["response"]["allowed"], true);
+  EXPECT_EQ(answer["response"]["patchType"], "JSONPatch");
+  auto patch_text = Base64Decode(answer["response"]["patch"].get<std::string>());
+  ASSERT_TRUE(patch_text.has_value());
+  Json patched = request->object.patch(Json::parse(*patch_text));
+  // The existing os requirement is not repeated; arch is ANDed into the same term.
+  EXPECT_EQ(Required(patched), Json::array({Term({OsIs("linux"), ArchIn({"amd64", "arm64"})})}));
+  EXPECT_EQ(patched["spec"]["affinity"]["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"],
+            request->object["spec"]["affinity"]["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]);
+  EXPECT_EQ(Annotation(patched, kPlatformsAnnotation), "linux/amd64,linux/arm64");
+  EXPECT_EQ(Annotation(patched, "example.com/owner"), "team-a");
+  // The annotation is added by an escaped pointer into the existing map.
+  EXPECT_NE(patch_text->find("/metadata/annotations/archway.dev~1platforms"), std::string::npos);
+}
+
+TEST(Review, GenerateNameAndDryRun) {
+  auto generated = ParseAdmissionReview(ReadTestdata("admissionreview-pod-create-generatename.json"));
+  ASSERT_TRUE(generated.ok());
+  EXPECT_TRUE(generated->IsPodCreate());
+  auto dry = ParseAdmissionReview(ReadTestdata("admissionreview-pod-dryrun.json"));
+  ASSERT_TRUE(dry.ok());
+  EXPECT_TRUE(dry->dry_run);
+}
+
+TEST(Review, RejectsWhatIsNotAReview) {
+  EXPECT_FALSE(ParseAdmissionReview("{").ok());
+  EXPECT_FALSE(ParseAdmissionReview("[]").ok());
+  EXPECT_FALSE(ParseAdmissionReview(R"({"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1"})").ok());
+  EXPECT_FALSE(ParseAdmissionReview(R"({"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{}})").ok());
+  EXPECT_FALSE(ParseAdmissionReview(R"({"kind":"Pod","apiVersion":"v1"})").ok());
+}
+
+TEST(Review, DenialCarriesStatus) {
+  AdmissionRequest request;
+  request.api_version = "admission.k8s.io/v1";
+  request.uid = "u1";
+  Decision decision;
+  decision.allowed = false;
+  decision.status_code = 403;
+  decision.status_reason = "Forbidden";
+  decision.status_message = "no";
+  decision.warnings = {"w"};
+  const Json answer = Json::parse(EncodeAdmissionResponse(request, decision));
+  EXPECT_EQ(answer["response"]["status"], (Json{{"code", 403}, {"reason", "Forbidden"}, {"message", "no"}}));
+  EXPECT_FALSE(answer["response"].contains("patch"));
+  EXPECT_EQ(answer["response"]["warnings"], Json::array({"w"}));
+}
+
+}  // namespace
+}  // namespace archway::webhook

@@ -1,0 +1,68 @@
+// The webhook's configuration: the YAML file of DESIGN.md "Configuration files", with a
+// default for every key, and command-line flags of the same names overriding it.
+//
+//   listen: ":8443"                    --listen
+//   tls: {certFile: ..., keyFile: ...} --tls-cert-file, --tls-key-file (--tls-cert/--tls-key alias)
+//   metricsListen: ":9090"             --metrics-listen
+//   budget: 2s                         --budget
+//   noCommonPlatform: pending          --no-common-platform   (pending | deny | ignore)
+//   skipNamespaces: [kube-system]      --skip-namespaces a,b
+//   registries: {configFile, dockerConfig}  --registries-config-file, --docker-config
+//   globalPullSecret: {namespace, name}     --global-pull-secret ns/name ("" = none)
+//   kubeconfig: ""                     --kubeconfig           ("" = in-cluster, else a path)
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+
+namespace archway::webhook {
+
+enum class NoCommonPlatformPolicy { kPending, kDeny, kIgnore };
+
+const char* PolicyName(NoCommonPlatformPolicy policy);
+Result<NoCommonPlatformPolicy> ParsePolicy(const std::string& text);
+
+struct SecretRef {
+  std::string ns;
+  std::string name;
+  bool empty() const { return name.empty(); }
+};
+
+struct WebhookConfig {
+  std::string listen = ":8443";
+  std::string tls_cert_file = "/tls/tls.crt";
+  std::string tls_key_file = "/tls/tls.key";
+  std::string metrics_listen = ":9090";
+  std::chrono::milliseconds budget{2000};
+  NoCommonPlatformPolicy no_common_platform = NoCommonPlatformPolicy::kPending;
+  std::vector<std::string> skip_namespaces{"kube-system"};
+  std::string registries_config_file = "/etc/archway/registries.yaml";
+  std::string docker_config = "/etc/archway/docker/config.json";
+  SecretRef global_pull_secret{"archway-system", "archway-pull"};
+  std::string kubeconfig;  // "" = in-cluster (then $KUBECONFIG, ~/.kube/config)
+};
+
+// Parses the YAML text over the defaults. Unknown keys are errors (a typo must not silently
+// fall back to a default); errors name the key.
+Result<WebhookConfig> ParseWebhookConfig(const std::string& yaml_text);
+// Reads and parses `path`.
+Result<WebhookConfig> LoadWebhookConfig(const std::string& path);
+
+// Applies `--flag value` / `--flag=value` pairs over `config` (--config FILE is skipped:
+// the caller loads it first). The file's key spellings are accepted too (--metricsListen).
+Status ApplyFlags(WebhookConfig& config, const std::vector<std::string>& args);
+
+// The usage text listing every flag.
+std::string FlagsHelp();
+
+// "host:port", ":port" (all interfaces) or "[v6]:port" -> host ("" = any) and port.
+struct ListenAddress {
+  std::string host;
+  unsigned short port = 0;
+};
+Result<ListenAddress> ParseListenAddress(const std::string& text);
+
+}  // namespace archway::webhook

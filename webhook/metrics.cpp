@@ -1,0 +1,79 @@
+#include "webhook/metrics.h"
+
+#include <prometheus/counter.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+#include <map>
+#include <sstream>
+
+namespace archway::webhook {
+
+struct Metrics::Impl {
+  std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+  prometheus::Family<prometheus::Counter>& admissions = prometheus::BuildCounter()
+                                                            .Name("archway_admission_requests_total")
+                                                            .Help("Admission requests by result")
+                                                            .Register(*registry);
+  prometheus::Family<prometheus::Histogram>& admission_latency =
+      prometheus::BuildHistogram()
+          .Name("archway_admission_latency_seconds")
+          .Help("Time from a request's body to its answer")
+          .Register(*registry);
+  prometheus::Histogram& admission_latency_all =
+      admission_latency.Add({}, prometheus::Histogram::BucketBoundaries{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                                        0.05, 0.1, 0.25, 0.5, 1, 2, 5});
+  prometheus::Family<prometheus::Counter>& registry_requests = prometheus::BuildCounter()
+                                                                   .Name("archway_registry_requests_total")
+                                                                   .Help("HTTP exchanges with registries")
+                                                                   .Register(*registry);
+  prometheus::Family<prometheus::Histogram>& registry_latency = prometheus::BuildHistogram()
+                                                                    .Name("archway_registry_latency_seconds")
+                                                                    .Help("Registry request latency")
+                                                                    .Register(*registry);
+  std::map<std::string, prometheus::Counter*> by_result;
+  prometheus::Counter& cache_hits = prometheus::BuildCounter()
+                                        .Name("archway_cache_hits_total")
+                                        .Help("Platform look-ups answered from the cache")
+                                        .Register(*registry)
+                                        .Add({});
+  prometheus::Counter& cache_misses = prometheus::BuildCounter()
+                                          .Name("archway_cache_misses_total")
+                                          .Help("Platform look-ups that needed the registry")
+                                          .Register(*registry)
+                                          .Add({});
+};
+
+Metrics::Metrics() : impl_(std::make_unique<Impl>()) {
+  // Resolved once: Family::Add hashes the labels under a lock on every call.
+  for (const char* result : {"mutated", "skipped", "unchanged", "no_common_platform", "denied", "error", "ignored",
+                             "bad_request"}) {
+    impl_->by_result[result] = &impl_->admissions.Add({{"result", result}});
+  }
+}
+Metrics::~Metrics() = default;
+
+void Metrics::Admission(const std::string& result, double seconds) {
+  auto known = impl_->by_result.find(result);
+  (known != impl_->by_result.end() ? *known->second : impl_->admissions.Add({{"result", result}})).Increment();
+  impl_->admission_latency_all.Observe(seconds);
+}
+
+void Metrics::RegistryRequest(const registry::RequestEvent& event) {
+  impl_->registry_requests.Add({{"registry", event.registry}, {"status", std::to_string(event.status)}}).Increment();
+  impl_->registry_latency
+      .Add({{"registry", event.registry}},
+           prometheus::Histogram::BucketBoundaries{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10})
+      .Observe(static_cast<double>(event.latency.count()) / 1e6);
+}
+
+void Metrics::CacheLookup(bool hit) { (hit ? impl_->cache_hits : impl_->cache_misses).Increment(); }
+
+std::string Metrics::Serialize() const {
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, impl_->registry->Collect());
+  return out.str();
+}
+
+}  // namespace archway::webhook

@@ -1,0 +1,44 @@
+// The webhook's Prometheus metrics (prometheus-cpp), served as text on the metrics port.
+//
+//   archway_admission_requests_total{result}          counter; result is one of
+//       mutated, skipped, unchanged, no_common_platform, denied, error (an image could
+//       not be inspected or the budget ran out), ignored (not a Pod CREATE),
+//       bad_request (HTTP 400/413: not an AdmissionReview)
+//   archway_admission_latency_seconds                 histogram, body read -> answer ready
+//   archway_registry_requests_total{registry,status}  counter, one per HTTP exchange with a
+//       registry (status "0" when no answer arrived)
+//   archway_registry_latency_seconds{registry}        histogram
+//   archway_cache_hits_total, archway_cache_misses_total   the platform resolver's cache
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "registry/client.h"
+
+namespace prometheus {
+class Registry;
+}
+
+namespace archway::webhook {
+
+class Metrics {
+ public:
+  Metrics();
+  ~Metrics();
+  Metrics(const Metrics&) = delete;
+  Metrics& operator=(const Metrics&) = delete;
+
+  void Admission(const std::string& result, double seconds);
+  void RegistryRequest(const registry::RequestEvent& event);
+  void CacheLookup(bool hit);
+
+  // Text exposition format (what GET /metrics answers).
+  std::string Serialize() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace archway::webhook

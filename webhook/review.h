@@ -1,0 +1,36 @@
+// admission.k8s.io AdmissionReview in and out (the shapes in k8s-samples/admissionreview-*.json).
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "base/result.h"
+#include "webhook/decision.h"
+
+namespace archway::webhook {
+
+struct AdmissionRequest {
+  std::string api_version;  // echoed in the answer ("admission.k8s.io/v1")
+  std::string uid;
+  std::string group;        // request.kind.group ("" for core)
+  std::string kind;         // request.kind.kind ("Pod")
+  std::string operation;    // CREATE, UPDATE, ...
+  std::string ns;
+  std::string name;         // "" with generateName
+  bool dry_run = false;
+  Json object;              // request.object (null when absent)
+
+  bool IsPodCreate() const { return group.empty() && kind == "Pod" && operation == "CREATE"; }
+};
+
+// kInvalidArgument when the body is not JSON or not an AdmissionReview with a request
+// and a uid (then no valid answer can be built: the server answers HTTP 400).
+Result<AdmissionRequest> ParseAdmissionReview(std::string_view body);
+
+// The AdmissionReview answer for `decision` (patch base64-encoded, warnings, status when
+// denied), as compact JSON.
+std::string EncodeAdmissionResponse(const AdmissionRequest& request, const Decision& decision);
+
+}  // namespace archway::webhook
