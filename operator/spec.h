@@ -1,0 +1,76 @@
+// The MultiArchImage resource (archway.dev/v1alpha1) as a C++ value, parsed and checked
+// beyond what the CRD schema can say: references parse, platforms parse and are unique,
+// build mode builds Linux platforms only, overrides name listed platforms.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "base/result.h"
+#include "registry/platform.h"
+#include "registry/reference.h"
+
+namespace archway::op {
+
+using Json = nlohmann::json;
+
+inline constexpr const char* kGroup = "archway.dev";
+inline constexpr const char* kApiVersion = "archway.dev/v1alpha1";
+inline constexpr const char* kKind = "MultiArchImage";
+
+struct PlatformOverride {
+  std::string dockerfile;                         // "" = the build's dockerfile
+  std::map<std::string, std::string> build_args;  // merged over the build's args
+};
+
+struct BuildSpec {
+  std::string git_url;
+  std::string git_revision;  // "" = the repository's default branch
+  std::string context_dir = ".";
+  std::string dockerfile = "Dockerfile";
+  std::map<std::string, std::string> build_args;
+  std::map<std::string, PlatformOverride> platform_overrides;  // key: normalised platform
+  std::string strategy = "buildah";                             // buildah | buildkit
+  std::string builder_image;                                    // "" = from the operator config
+  std::map<std::string, std::string> node_selector;
+  bool allow_emulation = false;                                 // emulation: Allow
+  std::string service_account;
+  Json resources = Json::object();                              // container resources, as given
+};
+
+struct MultiArchImageSpec {
+  registry::Reference image;  // has a tag (a list is published at a tag)
+  std::string image_text;     // as written
+  std::vector<registry::Platform> platforms;  // normalised, in spec order
+  bool docker_format = false;                 // format: docker
+  std::string push_secret;                    // pushSecretRef.name, "" = none
+  std::vector<std::string> sources;           // sources[].image as written
+  std::optional<BuildSpec> build;
+};
+
+struct MultiArchImage {
+  std::string ns;
+  std::string name;
+  std::string uid;
+  int64_t generation = 0;
+  Json spec_json;   // the raw spec (hashed for Job names)
+  Json status;      // the stored status ({} when none)
+  MultiArchImageSpec spec;
+};
+
+// Parses a MultiArchImage object. Errors are kInvalidArgument naming the field
+// ("spec.platforms[1]: ...") so they can go straight into a condition message.
+Result<MultiArchImage> ParseMultiArchImage(const Json& object);
+
+// Same checks on a bare spec (used by ParseMultiArchImage and tests).
+Result<MultiArchImageSpec> ParseSpec(const Json& spec);
+
+// "linux-arm-v7": a platform as a name/tag/label fragment.
+std::string PlatformSlug(const registry::Platform& platform);
+
+}  // namespace archway::op

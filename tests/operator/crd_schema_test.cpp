@@ -1,0 +1,143 @@
+// The CRD's schema rejects bad specs the way the API would, and accepts the examples.
+#include <fstream>
+#include <memory>
+
+#include <gtest/gtest.h>
+
+#include "tests/operator/openapi_validator.h"
+
+namespace archway::optest {
+namespace {
+
+using Json = nlohmann::json;
+
+const std::string kRoot = ARCHWAY_SOURCE_DIR;
+
+Json Crd() { return LoadYamlFile(kRoot + "/crds/archway.dev_multiarchimages.yaml"); }
+Json Schema() { return Crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]; }
+Json Testdata(const std::string& name) { return LoadJsonFile(kRoot + "/tests/operator/testdata/" + name); }
+
+std::string Describe(const std::vector<SchemaCause>& causes) {
+  std::string out;
+  for (const auto& c : causes) out += c.field + ": " + c.message + "\n";
+  return out;
+}
+
+bool HasCause(const std::vector<SchemaCause>& causes, const std::string& field, const std::string& message_part) {
+  for (const auto& c : causes)
+    if (c.field == field && c.message.find(message_part) != std::string::npos) return true;
+  return false;
+}
+
+Json ValidSources() {
+  return Json::parse(R"({"apiVersion":"archway.dev/v1alpha1","kind":"MultiArchImage","metadata":{"name":"web"},
+    "spec":{"image":"registry.lan:5000/web:1.4","platforms":["linux/amd64","linux/arm64"],
+            "sources":[{"image":"registry.lan:5000/web:1.4-amd64"}]}})");
+}
+
+TEST(CrdSchema, NamesScopeAndSubresources) {
+  Json crd = Crd();
+  EXPECT_EQ(crd["metadata"]["name"], "multiarchimages.archway.dev");
+  EXPECT_EQ(crd["spec"]["group"], "archway.dev");
+  EXPECT_EQ(crd["spec"]["scope"], "Namespaced");
+  EXPECT_EQ(crd["spec"]["names"]["kind"], "MultiArchImage");
+  EXPECT_EQ(crd["spec"]["names"]["shortNames"], Json::array({"mai"}));
+  const Json& version = crd["spec"]["versions"][0];
+  EXPECT_EQ(version["name"], "v1alpha1");
+  EXPECT_TRUE(version["served"].get<bool>());
+  EXPECT_TRUE(version["storage"].get<bool>());
+  EXPECT_TRUE(version["subresources"].contains("status"));
+}
+
+TEST(CrdSchema, PrinterColumnsMatchWhatKubectlPrinted) {
+  // kubectl-get-mai.txt was printed by a real apiserver from requests/crd.yaml's columns.
+  Json columns = Crd()["spec"]["versions"][0]["additionalPrinterColumns"];
+  std::vector<std::pair<std::string, std::string>> got;
+  for (const auto& c : columns) got.emplace_back(c["name"], c["jsonPath"]);
+  std::vector<std::pair<std::string, std::string>> want = {{"Image", ".spec.image"},
+                                                           {"Platforms", ".spec.platforms"},
+                                                           {"Phase", ".status.phase"},
+                                                           {"Digest", ".status.digest"},
+                                                           {"Age", ".metadata.creationTimestamp"}};
+  EXPECT_EQ(got, want);
+  std::string header;
+  std::getline(*std::make_unique<std::ifstream>(kRoot + "/tests/operator/testdata/kubectl-get-mai.txt"), header);
+  for (const auto& [name, path] : want) {
+    std::string upper = name;
+    for (auto& ch : upper) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    EXPECT_NE(header.find(upper), std::string::npos) << upper;
+  }
+}
+
+TEST(CrdSchema, PlatformPatternIsTheOneTheApiEnforced) {
+  // The real 422 quotes the pattern it enforced; ours must be the same.
+  std::string message = Testdata("status-422-mai-bad-platform.json")["details"]["causes"][0]["message"];
+  std::string pattern = Schema()["properties"]["spec"]["properties"]["platforms"]["items"]["pattern"];
+  EXPECT_NE(message.find("'" + pattern + "'"), std::string::npos) << message;
+}
+
+TEST(CrdSchema, ExamplesAreValid) {
+  for (const char* name : {"sources-mode.yaml", "build-mode.yaml"}) {
+    Json example = LoadYamlFile(kRoot + "/crds/examples/" + name);
+    auto causes = ValidateSchema(Schema(), example);
+    EXPECT_TRUE(causes.empty()) << name << "\n" << Describe(causes);
+  }
+}
+
+TEST(CrdSchema, BadPlatformRejectedAsTheApiDid) {
+  Json bad = Testdata("mai-bad2.json");
+  bad["spec"]["sources"] = Json::array({{{"image", "registry.lan:5000/web:1.4-amd64"}}});
+  auto causes = ValidateSchema(Schema(), bad);
+  Json want = Testdata("status-422-mai-bad-platform.json")["details"]["causes"][0];
+  ASSERT_EQ(causes.size(), 1u) << Describe(causes);
+  EXPECT_EQ(causes[0].field, want["field"]);
+  EXPECT_EQ(causes[0].message, want["message"]);
+}
+
+TEST(CrdSchema, MultipleCausesMatchTheApi) {
+  // The object the real apiserver answered status-422-mai-multiple-causes.json for.
+  Json bad = Json::parse(R"({"apiVersion":"archway.dev/v1alpha1","kind":"MultiArchImage","metadata":{"name":"bad"},
+    "spec":{"platforms":["linux/amd64","Linux/ARM64","arm64"],"format":"zip","sources":[{"image":"x"}]}})");
+  auto causes = ValidateSchema(Schema(), bad);
+  const Json sample = Testdata("status-422-mai-multiple-causes.json");
+  for (const auto& want : sample["details"]["causes"]) {
+    EXPECT_TRUE(HasCause(causes, want["field"], want["message"])) << want.dump() << "\n" << Describe(causes);
+  }
+}
+
+TEST(CrdSchema, ExactlyOneOfSourcesOrBuild) {
+  Json both = ValidSources();
+  both["spec"]["build"] = {{"git", {{"url", "https://git.lan/web.git"}}}};
+  EXPECT_TRUE(HasCause(ValidateSchema(Schema(), both), "spec", "exactly one of spec.sources or spec.build"));
+  Json neither = ValidSources();
+  neither["spec"].erase("sources");
+  EXPECT_TRUE(HasCause(ValidateSchema(Schema(), neither), "spec", "exactly one of spec.sources or spec.build"));
+  EXPECT_TRUE(ValidateSchema(Schema(), ValidSources()).empty());
+}
+
+TEST(CrdSchema, EnumsAndRequiredFields) {
+  Json build = LoadYamlFile(kRoot + "/crds/examples/build-mode.yaml");
+  build["spec"]["build"]["emulation"] = "Sometimes";
+  build["spec"]["build"]["strategy"] = "kaniko";
+  build["spec"]["build"]["git"].erase("url");
+  auto causes = ValidateSchema(Schema(), build);
+  EXPECT_TRUE(HasCause(causes, "spec.build.emulation", "Unsupported value: \"Sometimes\"")) << Describe(causes);
+  EXPECT_TRUE(HasCause(causes, "spec.build.strategy", "Unsupported value: \"kaniko\"")) << Describe(causes);
+  EXPECT_TRUE(HasCause(causes, "spec.build.git.url", "Required value")) << Describe(causes);
+
+  Json no_image = ValidSources();
+  no_image["spec"].erase("image");
+  EXPECT_TRUE(HasCause(ValidateSchema(Schema(), no_image), "spec.image", "Required value"));
+  Json empty_platforms = ValidSources();
+  empty_platforms["spec"]["platforms"] = Json::array();
+  EXPECT_TRUE(HasCause(ValidateSchema(Schema(), empty_platforms), "spec.platforms", "at least 1 items"));
+  Json typo = ValidSources();
+  typo["spec"]["platfroms"] = Json::array({"linux/amd64"});
+  EXPECT_TRUE(HasCause(ValidateSchema(Schema(), typo), "spec.platfroms", "unknown field"));
+  Json variant_ok = ValidSources();
+  variant_ok["spec"]["platforms"] = Json::array({"linux/arm/v7", "windows/amd64"});
+  EXPECT_TRUE(ValidateSchema(Schema(), variant_ok).empty());
+}
+
+}  // namespace
+}  // namespace archway::optest

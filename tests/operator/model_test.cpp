@@ -1,0 +1,216 @@
+// Spec parsing, the operator config, Job building and status rendering: the pure parts.
+#include <gtest/gtest.h>
+
+#include "operator/config.h"
+#include "operator/job_builder.h"
+#include "operator/spec.h"
+#include "operator/status.h"
+#include "tests/operator/openapi_validator.h"
+
+namespace archway::op {
+namespace {
+
+const std::string kRoot = ARCHWAY_SOURCE_DIR;
+
+Json BuildExample() { return optest::LoadYamlFile(kRoot + "/crds/examples/build-mode.yaml"); }
+
+MultiArchImage ParseOk(Json object) {
+  object["metadata"]["uid"] = "bcadeb64-7997-41e3-b646-dfd2b4aa8c7e";
+  object["metadata"]["generation"] = 1;
+  auto mai = ParseMultiArchImage(object);
+  EXPECT_TRUE(mai.ok()) << mai.error().message;
+  return mai.ok() ? *mai : MultiArchImage{};
+}
+
+std::string ParseError(Json spec) {
+  auto parsed = ParseSpec(spec);
+  return parsed.ok() ? "" : parsed.error().message;
+}
+
+TEST(Spec, ParsesBothExamples) {
+  MultiArchImage build = ParseOk(BuildExample());
+  ASSERT_TRUE(build.spec.build);
+  EXPECT_EQ(build.spec.platforms.size(), 3u);
+  EXPECT_EQ(build.spec.platforms[2].String(), "linux/arm/v7");
+  EXPECT_EQ(build.spec.build->platform_overrides.at("linux/arm/v7").dockerfile, "Dockerfile.armv7");
+  EXPECT_EQ(build.spec.push_secret, "regcred");
+  MultiArchImage sources = ParseOk(optest::LoadYamlFile(kRoot + "/crds/examples/sources-mode.yaml"));
+  EXPECT_EQ(sources.spec.sources.size(), 2u);
+  EXPECT_FALSE(sources.spec.build);
+}
+
+TEST(Spec, ErrorsNameTheField) {
+  Json spec = BuildExample()["spec"];
+  Json s = spec;
+  s["platforms"][1] = "linux/arm64/8";
+  EXPECT_NE(ParseError(s).find("spec.platforms[1]"), std::string::npos) << ParseError(s);
+  s = spec;
+  s["platforms"].push_back("linux/aarch64");  // normalises to linux/arm64: a duplicate
+  EXPECT_NE(ParseError(s).find("duplicate platform linux/arm64"), std::string::npos) << ParseError(s);
+  s = spec;
+  s["sources"] = Json::array({{{"image", "a:1"}}});
+  EXPECT_NE(ParseError(s).find("exactly one of spec.sources or spec.build"), std::string::npos);
+  s = spec;
+  s["image"] = "registry.lan/web@sha256:" + std::string(64, 'a');
+  EXPECT_NE(ParseError(s).find("must be a tag"), std::string::npos);
+  s = spec;
+  s["platforms"].push_back("windows/amd64");
+  EXPECT_NE(ParseError(s).find("Linux platforms only"), std::string::npos);
+  s = spec;
+  s["build"]["platformOverrides"]["linux/s390x"] = {{"dockerfile", "D"}};
+  EXPECT_NE(ParseError(s).find("not in spec.platforms"), std::string::npos);
+  s = spec;
+  s["build"]["contextDir"] = "../outside";
+  EXPECT_NE(ParseError(s).find("spec.build.contextDir"), std::string::npos);
+}
+
+TEST(JobBuilder, ShapedLikeTheSampleJob) {
+  MultiArchImage mai = ParseOk(BuildExample());
+  OperatorConfig config;
+  registry::Platform arm64{"linux", "arm64", "", ""};
+  Json job = BuildJob(mai, arm64, config, false);
+  Json sample = optest::LoadJsonFile(kRoot + "/tests/operator/testdata/job-created.json");
+  EXPECT_EQ(job["apiVersion"], sample["apiVersion"]);
+  EXPECT_EQ(job["kind"], sample["kind"]);
+  for (const char* label : {"app.kubernetes.io/managed-by", "archway.dev/multiarchimage", "archway.dev/platform"})
+    EXPECT_TRUE(job["metadata"]["labels"].contains(label)) << label;
+  EXPECT_EQ(job["metadata"]["labels"]["archway.dev/platform"], "linux-arm64");
+  Json owner = job["metadata"]["ownerReferences"][0];
+  EXPECT_EQ(owner["apiVersion"], "archway.dev/v1alpha1");
+  EXPECT_EQ(owner["kind"], "MultiArchImage");
+  EXPECT_EQ(owner["name"], "api");
+  EXPECT_EQ(owner["uid"], "bcadeb64-7997-41e3-b646-dfd2b4aa8c7e");
+  EXPECT_TRUE(owner["controller"].get<bool>());
+  EXPECT_TRUE(owner["blockOwnerDeletion"].get<bool>());
+  const Json& pod = job["spec"]["template"]["spec"];
+  EXPECT_EQ(pod["restartPolicy"], "Never");
+  EXPECT_EQ(pod["nodeSelector"]["kubernetes.io/os"], "linux");
+  EXPECT_EQ(pod["nodeSelector"]["kubernetes.io/arch"], "arm64");
+  EXPECT_EQ(pod["nodeSelector"]["archway.dev/builder"], "true");
+  EXPECT_EQ(job["spec"]["template"]["metadata"]["labels"], job["metadata"]["labels"]);
+
+  const Json& build = pod["containers"][0];
+  EXPECT_EQ(build["image"], "quay.io/buildah/stable:v1.37");
+  std::vector<std::string> command = build["command"];
+  std::vector<std::string> argv(command.begin() + 4, command.end());
+  std::vector<std::string> want = {"--platform", "linux/arm64", "-f", "Dockerfile", "--build-arg", "VERSION=2.0",
+                                   "-t", "registry.lan:5000/api:2.0-linux-arm64", "."};
+  EXPECT_EQ(argv, want);
+  EXPECT_EQ(build["workingDir"], "/workspace/src");
+  EXPECT_EQ(build["resources"]["limits"]["memory"], "2Gi");
+  bool auth_env = false;
+  for (const auto& e : build["env"]) auth_env = auth_env || (e["name"] == "REGISTRY_AUTH_FILE" && e["value"] == "/var/run/archway/push/config.json");
+  EXPECT_TRUE(auth_env);
+  EXPECT_EQ(pod["volumes"][1]["secret"]["secretName"], "regcred");
+  EXPECT_EQ(pod["volumes"][1]["secret"]["items"][0]["key"], ".dockerconfigjson");
+  const Json& clone = pod["initContainers"][0];
+  EXPECT_EQ(clone["env"][0]["value"], "https://git.lan/api.git");
+  EXPECT_EQ(clone["env"][1]["value"], "v2.0");
+}
+
+TEST(JobBuilder, OverridesEmulationAndBuildkit) {
+  MultiArchImage mai = ParseOk(BuildExample());
+  OperatorConfig config;
+  registry::Platform armv7{"linux", "arm", "v7", ""};
+  Json job = BuildJob(mai, armv7, config, true);
+  const Json& pod = job["spec"]["template"]["spec"];
+  EXPECT_FALSE(pod["nodeSelector"].contains("kubernetes.io/arch"));  // emulated: any Linux node
+  EXPECT_EQ(job["metadata"]["annotations"]["archway.dev/emulated"], "true");
+  std::string argv = pod["containers"][0]["command"].dump();
+  EXPECT_NE(argv.find("\"Dockerfile.armv7\""), std::string::npos);
+  EXPECT_NE(argv.find("\"BASE=arm32v7/debian:12\""), std::string::npos);
+  EXPECT_NE(argv.find("\"registry.lan:5000/api:2.0-linux-arm-v7\""), std::string::npos);
+
+  Json object = BuildExample();
+  object["spec"]["build"]["strategy"] = "buildkit";
+  MultiArchImage kit = ParseOk(object);
+  Json kjob = BuildJob(kit, armv7, config, false);
+  const Json& c = kjob["spec"]["template"]["spec"]["containers"][0];
+  EXPECT_EQ(c["image"], "moby/buildkit:v0.16.0-rootless");
+  EXPECT_EQ(c["command"][0], "buildctl-daemonless.sh");
+  EXPECT_NE(c["command"].dump().find("type=image,name=registry.lan:5000/api:2.0-linux-arm-v7,push=true"), std::string::npos);
+  EXPECT_NE(c["command"].dump().find("filename=Dockerfile.armv7"), std::string::npos);
+  EXPECT_NE(c["env"].dump().find("DOCKER_CONFIG"), std::string::npos);
+}
+
+TEST(JobBuilder, NamesAreDeterministicBoundedAndChangeWithTheSpec) {
+  MultiArchImage mai = ParseOk(BuildExample());
+  registry::Platform arm64{"linux", "arm64", "", ""};
+  std::string hash = SpecHash(mai.spec_json);
+  EXPECT_EQ(hash.size(), 8u);
+  EXPECT_EQ(JobName("api", arm64, hash), "api-linux-arm64-" + hash);
+  EXPECT_EQ(SpecHash(ParseOk(BuildExample()).spec_json), hash);
+  Json changed = BuildExample();
+  changed["spec"]["build"]["git"]["revision"] = "v2.1";
+  EXPECT_NE(SpecHash(ParseOk(changed).spec_json), hash);
+  std::string long_name(80, 'a');
+  std::string name = JobName(long_name, registry::Platform{"linux", "arm", "v7", ""}, hash);
+  EXPECT_LE(name.size(), 63u);
+  EXPECT_EQ(name.substr(name.size() - 22), "-linux-arm-v7-" + hash);
+}
+
+TEST(Config, DefaultsFileAndFlags) {
+  auto defaults = ParseOperatorConfig("");
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->metrics_listen, ":9091");
+  EXPECT_EQ(defaults->health_listen, ":8081");
+  EXPECT_TRUE(defaults->leader_election_enabled);
+  EXPECT_EQ(defaults->leader_election_lease_name, "archway-operator");
+  EXPECT_EQ(defaults->resync, std::chrono::minutes(10));
+  EXPECT_EQ(defaults->buildah_image, "quay.io/buildah/stable:v1.37");
+
+  // The file exactly as DESIGN.md shows it (with real values for the elided ones).
+  auto file = ParseOperatorConfig(R"(
+kubeconfig: ""
+metricsListen: ":9191"
+healthListen: ":8181"
+leaderElection: {enabled: true, namespace: archway-system, leaseName: archway-operator}
+resync: 2m
+registries: {configFile: /etc/archway/registries.yaml, dockerConfig: /etc/archway/docker/config.json}
+builder:
+  buildahImage: quay.io/buildah/stable:v1.38
+  buildkitImage: moby/buildkit:v0.16.0-rootless
+)");
+  ASSERT_TRUE(file.ok()) << file.error().message;
+  EXPECT_EQ(file->metrics_listen, ":9191");
+  EXPECT_EQ(file->resync, std::chrono::minutes(2));
+  EXPECT_EQ(file->buildah_image, "quay.io/buildah/stable:v1.38");
+
+  OperatorConfig c = *file;
+  ASSERT_TRUE(ApplyConfigFlags(c, {"--config", "x.yaml", "--metricsListen", ":1", "--leader-election-enabled=false",
+                                   "--builder.buildahImage=b:1", "--resync", "30s"})
+                  .ok());
+  EXPECT_EQ(c.metrics_listen, ":1");
+  EXPECT_FALSE(c.leader_election_enabled);
+  EXPECT_EQ(c.buildah_image, "b:1");
+  EXPECT_EQ(c.resync, std::chrono::seconds(30));
+
+  auto typo = ParseOperatorConfig("metricListen: \":1\"\n");
+  ASSERT_FALSE(typo.ok());
+  EXPECT_NE(typo.error().message.find("metricListen"), std::string::npos);
+  EXPECT_FALSE(ParseOperatorConfig("resync: soon\n").ok());
+  EXPECT_FALSE(ApplyConfigFlags(c, {"--nope", "1"}).ok());
+}
+
+TEST(Status, TransitionTimeChangesOnlyOnTransitions) {
+  DesiredStatus building{phase::kBuilding, "", {{"linux/arm64", "", "", "j", state::kRunning, ""}}, false,
+                         reason::kBuilding, "0 of 1 platforms built"};
+  Json s1 = RenderStatus(building, Json::object(), 1, "2026-11-23T15:00:00Z");
+  EXPECT_EQ(s1["conditions"][0]["lastTransitionTime"], "2026-11-23T15:00:00Z");
+  EXPECT_EQ(s1["observedGeneration"], 1);
+  // Same state later: identical JSON, so the reconciler writes nothing.
+  EXPECT_EQ(RenderStatus(building, s1, 1, "2026-11-23T15:05:00Z"), s1);
+  // Another False reason: no transition of the status.
+  DesiredStatus waiting = building;
+  waiting.reason = reason::kNoBuilderNode;
+  Json s2 = RenderStatus(waiting, s1, 1, "2026-11-23T15:06:00Z");
+  EXPECT_EQ(s2["conditions"][0]["lastTransitionTime"], "2026-11-23T15:00:00Z");
+  DesiredStatus ready{phase::kReady, "sha256:ab", {}, true, reason::kPublished, "published"};
+  Json s3 = RenderStatus(ready, s2, 1, "2026-11-23T15:07:00Z");
+  EXPECT_EQ(s3["conditions"][0]["lastTransitionTime"], "2026-11-23T15:07:00Z");
+  EXPECT_EQ(s3["digest"], "sha256:ab");
+  EXPECT_EQ(ReadyConditionOf(s3), std::make_pair(std::string("True"), std::string("Published")));
+}
+
+}  // namespace
+}  // namespace archway::op

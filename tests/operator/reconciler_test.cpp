@@ -1,0 +1,352 @@
+// The operator against the fake API server and a real docker-registry.
+#include <set>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "base/encoding.h"
+#include "kube/resource.h"
+#include "kube/informer.h"
+#include "operator/job_builder.h"
+#include "operator/reconciler.h"
+#include "registry/reference.h"
+#include "tests/operator/operator_env.h"
+#include "tests/support/fixtures.h"
+#include "tests/support/process.h"
+
+namespace archway::optest {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+const auto& kMai = kube::resources::kMultiArchImages;
+const auto& kJobs = kube::resources::kJobs;
+const auto& kNodes = kube::resources::kNodes;
+
+class OperatorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(api_.Start().ok());
+    auto client = kube::NewHttpClient(api_.ClusterConfig());
+    ASSERT_TRUE(client.ok()) << client.error().message;
+    kube_ = std::move(*client);
+  }
+
+  std::unique_ptr<OperatorInstance> StartOperator(milliseconds resync = std::chrono::minutes(10)) {
+    op::OperatorConfig config;
+    config.resync = resync;
+    auto instance = std::make_unique<OperatorInstance>(api_.ClusterConfig(), config);
+    instance->Start();
+    EXPECT_TRUE(instance->controller().WaitForSync(seconds(10)));
+    return instance;
+  }
+
+  Json Status(const std::string& ns, const std::string& name) {
+    auto obj = api_.Peek(kMai, ns, name);
+    return obj && obj->contains("status") ? (*obj)["status"] : Json::object();
+  }
+
+  bool WaitForPhase(const std::string& ns, const std::string& name, const std::string& phase,
+                    milliseconds timeout = seconds(20)) {
+    return WaitFor([&] { return Status(ns, name).value("phase", "") == phase; }, timeout);
+  }
+
+  std::string ReadyReason(const std::string& ns, const std::string& name) {
+    for (const auto& c : Status(ns, name).value("conditions", Json::array()))
+      if (c["type"] == "Ready") return c.value("reason", "");
+    return "";
+  }
+
+  std::string ReadyMessage(const std::string& ns, const std::string& name) {
+    for (const auto& c : Status(ns, name).value("conditions", Json::array()))
+      if (c["type"] == "Ready") return c.value("message", "");
+    return "";
+  }
+
+  void Apply(const std::string& ns, const std::string& name, const Json& spec) {
+    Json object = MultiArchImageObject(ns, name, spec);
+    auto created = kube_->Create(kMai, ns, object);
+    ASSERT_TRUE(created.ok()) << created.error().message;
+  }
+
+  std::vector<Json> JobsOf(const std::string& name) {
+    std::vector<Json> out;
+    for (const auto& job : api_.Objects(kJobs))
+      if (job["metadata"]["labels"].value("archway.dev/multiarchimage", "") == name) out.push_back(job);
+    return out;
+  }
+
+  void MarkJob(const std::string& ns, const std::string& job_name, const std::string& sample) {
+    auto job = api_.Peek(kJobs, ns, job_name);
+    ASSERT_TRUE(job) << job_name;
+    (*job)["status"] = LoadTestdata(sample)["status"];
+    api_.Put(kJobs, *job);
+  }
+
+  fakeapi::FakeApiServer api_;
+  testing::RegistryServer registry_;
+  std::unique_ptr<kube::Client> kube_;
+};
+
+Json SourcesSpec(const std::string& host, const std::string& target) {
+  return Json{{"image", host + "/" + target},
+              {"platforms", Json::array({"linux/amd64", "linux/arm64"})},
+              {"sources", Json::array({{{"image", host + "/app/src:amd64"}}, {{"image", host + "/app/src:arm64"}}})}};
+}
+
+Json BuildSpecJson(const std::string& host, const std::string& target, const std::string& emulation = "Never") {
+  return Json{{"image", host + "/" + target},
+              {"platforms", Json::array({"linux/amd64", "linux/arm64"})},
+              {"build",
+               {{"git", {{"url", "https://git.lan/web.git"}, {"revision", "v1"}}},
+                {"emulation", emulation}}}};
+}
+
+// skopeo (an independent reader) reads the list the operator published.
+Json SkopeoRaw(const std::string& reference, std::string* raw = nullptr) {
+  auto r = testing::RunCommand({"skopeo", "inspect", "--raw", "--tls-verify=false", "docker://" + reference}, seconds(30));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  if (raw) *raw = r.output;
+  return r.exit_code == 0 ? Json::parse(r.output) : Json();
+}
+
+TEST_F(OperatorTest, SourcesModeConvergesToReadyWithThePublishedDigest) {
+  const std::string host = registry_.host();
+  std::string amd = PushTinyImage(registry_, "app/src", "amd64", "linux", "amd64");
+  std::string arm = PushTinyImage(registry_, "app/src", "arm64", "linux", "arm64");
+  auto op = StartOperator();
+  Apply("team", "web", SourcesSpec(host, "app/web:1.4"));
+  ASSERT_TRUE(WaitForPhase("team", "web", "Ready")) << Status("team", "web").dump(2);
+
+  Json status = Status("team", "web");
+  std::string raw;
+  Json list = SkopeoRaw(host + "/app/web:1.4", &raw);
+  EXPECT_EQ(status["digest"], "sha256:" + Sha256Hex(raw));
+  EXPECT_EQ(list["mediaType"], "application/vnd.oci.image.index.v1+json");
+  std::map<std::string, std::string> entries;
+  for (const auto& m : list["manifests"]) entries[m["platform"]["architecture"]] = m["digest"];
+  EXPECT_EQ(entries["amd64"], amd);
+  EXPECT_EQ(entries["arm64"], arm);
+  EXPECT_EQ(status["observedGeneration"], 1);
+  EXPECT_EQ(ReadyReason("team", "web"), "Published");
+  ASSERT_EQ(status["platforms"].size(), 2u);
+  EXPECT_EQ(status["platforms"][0]["platform"], "linux/amd64");
+  EXPECT_EQ(status["platforms"][0]["digest"], amd);
+  EXPECT_EQ(status["platforms"][0]["source"], host + "/app/src:amd64@" + amd);
+  // The transition was recorded as an Event on the resource.
+  EXPECT_TRUE(WaitFor([&] { return api_.Objects(kube::resources::kEvents, "team").size() +
+                                       api_.Objects(kube::resources::kCoreEvents, "team").size() > 0; },
+                      seconds(5)));
+}
+
+TEST_F(OperatorTest, PlatformMismatchAndMissingPlatformNameTheCause) {
+  const std::string host = registry_.host();
+  PushTinyImage(registry_, "app/src", "amd64", "linux", "amd64");
+  PushTinyImage(registry_, "app/src", "ppc", "linux", "ppc64le");
+  auto op = StartOperator();
+  Json spec = SourcesSpec(host, "app/web:x");
+  spec["sources"][1]["image"] = host + "/app/src:ppc";
+  Apply("team", "mismatch", spec);
+  ASSERT_TRUE(WaitForPhase("team", "mismatch", "Failed"));
+  EXPECT_EQ(ReadyReason("team", "mismatch"), "PlatformMismatch");
+  EXPECT_NE(ReadyMessage("team", "mismatch").find("linux/ppc64le"), std::string::npos) << ReadyMessage("team", "mismatch");
+
+  Json one = SourcesSpec(host, "app/web:y");
+  one["sources"].erase(1);
+  Apply("team", "missing", one);
+  ASSERT_TRUE(WaitForPhase("team", "missing", "Failed"));
+  EXPECT_NE(ReadyMessage("team", "missing").find("no source provides linux/arm64"), std::string::npos);
+}
+
+TEST_F(OperatorTest, TwoHundredResourcesConvergeAndResyncMakesNoWrites) {
+  const std::string host = registry_.host();
+  PushTinyImage(registry_, "app/src", "amd64", "linux", "amd64");
+  PushTinyImage(registry_, "app/src", "arm64", "linux", "arm64");
+  constexpr int kCount = 200;
+  for (int i = 0; i < kCount; ++i) Apply("bulk", "img-" + std::to_string(i), SourcesSpec(host, "app/bulk:r" + std::to_string(i)));
+  auto op = StartOperator(seconds(2));
+  auto ready_count = [&] {
+    int n = 0;
+    for (const auto& obj : api_.Objects(kMai, "bulk")) n += obj.value("status", Json::object()).value("phase", "") == "Ready";
+    return n;
+  };
+  ASSERT_TRUE(WaitFor([&] { return ready_count() == kCount; }, seconds(120))) << ready_count() << " of " << kCount;
+
+  // Let in-flight work settle, then watch a full resync of every resource.
+  std::this_thread::sleep_for(milliseconds(300));
+  api_.ResetCounts();
+  int64_t before = op->controller().ReconcileCount();
+  double errors_before = op->metrics().ReconcileCount(false);
+  ASSERT_TRUE(WaitFor([&] { return op->controller().ReconcileCount() >= before + kCount; }, seconds(30)));
+  EXPECT_EQ(api_.WriteCount(), 0) << "a resync of converged resources must not write";
+  EXPECT_EQ(op->metrics().ReconcileCount(false), errors_before);
+  EXPECT_GE(op->metrics().ReconcileCount(true), kCount);
+}
+
+TEST_F(OperatorTest, MovedSourceTagAndOverwrittenTargetAreRepublishedOnResync) {
+  const std::string host = registry_.host();
+  PushTinyImage(registry_, "app/src", "amd64", "linux", "amd64");
+  PushTinyImage(registry_, "app/src", "arm64", "linux", "arm64");
+  auto op = StartOperator(milliseconds(500));
+  Apply("team", "web", SourcesSpec(host, "app/web:2"));
+  ASSERT_TRUE(WaitForPhase("team", "web", "Ready"));
+  const std::string first = Status("team", "web")["digest"];
+
+  std::string moved = PushTinyImage(registry_, "app/src", "arm64", "linux", "arm64", "rebuilt");
+  ASSERT_TRUE(WaitFor([&] { return Status("team", "web").value("digest", "") != first; }, seconds(10)));
+  std::string raw;
+  Json list = SkopeoRaw(host + "/app/web:2", &raw);
+  EXPECT_EQ(Status("team", "web")["digest"], "sha256:" + Sha256Hex(raw));
+  bool has_moved = false;
+  for (const auto& m : list["manifests"]) has_moved = has_moved || m["digest"] == moved;
+  EXPECT_TRUE(has_moved) << list.dump();
+  const std::string second = Status("team", "web")["digest"];
+
+  // Someone pushes another image over the target tag: the operator puts the list back.
+  PushTinyImage(registry_, "app/web", "2", "linux", "amd64", "intruder");
+  ASSERT_TRUE(WaitFor([&] {
+    std::string now;
+    SkopeoRaw(host + "/app/web:2", &now);
+    return "sha256:" + Sha256Hex(now) == second;
+  }, seconds(10)));
+  EXPECT_EQ(Status("team", "web")["digest"], second);
+}
+
+TEST_F(OperatorTest, NoArmNodeWithEmulationNeverWaitsThenBuildsWhenOneJoins) {
+  api_.Put(kNodes, SampleNode("amd-01"));
+  auto op = StartOperator();
+  Apply("team", "web", BuildSpecJson(registry_.host(), "app/web:3"));
+  ASSERT_TRUE(WaitFor([&] { return ReadyReason("team", "web") == "NoBuilderNode"; }, seconds(10))) << Status("team", "web").dump(2);
+  EXPECT_EQ(Status("team", "web")["phase"], "Building");
+  EXPECT_NE(ReadyMessage("team", "web").find("kubernetes.io/arch=arm64"), std::string::npos) << ReadyMessage("team", "web");
+  ASSERT_EQ(JobsOf("web").size(), 1u);  // amd64 only
+  EXPECT_EQ(JobsOf("web")[0]["spec"]["template"]["spec"]["nodeSelector"]["kubernetes.io/arch"], "amd64");
+  Json arm_entry = Status("team", "web")["platforms"][1];
+  EXPECT_EQ(arm_entry["state"], "Waiting");
+
+  api_.Put(kNodes, SampleNode("pi-01"));
+  ASSERT_TRUE(WaitFor([&] { return JobsOf("web").size() == 2; }, seconds(10)));
+  ASSERT_TRUE(WaitFor([&] { return ReadyReason("team", "web") == "Building"; }, seconds(10)));
+}
+
+TEST_F(OperatorTest, EmulationAllowSchedulesAnywhere) {
+  api_.Put(kNodes, SampleNode("amd-01"));
+  auto op = StartOperator();
+  Apply("team", "web", BuildSpecJson(registry_.host(), "app/web:4", "Allow"));
+  ASSERT_TRUE(WaitFor([&] { return JobsOf("web").size() == 2; }, seconds(10)));
+  for (const auto& job : JobsOf("web")) {
+    bool arm = job["metadata"]["labels"]["archway.dev/platform"] == "linux-arm64";
+    EXPECT_EQ(job["spec"]["template"]["spec"]["nodeSelector"].contains("kubernetes.io/arch"), !arm);
+    EXPECT_EQ(job["metadata"].value("annotations", Json::object()).value("archway.dev/emulated", ""), arm ? "true" : "");
+  }
+}
+
+TEST_F(OperatorTest, FailedJobFailsTheRunWithItsReason) {
+  api_.Put(kNodes, SampleNode("amd-01"));
+  api_.Put(kNodes, SampleNode("pi-01"));
+  auto op = StartOperator();
+  Apply("team", "web", BuildSpecJson(registry_.host(), "app/web:5"));
+  ASSERT_TRUE(WaitFor([&] { return JobsOf("web").size() == 2; }, seconds(10)));
+  std::string arm_job;
+  for (const auto& job : JobsOf("web"))
+    if (job["metadata"]["labels"]["archway.dev/platform"] == "linux-arm64") arm_job = job["metadata"]["name"];
+  MarkJob("team", arm_job, "job-status-failed.json");
+  ASSERT_TRUE(WaitForPhase("team", "web", "Failed")) << Status("team", "web").dump(2);
+  EXPECT_EQ(ReadyReason("team", "web"), "BuildFailed");
+  std::string message = ReadyMessage("team", "web");
+  EXPECT_NE(message.find("linux/arm64"), std::string::npos) << message;
+  EXPECT_NE(message.find(arm_job), std::string::npos) << message;
+  EXPECT_NE(message.find("BackoffLimitExceeded"), std::string::npos) << message;
+  EXPECT_EQ(JobsOf("web").size(), 2u);  // a failed Job is not retried by recreating it
+}
+
+TEST_F(OperatorTest, NewGenerationStartsNewJobsAndDropsTheOldOnes) {
+  api_.Put(kNodes, SampleNode("amd-01"));
+  api_.Put(kNodes, SampleNode("pi-01"));
+  auto op = StartOperator();
+  Apply("team", "web", BuildSpecJson(registry_.host(), "app/web:6"));
+  ASSERT_TRUE(WaitFor([&] { return JobsOf("web").size() == 2; }, seconds(10)));
+  std::set<std::string> old_names;
+  for (const auto& job : JobsOf("web")) old_names.insert(job["metadata"]["name"]);
+
+  auto object = api_.Peek(kMai, "team", "web");
+  ASSERT_TRUE(object);
+  (*object)["spec"]["build"]["git"]["revision"] = "v2";
+  auto updated = kube_->Update(kMai, "team", *object);
+  ASSERT_TRUE(updated.ok()) << updated.error().message;
+  EXPECT_EQ((*updated)["metadata"]["generation"], 2);
+  ASSERT_TRUE(WaitFor([&] {
+    auto jobs = JobsOf("web");
+    if (jobs.size() != 2) return false;
+    for (const auto& job : jobs)
+      if (old_names.count(job["metadata"]["name"])) return false;
+    return true;
+  }, seconds(10)));
+  ASSERT_TRUE(WaitFor([&] { return Status("team", "web").value("observedGeneration", 0) == 2; }, seconds(10)));
+}
+
+TEST_F(OperatorTest, RestartMidBuildCreatesNoDuplicateJobs) {
+  api_.Put(kNodes, SampleNode("amd-01"));
+  api_.Put(kNodes, SampleNode("pi-01"));
+  auto first = StartOperator();
+  Apply("team", "web", BuildSpecJson(registry_.host(), "app/web:7"));
+  ASSERT_TRUE(WaitFor([&] { return JobsOf("web").size() == 2; }, seconds(10)));
+  first->Stop();  // mid-build: Jobs exist, none finished
+  first.reset();
+
+  api_.ResetCounts();
+  auto second = StartOperator();
+  int64_t before = second->controller().ReconcileCount();
+  ASSERT_TRUE(WaitFor([&] { return second->controller().ReconcileCount() > before; }, seconds(10)));
+  // The restarted operator finds the same deterministic names and creates nothing.
+  EXPECT_EQ(JobsOf("web").size(), 2u);
+  int job_creates = 0;
+  for (const auto& r : api_.Requests())
+    if (r.method == "POST" && r.path.find("/jobs") != std::string::npos) ++job_creates;
+  EXPECT_EQ(job_creates, 0);
+
+  // The build carries on: finished Jobs move the resource on to publishing.
+  for (const auto& job : JobsOf("web")) MarkJob("team", job["metadata"]["name"], "job-status-succeeded.json");
+  // The children were never pushed (no real builder ran here), so publishing fails and says so.
+  ASSERT_TRUE(WaitForPhase("team", "web", "Publishing")) << Status("team", "web").dump(2);
+  EXPECT_EQ(ReadyReason("team", "web"), "PublishFailed");
+  EXPECT_EQ(JobsOf("web").size(), 2u);
+}
+
+TEST_F(OperatorTest, CreateRacingAStaleCacheIsAnsweredAlreadyExistsAndTreatedAsDone) {
+  // A Job cache that has not seen the Jobs yet (as right after a restart, or when a
+  // previous leader created them a moment ago): the reconciler's creates get 409
+  // AlreadyExists and it carries on without duplicating anything.
+  api_.Put(kNodes, SampleNode("amd-01"));
+  api_.Put(kNodes, SampleNode("pi-01"));
+  Apply("team", "web", BuildSpecJson(registry_.host(), "app/web:8"));
+  auto stored = api_.Peek(kMai, "team", "web");
+  ASSERT_TRUE(stored);
+  auto mai = op::ParseMultiArchImage(*stored);
+  ASSERT_TRUE(mai.ok());
+  for (const auto& p : mai->spec.platforms) api_.Put(kJobs, op::BuildJob(*mai, p, op::OperatorConfig{}, false));
+
+  kube::Informer images(*kube_, kMai), jobs(*kube_, kJobs), nodes(*kube_, kNodes);
+  images.Start();
+  nodes.Start();  // `jobs` is never started: its cache stays empty
+  ASSERT_TRUE(images.WaitForSync(seconds(5)) && nodes.WaitForSync(seconds(5)));
+  registry::Client registry_client(registry::ClientOptions{});
+  registry::Resolver resolver(registry_client, registry::ResolverOptions{});
+  op::Reconciler reconciler(op::ReconcilerDeps{.kube = kube_.get(), .images = &images, .jobs = &jobs, .nodes = &nodes,
+                                               .registry = &registry_client, .resolver = &resolver, .events = nullptr,
+                                               .metrics = nullptr, .config = op::OperatorConfig{}, .clock = {}});
+  api_.ResetCounts();
+  auto result = reconciler.Reconcile("team/web");
+  ASSERT_TRUE(result.ok()) << result.error().message;
+  int job_creates = 0;
+  for (const auto& r : api_.Requests())
+    if (r.method == "POST" && r.path.find("/jobs") != std::string::npos) ++job_creates;
+  EXPECT_EQ(job_creates, 2);            // both tried...
+  EXPECT_EQ(JobsOf("web").size(), 2u);  // ...and nothing was duplicated
+  EXPECT_EQ(Status("team", "web")["phase"], "Building");
+  images.Stop();
+  nodes.Stop();
+}
+
+}  // namespace
+}  // namespace archway::optest
