@@ -1,0 +1,175 @@
+{{/* Chart name, overridable. */}}
+{{- define "archway.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Resource-name prefix: the release name, plus the chart name unless it is already in it. */}}
+{{- define "archway.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "archway.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Labels on every object. */}}
+{{- define "archway.labels" -}}
+helm.sh/chart: {{ include "archway.chart" . }}
+{{ include "archway.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: archway
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{- define "archway.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "archway.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* Per-component labels: pass (dict "root" $ "component" "webhook"). */}}
+{{- define "archway.componentLabels" -}}
+{{ include "archway.labels" .root }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{- define "archway.componentSelectorLabels" -}}
+{{ include "archway.selectorLabels" .root }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{- define "archway.webhookName" -}}
+{{- printf "%s-webhook" (include "archway.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "archway.operatorName" -}}
+{{- printf "%s-operator" (include "archway.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "archway.tlsSecretName" -}}
+{{- default (printf "%s-tls" (include "archway.webhookName" .)) .Values.tls.secretName }}
+{{- end }}
+
+{{- define "archway.registriesSecretName" -}}
+{{- default (printf "%s-registries" (include "archway.fullname" .)) .Values.registries.existingSecret }}
+{{- end }}
+
+{{- define "archway.registriesSecretKey" -}}
+{{- if .Values.registries.existingSecret }}{{ .Values.registries.existingSecretKey }}{{ else }}registries.yaml{{ end }}
+{{- end }}
+
+{{- define "archway.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{/* DNS names of the webhook Service, as the serving certificate must carry them. */}}
+{{- define "archway.webhookDNSNames" -}}
+{{- $svc := include "archway.webhookName" . -}}
+{{- $ns := .Release.Namespace -}}
+{{- list $svc (printf "%s.%s" $svc $ns) (printf "%s.%s.svc" $svc $ns) (printf "%s.%s.svc.%s" $svc $ns .Values.clusterDomain) | toJson }}
+{{- end }}
+
+{{/* Namespaces the webhook never mutates: kube-system, the release namespace, and extras. */}}
+{{- define "archway.skipNamespaces" -}}
+{{- concat (list "kube-system" .Release.Namespace) .Values.webhook.skipNamespaces | uniq | toJson }}
+{{- end }}
+
+{{/*
+Go-style duration ("2s", "1500ms", "1m30s") to milliseconds; fails on anything else.
+Pass (dict "value" X "key" "webhook.budget").
+*/}}
+{{- define "archway.durationMillis" -}}
+{{- $text := toString .value -}}
+{{- if not (regexMatch "^([0-9]+(ms|s|m|h))+$" $text) -}}
+{{- fail (printf "%s: %q is not a duration like 2s, 1500ms or 1m30s" .key $text) -}}
+{{- end -}}
+{{- $total := 0 -}}
+{{- range $part := regexFindAll "[0-9]+(ms|s|m|h)" $text -1 -}}
+{{- $number := regexFind "^[0-9]+" $part | atoi -}}
+{{- $unit := trimPrefix (regexFind "^[0-9]+" $part) $part -}}
+{{- $scale := get (dict "ms" 1 "s" 1000 "m" 60000 "h" 3600000) $unit -}}
+{{- $total = add $total (mul $number $scale) -}}
+{{- end -}}
+{{- $total -}}
+{{- end }}
+
+{{/*
+timeoutSeconds of the webhook: explicit, or the budget rounded up to whole seconds plus
+2 s, so the API server never gives up on an answer the webhook sends within its budget.
+*/}}
+{{- define "archway.webhookTimeoutSeconds" -}}
+{{- $budgetMs := include "archway.durationMillis" (dict "value" .Values.webhook.budget "key" "webhook.budget") | atoi -}}
+{{- $timeout := int .Values.webhook.timeoutSeconds -}}
+{{- if eq $timeout 0 -}}
+{{- $timeout = add (div (add $budgetMs 999) 1000) 2 -}}
+{{- end -}}
+{{- if gt $timeout 30 -}}
+{{- fail (printf "webhook.timeoutSeconds would be %d but the API server allows at most 30: lower webhook.budget (%s)" $timeout (toString .Values.webhook.budget)) -}}
+{{- end -}}
+{{- if le (mul $timeout 1000) $budgetMs -}}
+{{- fail (printf "webhook.timeoutSeconds (%d) must be longer than webhook.budget (%s)" $timeout (toString .Values.webhook.budget)) -}}
+{{- end -}}
+{{- $timeout -}}
+{{- end }}
+
+{{/* Restricted pod security settings shared by both Deployments. */}}
+{{- define "archway.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 65532
+runAsGroup: 65532
+fsGroup: 65532
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{- define "archway.containerSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 65532
+runAsGroup: 65532
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+privileged: false
+capabilities:
+  drop: ["ALL"]
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{/* Downward-API environment: the pod's identity (leader election, Events). */}}
+{{- define "archway.podEnv" -}}
+- name: POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+- name: POD_NAMESPACE
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.namespace
+{{- end }}
+
+{{/* The registries.yaml text the chart stores (file wins over config). */}}
+{{- define "archway.registriesYaml" -}}
+{{- if .Values.registries.file -}}
+{{- .Values.registries.file -}}
+{{- else -}}
+{{- $config := .Values.registries.config | default dict -}}
+{{- range $key, $_ := $config -}}
+{{- if not (has $key (list "mirrors" "configs")) -}}
+{{- fail (printf "registries.config.%s: registries.yaml (k3s format) has only mirrors and configs" $key) -}}
+{{- end -}}
+{{- end -}}
+{{- dict "mirrors" (get $config "mirrors" | default dict) "configs" (get $config "configs" | default dict) | toYaml -}}
+{{ "\n" }}
+{{- end -}}
+{{- end }}
