@@ -317,13 +317,14 @@ TEST(Chart, RbacIsExactlyWhatEachBinaryUses) {
       {"events.k8s.io/events", {"create"}},
   };
   const Rules operator_rules = {
-      {"archway.dev/multiarchimages", {"get", "list", "watch", "update", "patch"}},
+      {"archway.dev/multiarchimages", {"get", "list", "watch"}},
       {"archway.dev/multiarchimages/status", {"get", "update", "patch"}},
+      {"archway.dev/multiarchimages/finalizers", {"update"}},
       {"batch/jobs", {"get", "list", "watch", "create", "delete"}},
       {"/nodes", {"list", "watch"}},
       {"/secrets", {"get"}},
-      {"/events", {"create", "patch"}},
-      {"events.k8s.io/events", {"create", "patch"}},
+      {"/events", {"create"}},
+      {"events.k8s.io/events", {"create"}},
   };
   const Rules lease = {
       {"coordination.k8s.io/leases", {"create"}},
