@@ -10,12 +10,17 @@
 #     (targets: archway >= 0.5x nginx's req/s, p99 <= 2x nginx's p99), and the webhook's RSS
 #     after the run (target <= 30 MiB).
 #  3. Cold cache: latency of a pod with 3 uncached images vs 1 (target <= 1.5x), each
-#     image a distinct single-platform image (manifest + config blob fetched).
+#     image a distinct single-platform image (manifest + config blob fetched); the median
+#     of COLD_SAMPLES pods of each size (default 5: single cold requests are noisy).
+#
+# PERF_DATA=FILE records `perf record -g` of the webhook during its wrk run into FILE
+# (for finding hot spots; the figures of that run are slower than usual).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"
 bin="${1:-${ARCHWAY_BINARY:-$root/build/archway}}"
 duration="${WRK_DURATION:-10s}"
+cold_samples="${COLD_SAMPLES:-5}"
 [ -x "$bin" ] || { echo "bench: no archway binary at $bin (pass it as the first argument)" >&2; exit 1; }
 for tool in docker-registry buildah wrk nginx openssl curl python3; do
   command -v "$tool" >/dev/null || { echo "bench: $tool is not installed (scripts/install-deps.sh)" >&2; exit 1; }
@@ -61,7 +66,7 @@ build_image() {  # build_image NAME PLATFORM: a tiny image with unique content
   bh rm "$c" >/dev/null
 }
 echo "bench: building fixtures with buildah..." >&2
-for i in 1 2 3 4 5 6 7 8; do
+for i in $(seq 1 $((cold_samples * 4))); do
   build_image "cold$i" linux/amd64
   bh push -q --tls-verify=false "localhost/cold$i" "docker://$registry/bench/cold$i:1"
 done
@@ -149,8 +154,9 @@ pids+=($!)
 wait_for "https://127.0.0.1:$ng_port/mutate" -k
 
 # --- warm-cache throughput ------------------------------------------------------------------
-run_wrk() {  # run_wrk URL -> "req/s p99_ms"
-  wrk -t2 -c32 -d"$duration" --latency -s "$tmp/post.lua" "$1" > "$tmp/wrk.out"
+run_wrk() {  # run_wrk URL [wrk flags] -> "req/s p99_ms" (POSTs the review unless flags say otherwise)
+  local url="$1"; shift
+  wrk -t2 -c32 -d"$duration" --latency "${@:--s$tmp/post.lua}" "$url" > "$tmp/wrk.out"
   python3 - "$tmp/wrk.out" <<'PY'
 import re, sys
 text = open(sys.argv[1]).read()
@@ -162,33 +168,49 @@ if errors: sys.stderr.write("bench: %s non-2xx answers\n" % errors.group(1))
 print("%.0f %.2f" % (rps, p99))
 PY
 }
+run_wrk_get() { run_wrk "$1" --timeout=5s; }
 echo "bench: wrk -t2 -c32 -d$duration against archway webhook..." >&2
+if [ -n "${PERF_DATA:-}" ]; then
+  perf record ${PERF_RECORD_FLAGS:--g} -o "$PERF_DATA" -p "$wh_pid" >/dev/null 2>&1 &
+  perf_pid=$!
+fi
 read -r wh_rps wh_p99 < <(run_wrk "https://127.0.0.1:$wh_port/mutate?timeout=5s")
+if [ -n "${PERF_DATA:-}" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
 wh_rss_kib="$(ps -o rss= -p "$wh_pid" | tr -d ' ')"
+# The same server answering GET /healthz: its TLS + HTTP cost without any admission work,
+# which tells how much of the gap to nginx is the admission itself.
+echo "bench: wrk -t2 -c32 -d$duration against archway /healthz..." >&2
+read -r hz_rps hz_p99 < <(run_wrk_get "https://127.0.0.1:$wh_port/healthz")
 echo "bench: wrk -t2 -c32 -d$duration against nginx..." >&2
 read -r ng_rps ng_p99 < <(run_wrk "https://127.0.0.1:$ng_port/mutate?timeout=5s")
 
 # --- cold-cache latency: 3 uncached images vs 1 -----------------------------------------------
-review_with "$registry/bench/cold1:1" > "$tmp/cold1a.json"
-review_with "$registry/bench/cold2:1" > "$tmp/cold1b.json"
-review_with "$registry/bench/cold3:1" "$registry/bench/cold4:1" "$registry/bench/cold5:1" > "$tmp/cold3a.json"
-review_with "$registry/bench/cold6:1" "$registry/bench/cold7:1" "$registry/bench/cold8:1" > "$tmp/cold3b.json"
-c1a="$(post "$tmp/cold1a.json")"; c1b="$(post "$tmp/cold1b.json")"
-c3a="$(post "$tmp/cold3a.json")"; c3b="$(post "$tmp/cold3b.json")"
-grep -q '"patch"' "$tmp/answer.json" || { echo "bench: cold answer has no patch" >&2; cat "$tmp/answer.json" >&2; }
+one_ms=(); three_ms=()
+for s in $(seq 0 $((cold_samples - 1))); do  # images 4s+1 (alone), 4s+2..4s+4 (together)
+  review_with "$registry/bench/cold$((4 * s + 1)):1" > "$tmp/cold1.json"
+  review_with "$registry/bench/cold$((4 * s + 2)):1" "$registry/bench/cold$((4 * s + 3)):1" \
+    "$registry/bench/cold$((4 * s + 4)):1" > "$tmp/cold3.json"
+  one_ms+=("$(post "$tmp/cold1.json")")
+  grep -q '"patch"' "$tmp/answer.json" || { echo "bench: cold answer has no patch" >&2; cat "$tmp/answer.json" >&2; }
+  three_ms+=("$(post "$tmp/cold3.json")")
+  grep -q '"patch"' "$tmp/answer.json" || { echo "bench: cold answer has no patch" >&2; cat "$tmp/answer.json" >&2; }
+done
 
-python3 - "$wh_rps" "$wh_p99" "$ng_rps" "$ng_p99" "$wh_rss_kib" "$c1a" "$c1b" "$c3a" "$c3b" <<'PY'
-import sys
-wh_rps, wh_p99, ng_rps, ng_p99, rss_kib, c1a, c1b, c3a, c3b = map(float, sys.argv[1:])
+python3 - "$wh_rps" "$wh_p99" "$ng_rps" "$ng_p99" "$wh_rss_kib" "$hz_rps" "$hz_p99" "${one_ms[*]}" "${three_ms[*]}" <<'PY'
+import statistics, sys
+wh_rps, wh_p99, ng_rps, ng_p99, rss_kib, hz_rps, hz_p99 = map(float, sys.argv[1:8])
+ones = [float(x) for x in sys.argv[8].split()]
+threes = [float(x) for x in sys.argv[9].split()]
 def verdict(ok): return "ok" if ok else "MISSED"
 print("webhook bench (wrk -t2 -c32, TLS keep-alive, warm cache)")
 print("  archway webhook: %8.0f req/s  p99 %7.2f ms" % (wh_rps, wh_p99))
 print("  nginx (const):   %8.0f req/s  p99 %7.2f ms" % (ng_rps, ng_p99))
+print("  archway GET /healthz (TLS+HTTP only, for reference): %8.0f req/s  p99 %7.2f ms" % (hz_rps, hz_p99))
 print("  req/s ratio archway/nginx: %.2fx (target >= 0.5x) %s" % (wh_rps / ng_rps, verdict(wh_rps / ng_rps >= 0.5)))
 print("  p99 ratio   archway/nginx: %.2fx (target <= 2x)   %s" % (wh_p99 / ng_p99, verdict(wh_p99 / ng_p99 <= 2)))
 print("  webhook RSS after the run: %.1f MiB (target <= 30 MiB) %s" % (rss_kib / 1024, verdict(rss_kib / 1024 <= 30)))
-one = (c1a + c1b) / 2 * 1000
-three = (c3a + c3b) / 2 * 1000
-print("cold cache (mean of 2 pods each): 1 image %.1f ms, 3 images %.1f ms: %.2fx (target <= 1.5x) %s"
-      % (one, three, three / one, verdict(three / one <= 1.5)))
+one = statistics.median(ones) * 1000
+three = statistics.median(threes) * 1000
+print("cold cache (median of %d pods each): 1 image %.1f ms, 3 images %.1f ms: %.2fx (target <= 1.5x) %s"
+      % (len(ones), one, three, three / one, verdict(three / one <= 1.5)))
 PY
