@@ -15,6 +15,7 @@
 #include "base/encoding.h"
 #include "base/log.h"
 #include "cmd/command.h"
+#include "cmd/server_process.h"
 #include "cmd/registry_options.h"
 #include "kube/client.h"
 #include "kube/config.h"
@@ -47,22 +48,15 @@ std::string Identity() {
 }
 
 int Run(const std::vector<std::string>& args) {
-  std::string config_path;
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--help" || args[i] == "-h") {
+  for (const std::string& arg : args) {
+    if (arg == "--help" || arg == "-h") {
       std::fputs(kUsage, stdout);
       return 0;
     }
-    if (args[i] == "--config" && i + 1 < args.size()) config_path = args[i + 1];
-    if (args[i].rfind("--config=", 0) == 0) config_path = args[i].substr(9);
   }
-  // Block the stop signals before any thread starts (threads inherit the mask); the main
-  // thread waits for them with sigwait.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  const std::string config_path = ConfigFlag(args);
+  // Before any thread starts: the main thread alone receives the stop signals.
+  StopSignals stop_signals;
 
   log::SetSink(log::JsonStderrSink());
   op::OperatorConfig config;
@@ -155,8 +149,7 @@ int Run(const std::vector<std::string>& args) {
     controller.Start();
   }
 
-  int signal = 0;
-  sigwait(&signals, &signal);
+  const int signal = stop_signals.Wait();
   log::Info("stopping", {{"signal", std::to_string(signal)}});
   if (elector) elector->Stop();
   controller.Stop();

@@ -10,6 +10,7 @@
 #include "base/duration.h"
 #include "base/log.h"
 #include "cmd/command.h"
+#include "cmd/server_process.h"
 #include "cmd/registry_options.h"
 #include "kube/client.h"
 #include "kube/config.h"
@@ -37,22 +38,15 @@ int Fail(const std::string& message, int code = 1) {
 }
 
 int Run(const std::vector<std::string>& args) {
-  std::string config_path;
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--help" || args[i] == "-h") {
+  for (const std::string& arg : args) {
+    if (arg == "--help" || arg == "-h") {
       std::fputs(webhook::FlagsHelp().c_str(), stdout);
       return 0;
     }
-    if (args[i] == "--config" && i + 1 < args.size()) config_path = args[i + 1];
-    if (args[i].starts_with("--config=")) config_path = args[i].substr(9);
   }
-  // Block the stop signals before any thread starts (threads inherit the mask); the main
-  // thread waits for them with sigwait.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  const std::string config_path = ConfigFlag(args);
+  // Before any thread starts: the main thread alone receives the stop signals.
+  StopSignals stop_signals;
   log::SetSink(log::JsonStderrSink());
 
   webhook::WebhookConfig config;
@@ -130,8 +124,7 @@ int Run(const std::vector<std::string>& args) {
              {"noCommonPlatform", webhook::PolicyName(config.no_common_platform)},
              {"kubernetes", cluster ? "on" : "off"}});
 
-  int signal_number = 0;
-  sigwait(&signals, &signal_number);
+  const int signal_number = stop_signals.Wait();
   log::Info("stopping: draining requests in flight", {{"signal", std::to_string(signal_number)}});
   server.Shutdown(config.budget + std::chrono::seconds(5));
   if (cluster) cluster->Stop();
