@@ -28,49 +28,23 @@ else
 fi
 
 work=$(mktemp -d /tmp/archway-demo.XXXXXX)
-registry_pid=""
+source "$root_dir/scripts/lib/local-registry.sh"
 cleanup() {
-  if [ -n "$registry_pid" ] && kill -0 "$registry_pid" 2>/dev/null; then
-    kill "$registry_pid" 2>/dev/null || true
-    wait "$registry_pid" 2>/dev/null || true
-  fi
+  local_registry_stop
   rm -rf "$work"
 }
 trap cleanup EXIT
 
 step "Starting a local registry"
-cat > "$work/registry.yml" <<YAML
-version: 0.1
-log: {level: info, formatter: text, accesslog: {disabled: false}}
-storage: {filesystem: {rootdirectory: $work/registry-data}, delete: {enabled: true}}
-http: {addr: "127.0.0.1:0"}
-YAML
-docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
-registry_pid=$!
-port=""
-for _ in $(seq 1 100); do  # the registry picks a free port and logs it
-  port=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$work/registry.log" | head -1 | sed 's/.*://' || true)
-  [ -n "$port" ] && break
-  kill -0 "$registry_pid" 2>/dev/null || { cat "$work/registry.log" >&2; exit 1; }
-  sleep 0.05
-done
-[ -n "$port" ] || { echo "demo: the registry did not start" >&2; cat "$work/registry.log" >&2; exit 1; }
-registry="127.0.0.1:$port"
+local_registry_start
 echo "registry listening on $registry (data in $work)"
 
 step "Building three single-platform images with buildah"
-buildah_cmd=(buildah --root "$work/buildah/root" --runroot "$work/buildah/runroot" --storage-driver vfs)
-echo "hello from archway's demo" >"$work/hello.txt"
 sources=()
 for platform in linux/amd64 linux/arm64 linux/arm/v7; do
-  IFS=/ read -r os arch variant <<<"$platform"
-  container=$("${buildah_cmd[@]}" from scratch)
-  "${buildah_cmd[@]}" copy "$container" "$work/hello.txt" /hello.txt >/dev/null
-  "${buildah_cmd[@]}" config --os "$os" --arch "$arch" ${variant:+--variant "$variant"} \
-    --label org.opencontainers.image.title=archway-demo "$container"
+  IFS=/ read -r _ arch variant <<<"$platform"
   image="$registry/demo-${arch}${variant:+-$variant}:1.0"
-  "${buildah_cmd[@]}" commit -q --tls-verify=false "$container" "docker://$image" >/dev/null
-  "${buildah_cmd[@]}" rm "$container" >/dev/null
+  push_scratch_image "$platform" "$image" --label org.opencontainers.image.title=archway-demo
   echo "pushed $image ($platform)"
   sources+=("$image")
 done
