@@ -68,6 +68,23 @@ std::optional<std::string> FieldValue(const nlohmann::json& obj, const std::stri
   return std::nullopt;
 }
 
+// `key!=value`, `key=value` or `key==value` (label and field selectors share these).
+bool ParseEquality(const std::string& term, Requirement& r) {
+  if (auto ne = term.find("!="); ne != std::string::npos) {
+    r.key = Trim(term.substr(0, ne));
+    r.op = Requirement::Op::kNotEquals;
+    r.values.push_back(Trim(term.substr(ne + 2)));
+    return true;
+  }
+  if (auto eq = term.find('='); eq != std::string::npos) {
+    r.key = Trim(term.substr(0, eq));
+    size_t vstart = eq + 1 < term.size() && term[eq + 1] == '=' ? eq + 2 : eq + 1;
+    r.values.push_back(Trim(term.substr(vstart)));
+    return true;
+  }
+  return false;
+}
+
 bool Matches(const Requirement& r, const std::optional<std::string>& value) {
   switch (r.op) {
     case Requirement::Op::kEquals: return value && *value == r.values[0];
@@ -105,15 +122,7 @@ Result<std::vector<Requirement>> ParseLabelSelector(const std::string& text) {
         if (comma == std::string::npos) break;
         start = comma + 1;
       }
-    } else if (auto ne = term.find("!="); ne != std::string::npos) {
-      r.key = Trim(term.substr(0, ne));
-      r.op = Requirement::Op::kNotEquals;
-      r.values.push_back(Trim(term.substr(ne + 2)));
-    } else if (auto eq = term.find('='); eq != std::string::npos) {
-      r.key = Trim(term.substr(0, eq));
-      size_t vstart = eq + 1 < term.size() && term[eq + 1] == '=' ? eq + 2 : eq + 1;
-      r.values.push_back(Trim(term.substr(vstart)));
-    } else {
+    } else if (!ParseEquality(term, r)) {
       r.key = term;
       r.op = Requirement::Op::kExists;
     }
@@ -128,15 +137,7 @@ Result<std::vector<Requirement>> ParseFieldSelector(const std::string& text) {
   if (Trim(text).empty()) return out;
   for (const std::string& term : SplitTerms(text)) {
     Requirement r;
-    if (auto ne = term.find("!="); ne != std::string::npos) {
-      r.key = Trim(term.substr(0, ne));
-      r.op = Requirement::Op::kNotEquals;
-      r.values.push_back(Trim(term.substr(ne + 2)));
-    } else if (auto eq = term.find('='); eq != std::string::npos) {
-      r.key = Trim(term.substr(0, eq));
-      size_t vstart = eq + 1 < term.size() && term[eq + 1] == '=' ? eq + 2 : eq + 1;
-      r.values.push_back(Trim(term.substr(vstart)));
-    } else {
+    if (!ParseEquality(term, r)) {
       return Error(ErrorCode::kInvalidArgument, "invalid selector: '" + text + "'; can't understand '" + term + "'");
     }
     out.push_back(std::move(r));
