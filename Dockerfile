@@ -7,7 +7,7 @@
 # is many times slower (hours for arm/v7). So the build stage runs on the build machine's
 # own platform ($BUILDPLATFORM) and cross-compiles for $TARGETARCH with Debian's cross
 # toolchains (crossbuild-essential-<arch>) and the target's -dev packages installed
-# through dpkg multiarch (libcpprest-dev:arm64, ...). When the target is the build
+# through dpkg multiarch (libssl-dev:arm64, ...). When the target is the build
 # machine's own architecture, the native g++ is used. The runtime stage is the target's
 # debian:12-slim; its only RUN is one apt-get (which a buildx builder for foreign
 # platforms runs under QEMU: `docker run --privileged --rm tonistiigi/binfmt --install all`
@@ -38,7 +38,7 @@ RUN read -r debarch triplet _ < /etc/archway-target; \
     apt-get update; \
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       cmake ninja-build pkg-config file "${toolchain[@]}" nlohmann-json3-dev \
-      "libcpprest-dev:$debarch" "libssl-dev:$debarch" "libyaml-cpp-dev:$debarch" \
+      "libssl-dev:$debarch" "libyaml-cpp-dev:$debarch" \
       "prometheus-cpp-dev:$debarch" "libboost-dev:$debarch" "libboost-system-dev:$debarch"; \
     rm -rf /var/lib/apt/lists/*
 
@@ -70,12 +70,9 @@ FROM debian:${DEBIAN_RELEASE}-slim AS runtime
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       ca-certificates \
-      libcpprest2.10 \
       libyaml-cpp0.7 \
       libprometheus-cpp-core1.0 \
-      libprometheus-cpp-pull1.0 \
       libssl3 \
-      libboost-system1.74.0 \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/*
 COPY --from=build /out/archway /usr/local/bin/archway
 # The chart runs as this UID too (runAsUser 65532, readOnlyRootFilesystem).

@@ -5,7 +5,6 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
-#include <pplx/threadpool.h>
 
 #include "cmd/command.h"
 #include "cmd/registry_options.h"
@@ -68,9 +67,6 @@ int Inspect(const std::vector<std::string>& args) {
   auto client_options = BuildClientOptions(registry_flags, requests);
   if (!client_options.ok()) return fail(client_options.error());
 
-  // One resolution needs one connection at a time: a small pool instead of cpprestsdk's
-  // default 40 threads keeps the process start short (this runs in CI loops and scripts).
-  crossplat::threadpool::initialize_with_threads(2);
   registry::Client client(std::move(*client_options));
   registry::Resolver resolver(client, registry::ResolverOptions{});
   auto resolved = resolver.Resolve(*ref);

@@ -8,7 +8,6 @@
 #include <thread>
 #include <unistd.h>
 
-#include <prometheus/exposer.h>
 #include <prometheus/registry.h>
 
 #include "base/duration.h"
@@ -97,14 +96,9 @@ int Run(const std::vector<std::string>& args) {
 
   auto metrics_registry = std::make_shared<prometheus::Registry>();
   op::Metrics metrics(*metrics_registry);
-  std::unique_ptr<prometheus::Exposer> exposer;
-  try {
-    std::string bind = config.metrics_listen;
-    if (!bind.empty() && bind.front() == ':') bind = "0.0.0.0" + bind;
-    exposer = std::make_unique<prometheus::Exposer>(bind);
-    exposer->RegisterCollectable(metrics_registry);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "archway operator: metrics on %s: %s\n", config.metrics_listen.c_str(), e.what());
+  op::HealthServer metrics_server(config.metrics_listen, nullptr, metrics_registry);
+  if (Status s = metrics_server.Start(); !s.ok()) {
+    std::fprintf(stderr, "archway operator: metrics: %s\n", s.error().message.c_str());
     return 1;
   }
 
@@ -120,7 +114,7 @@ int Run(const std::vector<std::string>& args) {
     return elector != nullptr && (!elector->IsLeader() || controller.Synced());
   });
   if (Status s = health.Start(); !s.ok()) {
-    std::fprintf(stderr, "archway operator: %s\n", s.error().message.c_str());
+    std::fprintf(stderr, "archway operator: health: %s\n", s.error().message.c_str());
     return 1;
   }
 
@@ -154,6 +148,7 @@ int Run(const std::vector<std::string>& args) {
   if (elector) elector->Stop();
   controller.Stop();
   health.Stop();
+  metrics_server.Stop();
   return 0;
 }
 

@@ -1,25 +1,31 @@
-// /healthz and /readyz over plain HTTP (the kubelet's probes), on cpprestsdk's listener.
-// /healthz answers 200 while the process serves; /readyz answers 200 when `ready()` says
-// so and 503 otherwise.
+// Plain-HTTP endpoints for the kubelet and Prometheus, on Boost.Beast: /healthz answers
+// 200 while the process serves; /readyz (only when `ready` is given) answers 200 when
+// `ready()` says so and 503 otherwise; /metrics (only when a registry is given) is the Prometheus text format.
+// One IO thread: probes and scrapes are small and rare.
 #pragma once
 
 #include <functional>
 #include <memory>
 #include <string>
 
+#include <prometheus/registry.h>
+
 #include "base/result.h"
 
 namespace archway::op {
 
-// ":8081" -> "http://0.0.0.0:8081"; "127.0.0.1:8081" -> "http://127.0.0.1:8081".
-std::string ListenUrl(const std::string& listen);
-
 class HealthServer {
  public:
-  HealthServer(std::string listen, std::function<bool()> ready);
+  // `listen`: ":8081" (all interfaces) or "host:port"; port 0 picks a free port.
+  HealthServer(std::string listen, std::function<bool()> ready,
+               std::shared_ptr<prometheus::Registry> metrics = nullptr);
   ~HealthServer();  // Stop()s
-  Status Start();
+  HealthServer(const HealthServer&) = delete;
+  HealthServer& operator=(const HealthServer&) = delete;
+
+  Status Start();  // binds and starts serving; errors name the address
   void Stop();
+  unsigned short port() const;  // the bound port, after Start
 
  private:
   struct Impl;

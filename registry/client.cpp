@@ -8,11 +8,14 @@
 #include <thread>
 #include <vector>
 
-#include <boost/asio/ssl.hpp>
-#include <cpprest/http_client.h>
+#include <ctime>
+#include <iomanip>
+#include <sstream>
+
 #include <nlohmann/json.hpp>
 
 #include "base/encoding.h"
+#include "base/http.h"
 #include "base/log.h"
 #include "registry/endpoint.h"
 #include "registry/www_authenticate.h"
@@ -21,7 +24,7 @@ namespace archway::registry {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-namespace http = web::http;
+using Response = http::Response;
 
 constexpr int kMaxRedirects = 5;
 constexpr size_t kMaxErrorBodyBytes = 64 * 1024;
@@ -34,11 +37,6 @@ std::string Lower(std::string s) {
   return s;
 }
 
-std::string Header(const http::http_headers& headers, const char* name) {
-  auto it = headers.find(name);
-  return it == headers.end() ? std::string() : it->second;
-}
-
 std::string ContentTypeBase(std::string value) {
   value = value.substr(0, value.find(';'));
   while (!value.empty() && std::isspace(static_cast<unsigned char>(value.back()))) value.pop_back();
@@ -46,13 +44,12 @@ std::string ContentTypeBase(std::string value) {
   return Lower(value);
 }
 
-// A URL split into what http_client needs: "scheme://host" and "/path?query".
+// A URL split into "scheme", "host[:port]" and "/path?query".
 struct Target {
   std::string scheme;
   std::string host;
   std::string path_and_query;
 
-  std::string Base() const { return scheme + "://" + host; }
   std::string Path() const { return path_and_query.substr(0, path_and_query.find('?')); }
 };
 
@@ -108,20 +105,17 @@ std::optional<std::chrono::milliseconds> ParseRetryAfter(const std::string& valu
     if (value.size() > 9) return std::chrono::hours(24 * 365);
     return std::chrono::seconds(std::stol(value));
   }
-  utility::datetime when = utility::datetime::from_string(value, utility::datetime::RFC_1123);
-  if (!when.is_initialized()) return std::nullopt;
-  utility::datetime now = utility::datetime::utc_now();
-  if (when.to_interval() <= now.to_interval()) return std::chrono::milliseconds(0);
-  // datetime intervals are in 100 ns units.
-  return std::chrono::milliseconds((when.to_interval() - now.to_interval()) / 10000);
+  // IMF-fixdate, e.g. "Wed, 21 Oct 2026 07:28:00 GMT" (the only form RFC 9110 generates).
+  std::tm tm{};
+  std::istringstream in(value);
+  in.imbue(std::locale::classic());
+  in >> std::get_time(&tm, "%a, %d %b %Y %H:%M:%S");
+  if (in.fail()) return std::nullopt;
+  std::time_t when = timegm(&tm);
+  std::time_t now = std::time(nullptr);
+  if (when <= now) return std::chrono::milliseconds(0);
+  return std::chrono::seconds(when - now);
 }
-
-// One response, body read (bounded) into memory.
-struct Response {
-  int status = 0;
-  http::http_headers headers;
-  std::string body;
-};
 
 // What the registry said in an error body ({"errors":[{"code","message"}]}), for messages.
 std::string RegistryErrorSummary(const std::string& body) {
@@ -186,7 +180,8 @@ struct Client::Impl {
   Keychain default_keychain;
 
   std::mutex mu;
-  std::map<std::string, std::shared_ptr<http::client::http_client>> clients;  // by base URL
+  http::ConnectionPool pool;
+  std::map<std::string, std::shared_ptr<http::TlsContext>> tls_contexts;  // by endpoint host
   std::map<std::string, Challenge> challenges;                               // by endpoint host
   std::map<std::string, TokenEntry> tokens;  // realm|service|scope|credential fingerprint
   // Upload sessions a refused mount opened, reused by the next upload of that blob.
@@ -213,30 +208,21 @@ struct Client::Impl {
     return default_keychain.Fingerprint(host);
   }
 
-  std::shared_ptr<http::client::http_client> HttpClient(const Target& target) {
-    std::string base = target.Base();
+  // The TLS configuration for a host: its registries.yaml `configs` entry, else defaults.
+  Result<std::shared_ptr<http::TlsContext>> TlsFor(const std::string& host) {
     std::lock_guard<std::mutex> lock(mu);
-    auto& slot = clients[base];
+    auto& slot = tls_contexts[host];
     if (slot) return slot;
-    http::client::http_client_config config;
-    config.set_timeout(std::chrono::duration_cast<std::chrono::microseconds>(options.request_timeout));
-    config.set_max_redirects(0);  // followed by hand: Authorization must not leak to another host
-    if (const HostConfig* host = HostConfigFor(target.host); host != nullptr && target.scheme == "https") {
-      if (host->tls.insecure_skip_verify) config.set_validate_certificates(false);
-      TlsConfig tls = host->tls;
-      if (!tls.ca_file.empty() || !tls.cert_file.empty()) {
-        config.set_ssl_context_callback([tls](boost::asio::ssl::context& context) {
-          boost::system::error_code ec;
-          if (!tls.ca_file.empty()) context.load_verify_file(tls.ca_file, ec);
-          if (!tls.cert_file.empty()) {
-            context.use_certificate_chain_file(tls.cert_file, ec);
-            context.use_private_key_file(tls.key_file, boost::asio::ssl::context::pem, ec);
-          }
-          if (ec) log::Warn("registry TLS files could not be loaded", {{"error", ec.message()}});
-        });
-      }
+    http::TlsOptions tls;
+    if (const HostConfig* config = HostConfigFor(host); config != nullptr) {
+      tls.verify_peer = !config->tls.insecure_skip_verify;
+      tls.ca_file = config->tls.ca_file;
+      tls.cert_file = config->tls.cert_file;
+      tls.key_file = config->tls.key_file;
     }
-    slot = std::make_shared<http::client::http_client>(utility::conversions::to_string_t(base), config);
+    auto made = http::TlsContext::New(tls);
+    if (!made.ok()) return made.error().Wrap(host + ": TLS settings");
+    slot = std::move(*made);
     return slot;
   }
 
@@ -254,67 +240,42 @@ struct Client::Impl {
   // One HTTP exchange. The body is read up to `body_limit`; beyond that the exchange is
   // aborted (the connection dropped) rather than buffered.
   Result<Response> SendOnce(const Target& target, const Request& request, const std::string& authorization) {
-    auto client = HttpClient(target);
-    http::http_request message(utility::conversions::to_string_t(request.method));
-    message.set_request_uri(utility::conversions::to_string_t(target.path_and_query));
-    auto& headers = message.headers();
-    headers.add("User-Agent", options.user_agent);
-    for (const auto& [name, value] : request.headers) headers.add(name, value);
-    if (!authorization.empty()) headers.add("Authorization", authorization);
+    const std::string context = target.host + ": " + request.method + " " + target.Path();
+    auto origin = http::ParseOrigin(target.host, target.scheme == "https");
+    if (!origin.ok()) return origin.error().Wrap(context);
+    std::shared_ptr<http::TlsContext> tls;
+    if (origin->tls) {
+      auto made = TlsFor(target.host);
+      if (!made.ok()) return made.error();
+      tls = std::move(*made);
+    }
+    http::Request message;
+    message.method = request.method;
+    message.target = target.path_and_query;
+    message.headers.emplace_back("User-Agent", options.user_agent);
+    for (const auto& header : request.headers) message.headers.push_back(header);
+    if (!authorization.empty()) message.headers.emplace_back("Authorization", authorization);
     if (request.body) {
-      message.set_body(std::string(*request.body),
-                       request.content_type.empty() ? "application/octet-stream" : request.content_type);
-    } else if (request.method == "PUT" || request.method == "POST" || request.method == "PATCH") {
-      headers.set_content_length(0);
+      message.body = *request.body;
+      message.headers.emplace_back("Content-Type", request.content_type.empty() ? "application/octet-stream"
+                                                                                 : request.content_type);
     }
-    pplx::cancellation_token_source cancel;
+    http::ExchangeOptions exchange;
+    exchange.connect_timeout = options.connect_timeout;
+    exchange.timeout = options.request_timeout;
+    exchange.body_limit = request.body_limit;
     Clock::time_point start = Clock::now();
-    Response response;
-    try {
-      http::http_response reply = client->request(message, cancel.get_token()).get();
-      response.status = reply.status_code();
-      response.headers = reply.headers();
-      if (request.method != "HEAD") {
-        std::string length = Header(response.headers, "Content-Length");
-        bool numeric = !length.empty() && length.size() < 20 &&
-                       std::all_of(length.begin(), length.end(), [](unsigned char c) { return std::isdigit(c); });
-        if (numeric && std::stoull(length) > request.body_limit) {
-          cancel.cancel();
-          Observe(target, request.method, response.status, start);
-          return Error(ErrorCode::kBadResponse, target.host + ": response to " + request.method + " " + target.Path() +
-                                                    " is larger than " + std::to_string(request.body_limit) + " bytes");
-        }
-        auto buffer = reply.body().streambuf();
-        std::vector<uint8_t> chunk(64 * 1024);
-        while (true) {
-          size_t n = buffer.getn(chunk.data(), chunk.size()).get();
-          if (n == 0) break;
-          response.body.append(reinterpret_cast<const char*>(chunk.data()), n);
-          if (response.body.size() > request.body_limit) {
-            cancel.cancel();
-            Observe(target, request.method, response.status, start);
-            return Error(ErrorCode::kBadResponse, target.host + ": response to " + request.method + " " +
-                                                      target.Path() + " is larger than " +
-                                                      std::to_string(request.body_limit) + " bytes");
-          }
-        }
+    auto response = http::Exchange(pool, *origin, tls, message, exchange);
+    Observe(target, request.method, response.ok() ? response->status : 0, start);
+    if (!response.ok()) {
+      const Error& error = response.error();
+      if (error.code == ErrorCode::kBadResponse) {  // the only one the transport returns: body_limit
+        return Error(ErrorCode::kBadResponse, target.host + ": response to " + request.method + " " + target.Path() +
+                                                  " is larger than " + std::to_string(request.body_limit) + " bytes");
       }
-    } catch (const std::exception& e) {
-      Observe(target, request.method, response.status, start);
-      std::string what = e.what();
-      bool timed_out = false;
-      if (const auto* http_error = dynamic_cast<const http::http_exception*>(&e)) {
-        timed_out = http_error->error_code() == std::errc::timed_out;
-      }
-      timed_out = timed_out || Lower(what).find("timed out") != std::string::npos ||
-                  Clock::now() - start >= options.request_timeout;
-      if (timed_out) {
-        return Error(ErrorCode::kTimeout, target.host + ": " + request.method + " " + target.Path() + " timed out after " +
-                                              std::to_string(options.request_timeout.count()) + " ms");
-      }
-      return Error(ErrorCode::kNetwork, target.host + ": " + request.method + " " + target.Path() + " failed: " + what);
+      if (error.code == ErrorCode::kTimeout) return Error(ErrorCode::kTimeout, context + ": " + error.message);
+      return Error(error.code, context + " failed: " + error.message);
     }
-    Observe(target, request.method, response.status, start);
     return response;
   }
 
@@ -329,7 +290,7 @@ struct Client::Impl {
       if (!response.ok()) return response;
       int status = response->status;
       bool redirect = status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
-      std::string location = Header(response->headers, "Location");
+      std::string location = response->Header("Location");
       if (!redirect || !request.follow_redirects || location.empty()) {
         if (final_target != nullptr) *final_target = target;
         return response;
@@ -462,7 +423,7 @@ struct Client::Impl {
       auto response = SendFollowingRedirects(target, request, *authorization, final_target);
       if (!response.ok()) return response;
       if (response->status == 401) {
-        std::vector<Challenge> offered = ParseWwwAuthenticate(Header(response->headers, "WWW-Authenticate"));
+        std::vector<Challenge> offered = ParseWwwAuthenticate(response->Header("WWW-Authenticate"));
         const Challenge* chosen = nullptr;
         for (const auto& c : offered) {
           if (c.scheme == "bearer") chosen = &c;
@@ -494,7 +455,7 @@ struct Client::Impl {
           }
         }
         if (response->status == 401) {
-          std::vector<Challenge> last = ParseWwwAuthenticate(Header(response->headers, "WWW-Authenticate"));
+          std::vector<Challenge> last = ParseWwwAuthenticate(response->Header("WWW-Authenticate"));
           bool insufficient_scope = std::any_of(last.begin(), last.end(), [](const Challenge& c) {
             return c.Param("error") == "insufficient_scope";
           });
@@ -510,7 +471,7 @@ struct Client::Impl {
         }
       }
       if (response->status == 429) {
-        auto delay = ParseRetryAfter(Header(response->headers, "Retry-After"));
+        auto delay = ParseRetryAfter(response->Header("Retry-After"));
         if (!delay || waited + *delay > options.max_retry_after) {
           return Error(ErrorCode::kRateLimited,
                        host + ": 429 Too Many Requests" +
@@ -564,13 +525,13 @@ struct Client::Impl {
       return Error(ErrorCode::kBadResponse, endpoint.host + ": manifest " + ref.String() + ": digest mismatch: served " +
                                                 fetched.digest);
     }
-    std::string served_digest = Header(response->headers, "Docker-Content-Digest");
+    std::string served_digest = response->Header("Docker-Content-Digest");
     if (!ref.HasDigest() && served_digest.rfind("sha256:", 0) == 0 && served_digest != fetched.digest) {
       return Error(ErrorCode::kBadResponse, endpoint.host + ": manifest " + ref.String() +
                                                 ": digest mismatch: Docker-Content-Digest " + served_digest.substr(0, 80) +
                                                 " but the body hashes to " + fetched.digest);
     }
-    fetched.media_type = ContentTypeBase(Header(response->headers, "Content-Type"));
+    fetched.media_type = ContentTypeBase(response->Header("Content-Type"));
     if (fetched.media_type.empty() || fetched.media_type == "application/json" ||
         fetched.media_type == "text/plain" || fetched.media_type == "application/octet-stream") {
       auto json = nlohmann::json::parse(response->body, nullptr, false);
@@ -591,7 +552,7 @@ struct Client::Impl {
     if (!response.ok()) return response.error().Wrap(ref.String());
     if (response->status != 200) return StatusError(endpoint.host, "manifest " + ref.String(), *response);
     Descriptor d;
-    d.digest = Header(response->headers, "Docker-Content-Digest");
+    d.digest = response->Header("Docker-Content-Digest");
     if (d.digest.empty() && ref.HasDigest()) d.digest = ref.digest;
     if (!IsValidDigest(d.digest)) {
       return Error(ErrorCode::kBadResponse,
@@ -600,8 +561,8 @@ struct Client::Impl {
     if (ref.HasDigest() && d.digest != ref.digest) {
       return Error(ErrorCode::kBadResponse, endpoint.host + ": manifest " + ref.String() + ": digest mismatch");
     }
-    d.media_type = ContentTypeBase(Header(response->headers, "Content-Type"));
-    std::string length = Header(response->headers, "Content-Length");
+    d.media_type = ContentTypeBase(response->Header("Content-Type"));
+    std::string length = response->Header("Content-Length");
     if (!length.empty() && length.size() < 19 &&
         std::all_of(length.begin(), length.end(), [](unsigned char c) { return std::isdigit(c); })) {
       d.size = std::stoll(length);
@@ -650,7 +611,7 @@ struct Client::Impl {
     auto response = Send(target, request, extra);
     if (!response.ok()) return response.error();
     if (response->status != 202) return StatusError(endpoint.host, "start upload to " + endpoint.repository, *response);
-    std::string location = Header(response->headers, "Location");
+    std::string location = response->Header("Location");
     if (location.empty()) return Error(ErrorCode::kBadResponse, endpoint.host + ": upload start gave no Location");
     return ResolveLocation(target, location);
   }
@@ -741,7 +702,7 @@ Result<std::string> Client::PutManifest(const Reference& ref, std::string_view m
   if (response->status != 201 && response->status != 200 && response->status != 202) {
     return StatusError(endpoint.host, "put manifest " + ref.String(), *response);
   }
-  std::string digest = Header(response->headers, "Docker-Content-Digest");
+  std::string digest = response->Header("Docker-Content-Digest");
   std::string computed = ComputeDigest(bytes);
   if (!digest.empty() && digest != computed) {
     return Error(ErrorCode::kBadResponse, endpoint.host + ": put manifest " + ref.String() + ": registry reports digest " +
@@ -772,7 +733,7 @@ Result<bool> Client::MountBlob(const Reference& to_repo, std::string_view digest
   if (response->status == 202) {
     // The registry opened an ordinary upload instead; keep it for the caller's fallback
     // upload of this blob rather than leaving it unused.
-    std::string location = Header(response->headers, "Location");
+    std::string location = response->Header("Location");
     if (!location.empty()) {
       std::lock_guard<std::mutex> lock(impl_->mu);
       impl_->pending_uploads[endpoint.host + "/" + endpoint.repository + "@" + std::string(digest)] =
@@ -848,7 +809,7 @@ Status Client::CopyBlob(const Reference& from_repo, const Reference& to_repo, co
     auto response = impl_->Send(location, patch, extra);
     if (!response.ok()) return response.error().Wrap(to_repo.Name());
     if (response->status != 202) return StatusError(destination.host, "upload chunk of " + blob.digest, *response);
-    std::string next = Header(response->headers, "Location");
+    std::string next = response->Header("Location");
     if (!next.empty()) location = ResolveLocation(location, next);
   }
   if ("sha256:" + hash.FinishHex() != blob.digest) {

@@ -7,7 +7,7 @@ PACKAGES=(
   # toolchain
   build-essential cmake ninja-build pkg-config git clang libclang-rt-14-dev
   # libraries (found with find_package)
-  libcpprest-dev nlohmann-json3-dev libssl-dev libyaml-cpp-dev prometheus-cpp-dev
+  nlohmann-json3-dev libssl-dev libyaml-cpp-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev libboost-dev libboost-system-dev
   # real peers for the tests and benchmarks
   docker-registry skopeo buildah apache2-utils openssl curl ca-certificates

@@ -1,0 +1,440 @@
+#include "base/http.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <limits>
+#include <optional>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+namespace archway::http {
+namespace {
+
+namespace net = boost::asio;
+namespace ssl = boost::asio::ssl;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = net::ip::tcp;
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](unsigned char x, unsigned char y) {
+           return std::tolower(x) == std::tolower(y);
+         });
+}
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+// Adds every certificate of a PEM bundle to the context's trust store.
+Status AddCaPem(ssl::context& ctx, const std::string& pem) {
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  if (bio == nullptr) return Error(ErrorCode::kInternal, "out of memory");
+  X509_STORE* store = SSL_CTX_get_cert_store(ctx.native_handle());
+  int added = 0;
+  while (X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr)) {
+    X509_STORE_add_cert(store, cert);
+    X509_free(cert);
+    ++added;
+  }
+  BIO_free(bio);
+  ERR_clear_error();  // the loop ends on a "no start line" error
+  if (added == 0) return Error(ErrorCode::kInvalidArgument, "CA data holds no PEM certificate");
+  return Status::Ok();
+}
+
+// Maps a transport error to a Result error; `what` says which step failed.
+Error TransportError(const beast::error_code& ec, const std::string& what) {
+  if (ec == beast::error::timeout) return Error(ErrorCode::kTimeout, what + " timed out");
+  return Error(ErrorCode::kNetwork, what + ": " + ec.message());
+}
+
+}  // namespace
+
+std::string Origin::Authority() const {
+  std::string out = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  if (port != (tls ? "443" : "80")) out += ":" + port;
+  return out;
+}
+
+std::string Origin::Key() const {
+  return std::string(tls ? "https://" : "http://") + (host.find(':') != std::string::npos ? "[" + host + "]" : host) +
+         ":" + port;
+}
+
+bool Origin::HostIsIp() const {
+  boost::system::error_code ec;
+  net::ip::make_address(host, ec);
+  return !ec;
+}
+
+Result<Origin> ParseOrigin(std::string_view authority, bool tls) {
+  Origin origin;
+  origin.tls = tls;
+  std::string_view port;
+  if (!authority.empty() && authority.front() == '[') {
+    size_t close = authority.find(']');
+    if (close == std::string_view::npos) {
+      return Error(ErrorCode::kInvalidArgument, "\"" + std::string(authority) + "\": unterminated IPv6 literal");
+    }
+    origin.host = Lower(authority.substr(1, close - 1));
+    std::string_view rest = authority.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') return Error(ErrorCode::kInvalidArgument, "\"" + std::string(authority) + "\": bad port");
+      port = rest.substr(1);
+    }
+  } else {
+    size_t colon = authority.rfind(':');
+    if (colon != std::string_view::npos && authority.find(':') != colon) {
+      return Error(ErrorCode::kInvalidArgument, "\"" + std::string(authority) + "\": IPv6 addresses need [brackets]");
+    }
+    origin.host = Lower(authority.substr(0, colon));
+    if (colon != std::string_view::npos) port = authority.substr(colon + 1);
+  }
+  if (origin.host.empty()) return Error(ErrorCode::kInvalidArgument, "\"" + std::string(authority) + "\" has no host");
+  if (port.empty()) {
+    origin.port = tls ? "443" : "80";
+  } else {
+    bool numeric = port.size() <= 5 && std::all_of(port.begin(), port.end(), [](unsigned char c) { return std::isdigit(c); });
+    if (!numeric || std::stoi(std::string(port)) > 65535 || std::stoi(std::string(port)) == 0) {
+      return Error(ErrorCode::kInvalidArgument, "\"" + std::string(authority) + "\": bad port \"" + std::string(port) + "\"");
+    }
+    origin.port = std::string(port);
+  }
+  return origin;
+}
+
+// --- TlsContext ---------------------------------------------------------------------------
+
+struct TlsContext::Impl {
+  ssl::context ctx{ssl::context::tls_client};
+  bool verify_peer = true;
+};
+
+TlsContext::TlsContext() : impl_(std::make_unique<Impl>()) {}
+TlsContext::~TlsContext() = default;
+bool TlsContext::verify_peer() const { return impl_->verify_peer; }
+void* TlsContext::native_context() { return &impl_->ctx; }
+
+Result<std::shared_ptr<TlsContext>> TlsContext::New(const TlsOptions& options) {
+  std::shared_ptr<TlsContext> context(new TlsContext());
+  ssl::context& ctx = context->impl_->ctx;
+  ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                  ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+  context->impl_->verify_peer = options.verify_peer;
+  boost::system::error_code ec;
+  if (!options.verify_peer) {
+    ctx.set_verify_mode(ssl::verify_none);
+  } else {
+    ctx.set_verify_mode(ssl::verify_peer);
+    if (!options.ca_file.empty()) {
+      ctx.load_verify_file(options.ca_file, ec);
+      if (ec) return Error(ErrorCode::kInvalidArgument, "CA file " + options.ca_file + ": " + ec.message());
+    }
+    if (!options.ca_pem.empty()) {
+      if (Status added = AddCaPem(ctx, options.ca_pem); !added.ok()) return added.error();
+    }
+    if (options.ca_file.empty() && options.ca_pem.empty()) {
+      ctx.set_default_verify_paths(ec);
+      if (ec) return Error(ErrorCode::kInternal, "system CA certificates: " + ec.message());
+    }
+  }
+  if (!options.cert_file.empty()) {
+    ctx.use_certificate_chain_file(options.cert_file, ec);
+    if (ec) return Error(ErrorCode::kInvalidArgument, "client certificate " + options.cert_file + ": " + ec.message());
+    ctx.use_private_key_file(options.key_file, ssl::context::pem, ec);
+    if (ec) return Error(ErrorCode::kInvalidArgument, "client key " + options.key_file + ": " + ec.message());
+  } else if (!options.cert_pem.empty()) {
+    ctx.use_certificate_chain(net::buffer(options.cert_pem), ec);
+    if (ec) return Error(ErrorCode::kInvalidArgument, "client certificate: " + ec.message());
+    ctx.use_private_key(net::buffer(options.key_pem), ssl::context::pem, ec);
+    if (ec) return Error(ErrorCode::kInvalidArgument, "client key: " + ec.message());
+  }
+  return context;
+}
+
+// --- Response -----------------------------------------------------------------------------
+
+std::string Response::Header(std::string_view name) const {
+  for (const auto& [key, value] : headers) {
+    if (EqualsIgnoreCase(key, name)) return value;
+  }
+  return "";
+}
+
+// --- Connection ---------------------------------------------------------------------------
+
+struct Connection::Impl {
+  Origin origin;
+  std::shared_ptr<TlsContext> tls_context;  // keeps the ssl::context alive
+  net::io_context ioc;
+  std::unique_ptr<beast::tcp_stream> plain;
+  std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
+  beast::flat_buffer buffer;
+  // The streaming response in progress (Begin/ReadSome).
+  std::optional<bhttp::response_parser<bhttp::buffer_body>> stream_parser;
+  std::atomic<bool> interrupted{false};
+  bool reusable = false;
+  bool used = false;
+
+  beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
+
+  // Runs the io_context until the operation started on it completes.
+  void Run() {
+    ioc.restart();
+    ioc.run();
+  }
+
+  template <class Op>
+  beast::error_code Do(Clock::time_point deadline, Op&& op) {
+    beast::error_code ec;
+    lowest().expires_at(deadline);
+    if (tls) {
+      op(*tls, ec);
+    } else {
+      op(*plain, ec);
+    }
+    Run();
+    if (interrupted) ec = net::error::operation_aborted;
+    return ec;
+  }
+
+  void Close() {
+    beast::error_code ec;
+    lowest().socket().shutdown(tcp::socket::shutdown_both, ec);
+    lowest().socket().close(ec);
+  }
+
+  bhttp::request<bhttp::span_body<const char>> Build(const Request& request) {
+    bhttp::request<bhttp::span_body<const char>> req;
+    req.method_string(request.method);
+    req.target(request.target);
+    req.version(11);
+    req.set(bhttp::field::host, origin.Authority());
+    for (const auto& [name, value] : request.headers) req.insert(name, value);
+    bool has_body = !request.body.empty() || request.method == "PUT" || request.method == "POST" ||
+                    request.method == "PATCH";
+    if (has_body) {
+      req.body() = bhttp::span_body<const char>::value_type(request.body.data(), request.body.size());
+      req.content_length(request.body.size());
+    }
+    req.keep_alive(request.keep_alive);
+    return req;
+  }
+
+  template <class Body>
+  static void CopyHeaders(const bhttp::response<Body>& res, Response& out) {
+    out.status = res.result_int();
+    for (const auto& field : res) out.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+  }
+
+  beast::error_code Send(const Request& request, Clock::time_point deadline) {
+    auto req = Build(request);
+    used = true;
+    reusable = false;
+    return Do(deadline, [&](auto& stream, beast::error_code& ec) {
+      bhttp::async_write(stream, req, [&ec](beast::error_code e, size_t) { ec = e; });
+    });
+  }
+};
+
+Connection::Connection() : impl_(std::make_unique<Impl>()) {}
+Connection::~Connection() {
+  if (impl_) impl_->Close();
+}
+
+const Origin& Connection::origin() const { return impl_->origin; }
+bool Connection::reusable() const { return impl_->reusable && !impl_->interrupted; }
+bool Connection::used() const { return impl_->used; }
+bool Connection::interrupted() const { return impl_->interrupted; }
+
+void Connection::Interrupt() {
+  impl_->interrupted = true;
+  // Posted to the connection's own io_context, so only the thread running it (the one
+  // blocked in a call, or the next caller) touches the socket.
+  Impl* impl = impl_.get();
+  net::post(impl_->ioc, [impl] { impl->Close(); });
+}
+
+Result<std::unique_ptr<Connection>> Connection::Open(const Origin& origin, std::shared_ptr<TlsContext> tls,
+                                                      std::chrono::milliseconds connect_timeout) {
+  std::unique_ptr<Connection> conn(new Connection());
+  Impl& c = *conn->impl_;
+  c.origin = origin;
+  const std::string where = origin.Authority();
+  tcp::resolver resolver(c.ioc);
+  beast::error_code ec;
+  auto endpoints = resolver.resolve(origin.host, origin.port, ec);
+  if (ec) return Error(ErrorCode::kNetwork, "resolve " + origin.host + ": " + ec.message());
+  if (origin.tls) {
+    if (!tls) return Error(ErrorCode::kInternal, where + ": TLS origin without a TLS context");
+    c.tls_context = std::move(tls);
+    auto* ctx = static_cast<ssl::context*>(c.tls_context->native_context());
+    c.tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(c.ioc, *ctx);
+    SSL* ssl = c.tls->native_handle();
+    bool is_ip = origin.HostIsIp();
+    if (!is_ip) SSL_set_tlsext_host_name(ssl, origin.host.c_str());
+    if (c.tls_context->verify_peer()) {
+      X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+      if (is_ip) {
+        X509_VERIFY_PARAM_set1_ip_asc(param, origin.host.c_str());
+      } else {
+        X509_VERIFY_PARAM_set1_host(param, origin.host.c_str(), 0);
+      }
+    }
+  } else {
+    c.plain = std::make_unique<beast::tcp_stream>(c.ioc);
+  }
+  c.lowest().expires_after(connect_timeout);
+  c.lowest().async_connect(endpoints, [&](beast::error_code e, const tcp::endpoint&) { ec = e; });
+  c.Run();
+  if (ec) {
+    if (ec == beast::error::timeout) {
+      return Error(ErrorCode::kTimeout, "connect to " + where + " timed out after " +
+                                            std::to_string(connect_timeout.count()) + " ms");
+    }
+    return Error(ErrorCode::kNetwork, "connect to " + where + ": " + ec.message());
+  }
+  if (c.tls) {
+    c.lowest().expires_after(connect_timeout);
+    c.tls->async_handshake(ssl::stream_base::client, [&](beast::error_code e) { ec = e; });
+    c.Run();
+    if (ec) {
+      if (ec == beast::error::timeout) return Error(ErrorCode::kTimeout, "TLS handshake with " + where + " timed out");
+      std::string reason = ec.message();
+      if (ec.category() == net::error::get_ssl_category()) {
+        long verify = SSL_get_verify_result(c.tls->native_handle());
+        if (verify != X509_V_OK) reason = X509_verify_cert_error_string(verify);
+      }
+      return Error(ErrorCode::kNetwork, "TLS handshake with " + where + ": " + reason);
+    }
+  }
+  return conn;
+}
+
+Result<Response> Connection::RoundTrip(const Request& request, size_t body_limit, Clock::time_point deadline) {
+  Impl& c = *impl_;
+  if (c.interrupted) return Error(ErrorCode::kNetwork, "connection closed");
+  beast::error_code ec = c.Send(request, deadline);
+  if (ec) return TransportError(ec, "send " + request.method);
+  bhttp::response_parser<bhttp::string_body> parser;
+  parser.body_limit(body_limit);
+  if (request.method == "HEAD") parser.skip(true);
+  // The parser enforces the limit: on the header (Content-Length) or as the body arrives.
+  auto too_large = [&] {
+    c.Close();
+    return Error(ErrorCode::kBadResponse, "response is larger than " + std::to_string(body_limit) + " bytes");
+  };
+  ec = c.Do(deadline, [&](auto& stream, beast::error_code& out) {
+    bhttp::async_read_header(stream, c.buffer, parser, [&out](beast::error_code e, size_t) { out = e; });
+  });
+  if (ec == bhttp::error::body_limit) return too_large();
+  if (ec) return TransportError(ec, "read response");
+  if (!parser.is_done()) {
+    ec = c.Do(deadline, [&](auto& stream, beast::error_code& out) {
+      bhttp::async_read(stream, c.buffer, parser, [&out](beast::error_code e, size_t) { out = e; });
+    });
+    if (ec == bhttp::error::body_limit) return too_large();
+    if (ec) return TransportError(ec, "read response body");
+  }
+  auto res = parser.release();
+  Response out;
+  Impl::CopyHeaders(res, out);
+  out.body = std::move(res.body());
+  c.reusable = res.keep_alive() && request.keep_alive;
+  return out;
+}
+
+Result<Response> Connection::Begin(const Request& request, Clock::time_point deadline) {
+  Impl& c = *impl_;
+  if (c.interrupted) return Error(ErrorCode::kNetwork, "connection closed");
+  beast::error_code ec = c.Send(request, deadline);
+  if (ec) return TransportError(ec, "send " + request.method);
+  c.stream_parser.emplace();
+  c.stream_parser->body_limit(std::numeric_limits<std::uint64_t>::max());  // streams are unbounded
+  ec = c.Do(deadline, [&](auto& stream, beast::error_code& out) {
+    bhttp::async_read_header(stream, c.buffer, *c.stream_parser, [&out](beast::error_code e, size_t) { out = e; });
+  });
+  if (ec) return TransportError(ec, "read response");
+  Response out;
+  Impl::CopyHeaders(c.stream_parser->get(), out);
+  return out;
+}
+
+Result<size_t> Connection::ReadSome(char* buffer, size_t size, Clock::time_point deadline) {
+  Impl& c = *impl_;
+  if (!c.stream_parser) return Error(ErrorCode::kInternal, "ReadSome without Begin");
+  auto& parser = *c.stream_parser;
+  while (!parser.is_done()) {
+    parser.get().body().data = buffer;
+    parser.get().body().size = size;
+    // read_some: hand over whatever arrived; a full read would wait for the buffer to fill.
+    beast::error_code ec = c.Do(deadline, [&](auto& stream, beast::error_code& out) {
+      bhttp::async_read_some(stream, c.buffer, parser, [&out](beast::error_code e, size_t) { out = e; });
+    });
+    if (ec == bhttp::error::need_buffer) ec = {};
+    size_t got = size - parser.get().body().size;
+    if (got > 0) return got;  // an error after data is reported by the next call
+    if (ec) return TransportError(ec, "read response body");
+  }
+  c.reusable = parser.get().keep_alive();
+  return size_t{0};
+}
+
+// --- ConnectionPool -----------------------------------------------------------------------
+
+std::unique_ptr<Connection> ConnectionPool::Take(const Origin& origin) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = idle_.find(origin.Key());
+  if (it == idle_.end() || it->second.empty()) return nullptr;
+  std::unique_ptr<Connection> conn = std::move(it->second.back());
+  it->second.pop_back();
+  return conn;
+}
+
+void ConnectionPool::Return(std::unique_ptr<Connection> connection) {
+  if (!connection || !connection->reusable()) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  auto& slot = idle_[connection->origin().Key()];
+  if (slot.size() < max_idle_) slot.push_back(std::move(connection));
+}
+
+Result<Response> Exchange(ConnectionPool& pool, const Origin& origin, const std::shared_ptr<TlsContext>& tls,
+                          const Request& request, const ExchangeOptions& options) {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    std::unique_ptr<Connection> conn = attempt == 0 ? pool.Take(origin) : nullptr;
+    const bool reused = conn != nullptr;
+    if (!conn) {
+      auto opened = Connection::Open(origin, tls, options.connect_timeout);
+      if (!opened.ok()) return opened.error();
+      conn = std::move(*opened);
+    }
+    auto response = conn->RoundTrip(request, options.body_limit, Clock::now() + options.timeout);
+    if (!response.ok()) {
+      // A kept-alive connection the peer closed meanwhile fails at once with no response:
+      // the request never reached it, so one retry on a new connection is safe.
+      if (reused && response.error().code == ErrorCode::kNetwork) continue;
+      if (response.error().code == ErrorCode::kTimeout) {
+        return Error(ErrorCode::kTimeout, "no complete response within " + std::to_string(options.timeout.count()) + " ms");
+      }
+      return response.error();
+    }
+    pool.Return(std::move(conn));
+    return response;
+  }
+  return Error(ErrorCode::kNetwork, origin.Authority() + ": the connection was closed by the peer");
+}
+
+}  // namespace archway::http

@@ -1,0 +1,160 @@
+// HTTP/1.1 client transport over TCP or TLS (Boost.Beast), shared by the registry and the
+// Kubernetes API clients. It knows nothing of registries or Kubernetes: it opens
+// connections, sends one request at a time on each, reads bounded responses and keeps
+// idle connections for reuse. Auth, redirects and retries belong to the callers.
+//
+// Every call runs on the calling thread (each connection has its own io_context), so there
+// is no background thread pool to start: a CLI process that makes one request pays for
+// one connection and nothing else.
+//
+// Deadlines: connecting is bounded by a connect timeout; everything after it (writing the
+// request, reading the response) by one deadline per exchange. A peer that stops sending
+// never holds a caller past its deadline.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "base/result.h"
+
+namespace archway::http {
+
+using Clock = std::chrono::steady_clock;
+
+// Where a connection goes.
+struct Origin {
+  bool tls = true;
+  std::string host;  // a name or an IP literal, IPv6 without brackets, lower case
+  std::string port;  // always explicit
+
+  // host[:port] as written in a URL and a Host header ("[::1]:5000"; the port is left
+  // out when it is the scheme's default).
+  std::string Authority() const;
+  // "https://host:port": one pool of idle connections per key.
+  std::string Key() const;
+  bool HostIsIp() const;
+};
+
+// "host", "host:port", "[v6]" or "[v6]:port"; the scheme's default port when none is given.
+Result<Origin> ParseOrigin(std::string_view authority, bool tls);
+
+struct TlsOptions {
+  bool verify_peer = true;  // false: any certificate is accepted (insecure_skip_verify)
+  // Trusted CAs: a PEM file and/or PEM text. Neither: the system's roots.
+  std::string ca_file;
+  std::string ca_pem;
+  // Client certificate (mutual TLS): files or PEM text.
+  std::string cert_file;
+  std::string key_file;
+  std::string cert_pem;
+  std::string key_pem;
+};
+
+// A client TLS configuration (TLS 1.2 or later), shared by every connection made with it.
+// The peer's name (or IP) is verified against its certificate unless verify_peer is off.
+class TlsContext {
+ public:
+  // Errors name the file or field that could not be loaded.
+  static Result<std::shared_ptr<TlsContext>> New(const TlsOptions& options);
+  ~TlsContext();
+  TlsContext(const TlsContext&) = delete;
+  TlsContext& operator=(const TlsContext&) = delete;
+
+  bool verify_peer() const;
+  void* native_context();  // the asio ssl::context, for Connection
+
+ private:
+  TlsContext();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+struct Request {
+  std::string method;  // GET, HEAD, PUT, POST, PATCH, DELETE
+  std::string target;  // path and query
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string_view body;  // sent with its Content-Length (0 for an empty PUT/POST/PATCH)
+  bool keep_alive = true;
+};
+
+struct Response {
+  int status = 0;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+
+  // The first header of that name (case-insensitive), "" when absent.
+  std::string Header(std::string_view name) const;
+};
+
+// One connection, used by one thread at a time (Interrupt excepted).
+class Connection {
+ public:
+  // `tls` must be set for a TLS origin and is ignored otherwise.
+  static Result<std::unique_ptr<Connection>> Open(const Origin& origin, std::shared_ptr<TlsContext> tls,
+                                                  std::chrono::milliseconds connect_timeout);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Sends `request` and reads the whole response. A body longer than `body_limit` (by its
+  // Content-Length or as it arrives) ends the exchange with kBadResponse "larger than"
+  // and the connection unusable. kTimeout past `deadline`, kNetwork for transport errors.
+  Result<Response> RoundTrip(const Request& request, size_t body_limit, Clock::time_point deadline);
+
+  // Streaming: sends `request` and reads the status line and headers (body left empty);
+  // then ReadSome hands over the body as it arrives.
+  Result<Response> Begin(const Request& request, Clock::time_point deadline);
+  // Up to `size` bytes of the body into `buffer`; 0 once the body is complete.
+  Result<size_t> ReadSome(char* buffer, size_t size, Clock::time_point deadline);
+
+  // From any thread: closes the connection; a call blocked on it returns an error soon.
+  void Interrupt();
+  bool interrupted() const;
+
+  // True when the last response was read completely and both sides keep the connection.
+  bool reusable() const;
+  // True when this connection has served an exchange before (so a peer may have closed it).
+  bool used() const;
+
+  const Origin& origin() const;
+
+ private:
+  Connection();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Idle keep-alive connections, per Origin::Key(). Thread-safe.
+class ConnectionPool {
+ public:
+  explicit ConnectionPool(size_t max_idle_per_origin = 8) : max_idle_(max_idle_per_origin) {}
+
+  std::unique_ptr<Connection> Take(const Origin& origin);
+  // Keeps `connection` if it is reusable and there is room; otherwise closes it.
+  void Return(std::unique_ptr<Connection> connection);
+
+ private:
+  size_t max_idle_;
+  std::mutex mu_;
+  std::unordered_map<std::string, std::vector<std::unique_ptr<Connection>>> idle_;
+};
+
+struct ExchangeOptions {
+  std::chrono::milliseconds connect_timeout{5000};
+  std::chrono::milliseconds timeout{30000};  // the rest of the exchange, after connecting
+  size_t body_limit = 64 << 20;
+};
+
+// One exchange through `pool`: an idle connection when there is one (retried once on a new
+// connection if the peer had closed it), else a new one; returned to the pool afterwards.
+Result<Response> Exchange(ConnectionPool& pool, const Origin& origin, const std::shared_ptr<TlsContext>& tls,
+                          const Request& request, const ExchangeOptions& options);
+
+}  // namespace archway::http

@@ -1,0 +1,248 @@
+// base/http against a loopback peer (tests/support/http_server.h) that can misbehave:
+// keep-alive reuse, HEAD, body bounds, a peer that hangs, streaming and interruption.
+#include "base/http.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "tests/support/http_server.h"
+
+namespace archway::http {
+namespace {
+
+using archway::testing::HttpRecord;
+using archway::testing::HttpReply;
+using archway::testing::LoopbackHttpServer;
+using std::chrono::milliseconds;
+
+Request Req(std::string method, std::string target) {
+  Request request;
+  request.method = std::move(method);
+  request.target = std::move(target);
+  return request;
+}
+
+// A reply built field by field (designated initializers would leave members unnamed).
+HttpReply Reply(int status, std::string body = "") {
+  HttpReply reply;
+  reply.status = status;
+  reply.body = std::move(body);
+  return reply;
+}
+HttpReply Chunked(std::string body) {
+  HttpReply reply = Reply(200, std::move(body));
+  reply.chunked = true;
+  return reply;
+}
+// Announces `declared` bytes, sends `body`, then stalls.
+HttpReply Stalled(std::string body, long long declared) {
+  HttpReply reply = Reply(200, std::move(body));
+  reply.hang = true;
+  reply.declared_length = declared;
+  return reply;
+}
+
+Origin PlainOrigin(const LoopbackHttpServer& server) {
+  auto origin = ParseOrigin(server.host(), false);
+  EXPECT_TRUE(origin.ok());
+  return *origin;
+}
+
+TEST(HttpOrigin, ParsesHostsPortsAndIpv6) {
+  auto plain = ParseOrigin("Registry.Example:5000", false);
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain->host, "registry.example");
+  EXPECT_EQ(plain->port, "5000");
+  EXPECT_EQ(plain->Authority(), "registry.example:5000");
+  EXPECT_FALSE(plain->HostIsIp());
+
+  auto tls = ParseOrigin("ghcr.io", true);
+  ASSERT_TRUE(tls.ok());
+  EXPECT_EQ(tls->port, "443");
+  EXPECT_EQ(tls->Authority(), "ghcr.io");  // default port left out of Host
+  EXPECT_EQ(tls->Key(), "https://ghcr.io:443");
+
+  auto v6 = ParseOrigin("[::1]:5000", false);
+  ASSERT_TRUE(v6.ok());
+  EXPECT_EQ(v6->host, "::1");
+  EXPECT_TRUE(v6->HostIsIp());
+  EXPECT_EQ(v6->Authority(), "[::1]:5000");
+  auto v6_default = ParseOrigin("[fe80::1]", true);
+  ASSERT_TRUE(v6_default.ok());
+  EXPECT_EQ(v6_default->port, "443");
+
+  for (const char* bad : {"", ":5000", "host:0", "host:99999", "host:12a", "a:b:c", "[::1", "[::1]x"}) {
+    auto parsed = ParseOrigin(bad, true);
+    EXPECT_FALSE(parsed.ok()) << bad;
+    if (!parsed.ok()) {
+      EXPECT_EQ(parsed.error().code, ErrorCode::kInvalidArgument) << bad;
+    }
+  }
+}
+
+TEST(HttpExchange, SendsTheRequestAndKeepsTheConnectionForReuse) {
+  LoopbackHttpServer server([](const HttpRecord& r) {
+    HttpReply reply = Reply(201, "got " + r.body);
+    reply.headers = {{"Docker-Content-Digest", "sha256:abc"}};
+    return reply;
+  });
+  ConnectionPool pool;
+  Origin origin = PlainOrigin(server);
+  Request request = Req("PUT", "/v2/x/manifests/1?a=b");
+  request.headers = {{"Content-Type", "text/plain"}};
+  request.body = "hello";
+  auto response = Exchange(pool, origin, nullptr, request, ExchangeOptions{});
+  ASSERT_TRUE(response.ok()) << response.error().message;
+  EXPECT_EQ(response->status, 201);
+  EXPECT_EQ(response->body, "got hello");
+  EXPECT_EQ(response->Header("docker-content-digest"), "sha256:abc");
+  EXPECT_EQ(response->Header("X-Absent"), "");
+
+  auto seen = server.Requests();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].method, "PUT");
+  EXPECT_EQ(seen[0].target, "/v2/x/manifests/1?a=b");
+  EXPECT_EQ(seen[0].Header("host"), server.host());
+  EXPECT_EQ(seen[0].Header("content-length"), "5");
+
+  // The connection went back to the pool and serves the next exchange.
+  auto idle = pool.Take(origin);
+  ASSERT_NE(idle, nullptr);
+  EXPECT_TRUE(idle->used());
+  pool.Return(std::move(idle));
+  auto again = Exchange(pool, origin, nullptr, Req("GET", "/again"), ExchangeOptions{});
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_EQ(server.Requests().size(), 2u);
+}
+
+TEST(HttpExchange, EmptyPostCarriesAZeroContentLength) {
+  LoopbackHttpServer server([](const HttpRecord&) { return Reply(202); });
+  ConnectionPool pool;
+  auto response = Exchange(pool, PlainOrigin(server), nullptr, Req("POST", "/u/"), ExchangeOptions{});
+  ASSERT_TRUE(response.ok()) << response.error().message;
+  EXPECT_EQ(server.Requests().at(0).Header("content-length"), "0");
+}
+
+TEST(HttpExchange, HeadReadsNoBodyWhateverTheContentLength) {
+  LoopbackHttpServer server([](const HttpRecord&) { return Stalled("", 123456); });
+  ConnectionPool pool;
+  ExchangeOptions options;
+  options.timeout = milliseconds(2000);
+  auto response = Exchange(pool, PlainOrigin(server), nullptr, Req("HEAD", "/m"), options);
+  ASSERT_TRUE(response.ok()) << response.error().message;
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->Header("Content-Length"), "123456");
+  EXPECT_TRUE(response->body.empty());
+}
+
+TEST(HttpExchange, BodiesAboveTheLimitAreRefusedWhetherAnnouncedOrStreamed) {
+  LoopbackHttpServer announced([](const HttpRecord&) { return Reply(200, std::string(5000, 'x')); });
+  LoopbackHttpServer chunked([](const HttpRecord&) { return Chunked(std::string(5000, 'x')); });
+  ConnectionPool pool;
+  ExchangeOptions options;
+  options.body_limit = 1000;
+  for (auto* server : {&announced, &chunked}) {
+    auto response = Exchange(pool, PlainOrigin(*server), nullptr, Req("GET", "/big"), options);
+    ASSERT_FALSE(response.ok());
+    EXPECT_EQ(response.error().code, ErrorCode::kBadResponse);
+    EXPECT_NE(response.error().message.find("larger than 1000 bytes"), std::string::npos) << response.error().message;
+    EXPECT_EQ(pool.Take(PlainOrigin(*server)), nullptr);  // never reused mid-body
+  }
+  options.body_limit = 5000;
+  auto exact = Exchange(pool, PlainOrigin(chunked), nullptr, Req("GET", "/big"), options);
+  ASSERT_TRUE(exact.ok()) << exact.error().message;
+  EXPECT_EQ(exact->body.size(), 5000u);
+}
+
+TEST(HttpExchange, APeerThatNeverAnswersTimesOutAtTheDeadline) {
+  LoopbackHttpServer hanging([](const HttpRecord& r) {
+    if (r.Path() == "/stall") return Stalled("part", 100);
+    HttpReply hang;
+    hang.hang = true;
+    return hang;
+  });
+  ConnectionPool pool;
+  ExchangeOptions options;
+  options.timeout = milliseconds(300);
+  for (const char* path : {"/hang", "/stall"}) {
+    auto start = Clock::now();
+    auto response = Exchange(pool, PlainOrigin(hanging), nullptr, Req("GET", path), options);
+    auto elapsed = Clock::now() - start;
+    ASSERT_FALSE(response.ok()) << path;
+    EXPECT_EQ(response.error().code, ErrorCode::kTimeout) << response.error().message;
+    EXPECT_NE(response.error().message.find("300 ms"), std::string::npos) << response.error().message;
+    EXPECT_GE(elapsed, milliseconds(250)) << path;
+    EXPECT_LT(elapsed, milliseconds(3000)) << path;
+  }
+}
+
+TEST(HttpExchange, NothingListeningIsANetworkError) {
+  int port;
+  {
+    LoopbackHttpServer gone([](const HttpRecord&) { return Reply(200); });
+    port = gone.port();
+  }
+  ConnectionPool pool;
+  auto origin = ParseOrigin("127.0.0.1:" + std::to_string(port), false);
+  ASSERT_TRUE(origin.ok());
+  auto response = Exchange(pool, *origin, nullptr, Req("GET", "/"), ExchangeOptions{});
+  ASSERT_FALSE(response.ok());
+  EXPECT_EQ(response.error().code, ErrorCode::kNetwork);
+  EXPECT_NE(response.error().message.find("connect to 127.0.0.1:" + std::to_string(port)), std::string::npos)
+      << response.error().message;
+}
+
+TEST(HttpConnection, StreamsABodyAsItArrives) {
+  std::string body;
+  for (int i = 0; i < 2000; ++i) body += "line " + std::to_string(i) + "\n";
+  LoopbackHttpServer server([&](const HttpRecord&) { return Chunked(body); });
+  auto conn = Connection::Open(PlainOrigin(server), nullptr, milliseconds(2000));
+  ASSERT_TRUE(conn.ok()) << conn.error().message;
+  auto deadline = Clock::now() + std::chrono::seconds(5);
+  auto head = (*conn)->Begin(Req("GET", "/watch"), deadline);
+  ASSERT_TRUE(head.ok()) << head.error().message;
+  EXPECT_EQ(head->status, 200);
+  std::string got;
+  char buffer[777];
+  while (true) {
+    auto n = (*conn)->ReadSome(buffer, sizeof(buffer), deadline);
+    ASSERT_TRUE(n.ok()) << n.error().message;
+    if (*n == 0) break;
+    EXPECT_LE(*n, sizeof(buffer));
+    got.append(buffer, *n);
+  }
+  EXPECT_EQ(got, body);
+  EXPECT_TRUE((*conn)->reusable());
+}
+
+TEST(HttpConnection, InterruptFromAnotherThreadEndsABlockedRead) {
+  LoopbackHttpServer server([](const HttpRecord&) { return Stalled("first", 1000); });
+  auto conn = Connection::Open(PlainOrigin(server), nullptr, milliseconds(2000));
+  ASSERT_TRUE(conn.ok()) << conn.error().message;
+  auto deadline = Clock::now() + std::chrono::seconds(30);
+  auto head = (*conn)->Begin(Req("GET", "/w"), deadline);
+  ASSERT_TRUE(head.ok()) << head.error().message;
+  char buffer[64];
+  std::string got;
+  while (got.size() < 5) {
+    auto n = (*conn)->ReadSome(buffer, sizeof(buffer), deadline);
+    ASSERT_TRUE(n.ok() && *n > 0);
+    got.append(buffer, *n);
+  }
+  EXPECT_EQ(got, "first");
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(milliseconds(100));
+    (*conn)->Interrupt();
+  });
+  auto start = Clock::now();
+  auto n = (*conn)->ReadSome(buffer, sizeof(buffer), deadline);
+  stopper.join();
+  EXPECT_FALSE(n.ok());
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(5));
+  EXPECT_TRUE((*conn)->interrupted());
+  EXPECT_FALSE((*conn)->reusable());
+}
+
+}  // namespace
+}  // namespace archway::http
