@@ -273,6 +273,7 @@ Result<std::unique_ptr<Connection>> Connection::Open(const Origin& origin, std::
   std::unique_ptr<Connection> conn(new Connection());
   Impl& c = *conn->impl_;
   c.origin = origin;
+  c.buffer.reserve(16 * 1024);  // a manifest or an API object in one or two reads, not 512-byte ones
   const std::string where = origin.Authority();
   tcp::resolver resolver(c.ioc);
   beast::error_code ec;
