@@ -4,6 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <thread>
 
 #include "tests/support/http_server.h"
@@ -191,6 +196,40 @@ TEST(HttpExchange, NothingListeningIsANetworkError) {
   EXPECT_EQ(response.error().code, ErrorCode::kNetwork);
   EXPECT_NE(response.error().message.find("connect to 127.0.0.1:" + std::to_string(port)), std::string::npos)
       << response.error().message;
+}
+
+TEST(HttpConnection, ConnectTimeoutBoundsAPeerThatNeverCompletesTheHandshake) {
+  // A listening socket that never accepts: once its accept queue is full the kernel drops
+  // further SYNs, so a new connect neither succeeds nor fails on its own.
+  int listener = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(listener, 0), 0);
+  socklen_t length = sizeof(addr);
+  ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &length), 0);
+  const std::string host = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  std::vector<std::unique_ptr<Connection>> fillers;
+  Result<std::unique_ptr<Connection>> last = Error(ErrorCode::kInternal, "not tried");
+  auto origin = ParseOrigin(host, false);
+  ASSERT_TRUE(origin.ok());
+  auto start = Clock::now();
+  for (int i = 0; i < 8; ++i) {  // the first one or two fill the queue
+    start = Clock::now();
+    last = Connection::Open(*origin, nullptr, milliseconds(300));
+    if (!last.ok()) break;
+    fillers.push_back(std::move(*last));
+  }
+  auto elapsed = Clock::now() - start;
+  close(listener);
+  ASSERT_FALSE(last.ok()) << "every connect succeeded; the kernel never dropped a SYN";
+  EXPECT_EQ(last.error().code, ErrorCode::kTimeout) << last.error().message;
+  EXPECT_NE(last.error().message.find("connect to " + host + " timed out after 300 ms"), std::string::npos)
+      << last.error().message;
+  EXPECT_GE(elapsed, milliseconds(250));
+  EXPECT_LT(elapsed, milliseconds(3000));
 }
 
 TEST(HttpConnection, StreamsABodyAsItArrives) {
