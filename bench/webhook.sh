@@ -9,6 +9,9 @@
 #     body over TLS. Prints req/s and p99 for both and the ratios
 #     (targets: archway >= 0.5x nginx's req/s, p99 <= 2x nginx's p99), and the webhook's RSS
 #     after the run (target <= 30 MiB).
+#     Also prints the CPU time each server spent per request (from /proc: utime+stime of
+#     the webhook, of nginx's workers), which the other processes on a busy machine
+#     disturb far less than req/s.
 #  3. Cold cache: latency of a pod with 3 uncached images vs 1 (target <= 1.5x), each
 #     image a distinct single-platform image (manifest + config blob fetched); the median
 #     of COLD_SAMPLES pods of each size (default 5: single cold requests are noisy).
@@ -150,39 +153,51 @@ http {
 }
 NGINX
 nginx -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" -g 'daemon off;' &
-pids+=($!)
+ng_pid=$!
+pids+=($ng_pid)
 wait_for "https://127.0.0.1:$ng_port/mutate" -k
 
 # --- warm-cache throughput ------------------------------------------------------------------
-run_wrk() {  # run_wrk URL [wrk flags] -> "req/s p99_ms" (POSTs the review unless flags say otherwise)
-  local url="$1"; shift
+cpu_ticks() {  # cpu_ticks PID... -> utime+stime of those processes, in clock ticks
+  local total=0 pid
+  for pid in "$@"; do total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat"))); done
+  echo "$total"
+}
+run_wrk() {  # run_wrk "PID..." URL [wrk flags] -> "req/s p99_ms cpu_us_per_request" (POSTs the review unless flags say otherwise)
+  local server_pids="$1" url="$2"; shift 2
+  local before after
+  # shellcheck disable=SC2086
+  before="$(cpu_ticks $server_pids)"
   wrk -t2 -c32 -d"$duration" --latency "${@:--s$tmp/post.lua}" "$url" > "$tmp/wrk.out"
-  python3 - "$tmp/wrk.out" <<'PY'
+  # shellcheck disable=SC2086
+  after="$(cpu_ticks $server_pids)"
+  python3 - "$tmp/wrk.out" "$((after - before))" "$(getconf CLK_TCK)" <<'PY'
 import re, sys
 text = open(sys.argv[1]).read()
+cpu_seconds = int(sys.argv[2]) / int(sys.argv[3])
+requests = int(re.search(r"(\d+) requests in", text).group(1))
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
 m = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", text)
 p99 = float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
 errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
 if errors: sys.stderr.write("bench: %s non-2xx answers\n" % errors.group(1))
-print("%.0f %.2f" % (rps, p99))
+print("%.0f %.2f %.1f" % (rps, p99, cpu_seconds * 1e6 / max(requests, 1)))
 PY
 }
-run_wrk_get() { run_wrk "$1" --timeout=5s; }
 echo "bench: wrk -t2 -c32 -d$duration against archway webhook..." >&2
 if [ -n "${PERF_DATA:-}" ]; then
   perf record ${PERF_RECORD_FLAGS:--g} -o "$PERF_DATA" -p "$wh_pid" >/dev/null 2>&1 &
   perf_pid=$!
 fi
-read -r wh_rps wh_p99 < <(run_wrk "https://127.0.0.1:$wh_port/mutate?timeout=5s")
+read -r wh_rps wh_p99 wh_cpu < <(run_wrk "$wh_pid" "https://127.0.0.1:$wh_port/mutate?timeout=5s")
 if [ -n "${PERF_DATA:-}" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
 wh_rss_kib="$(ps -o rss= -p "$wh_pid" | tr -d ' ')"
 # The same server answering GET /healthz: its TLS + HTTP cost without any admission work,
 # which tells how much of the gap to nginx is the admission itself.
 echo "bench: wrk -t2 -c32 -d$duration against archway /healthz..." >&2
-read -r hz_rps hz_p99 < <(run_wrk_get "https://127.0.0.1:$wh_port/healthz")
+read -r hz_rps hz_p99 hz_cpu < <(run_wrk "$wh_pid" "https://127.0.0.1:$wh_port/healthz" --timeout=5s)
 echo "bench: wrk -t2 -c32 -d$duration against nginx..." >&2
-read -r ng_rps ng_p99 < <(run_wrk "https://127.0.0.1:$ng_port/mutate?timeout=5s")
+read -r ng_rps ng_p99 ng_cpu < <(run_wrk "$(pgrep -P "$ng_pid" | tr '\n' ' ')" "https://127.0.0.1:$ng_port/mutate?timeout=5s")
 
 # --- cold-cache latency: 3 uncached images vs 1 -----------------------------------------------
 one_ms=(); three_ms=()
@@ -196,16 +211,18 @@ for s in $(seq 0 $((cold_samples - 1))); do  # images 4s+1 (alone), 4s+2..4s+4 (
   grep -q '"patch"' "$tmp/answer.json" || { echo "bench: cold answer has no patch" >&2; cat "$tmp/answer.json" >&2; }
 done
 
-python3 - "$wh_rps" "$wh_p99" "$ng_rps" "$ng_p99" "$wh_rss_kib" "$hz_rps" "$hz_p99" "${one_ms[*]}" "${three_ms[*]}" <<'PY'
+python3 - "$wh_rps" "$wh_p99" "$ng_rps" "$ng_p99" "$wh_rss_kib" "$hz_rps" "$hz_p99" "$wh_cpu" "$hz_cpu" "$ng_cpu" \
+  "${one_ms[*]}" "${three_ms[*]}" <<'PY'
 import statistics, sys
-wh_rps, wh_p99, ng_rps, ng_p99, rss_kib, hz_rps, hz_p99 = map(float, sys.argv[1:8])
-ones = [float(x) for x in sys.argv[8].split()]
-threes = [float(x) for x in sys.argv[9].split()]
+wh_rps, wh_p99, ng_rps, ng_p99, rss_kib, hz_rps, hz_p99, wh_cpu, hz_cpu, ng_cpu = map(float, sys.argv[1:11])
+ones = [float(x) for x in sys.argv[11].split()]
+threes = [float(x) for x in sys.argv[12].split()]
 def verdict(ok): return "ok" if ok else "MISSED"
 print("webhook bench (wrk -t2 -c32, TLS keep-alive, warm cache)")
-print("  archway webhook: %8.0f req/s  p99 %7.2f ms" % (wh_rps, wh_p99))
-print("  nginx (const):   %8.0f req/s  p99 %7.2f ms" % (ng_rps, ng_p99))
-print("  archway GET /healthz (TLS+HTTP only, for reference): %8.0f req/s  p99 %7.2f ms" % (hz_rps, hz_p99))
+print("  archway webhook: %8.0f req/s  p99 %7.2f ms  server CPU %5.1f us/request" % (wh_rps, wh_p99, wh_cpu))
+print("  nginx (const):   %8.0f req/s  p99 %7.2f ms  server CPU %5.1f us/request" % (ng_rps, ng_p99, ng_cpu))
+print("  archway GET /healthz (TLS+HTTP only, for reference): %8.0f req/s  p99 %7.2f ms  server CPU %5.1f us/request"
+      % (hz_rps, hz_p99, hz_cpu))
 print("  req/s ratio archway/nginx: %.2fx (target >= 0.5x) %s" % (wh_rps / ng_rps, verdict(wh_rps / ng_rps >= 0.5)))
 print("  p99 ratio   archway/nginx: %.2fx (target <= 2x)   %s" % (wh_p99 / ng_p99, verdict(wh_p99 / ng_p99 <= 2)))
 print("  webhook RSS after the run: %.1f MiB (target <= 30 MiB) %s" % (rss_kib / 1024, verdict(rss_kib / 1024 <= 30)))

@@ -29,10 +29,32 @@ bool TermPinsArch(const Json& term) {
   return false;
 }
 
+// Existing terms are copied into the patch and serialised, both recursively. A real term
+// is 4 levels deep (term, matchExpressions, expression, values); bounding the depth keeps a
+// hostile review (the HTTPS port is reachable from inside the cluster, not only by the
+// apiserver) from exhausting the stack.
+constexpr int kMaxTermDepth = 16;
+
+bool NestedDeeperThan(const Json& value, int limit) {
+  std::vector<std::pair<const Json*, int>> pending{{&value, 1}};
+  while (!pending.empty()) {
+    auto [current, depth] = pending.back();
+    pending.pop_back();
+    if (depth > limit) return true;
+    if (current->is_structured()) {
+      for (const auto& child : *current) pending.emplace_back(&child, depth + 1);
+    }
+  }
+  return false;
+}
+
 Status ValidateTerms(const Json& terms) {
   if (!terms.is_array()) return Malformed("nodeSelectorTerms is not a list");
   for (const auto& term : terms) {
     if (!term.is_object()) return Malformed("a nodeSelectorTerm is not an object");
+    if (NestedDeeperThan(term, kMaxTermDepth)) {
+      return Malformed("a nodeSelectorTerm nests deeper than " + std::to_string(kMaxTermDepth) + " levels");
+    }
     const Json* expressions = Member(term, "matchExpressions");
     if (expressions && !expressions->is_array()) return Malformed("matchExpressions is not a list");
     if (expressions) {
@@ -70,24 +92,47 @@ std::string JoinPlatforms(const std::set<OsArch>& platforms) {
   return Join(names, ",");
 }
 
-Json Expression(const std::string& key, const std::string& op, const std::vector<std::string>& values) {
-  Json expression = {{"key", key}, {"operator", op}};
-  if (!values.empty()) expression["values"] = values;
+// Patch values are built member by member and moved into place: nlohmann's initializer
+// lists copy every nested value, and this runs for every admitted pod.
+Json ObjectWith(const char* key, Json value) {
+  Json object(Json::value_t::object);
+  object.get_ref<Json::object_t&>().emplace(key, std::move(value));
+  return object;
+}
+
+Json AddOp(std::string path, Json value) {
+  Json op(Json::value_t::object);
+  auto& members = op.get_ref<Json::object_t&>();
+  members.emplace("op", "add");
+  members.emplace("path", std::move(path));
+  members.emplace("value", std::move(value));
+  return op;
+}
+
+Json Expression(const char* key, const char* op, const std::vector<std::string>& values) {
+  Json expression(Json::value_t::object);
+  auto& members = expression.get_ref<Json::object_t&>();
+  members.emplace("key", key);
+  members.emplace("operator", op);
+  if (!values.empty()) members.emplace("values", values);
   return expression;
 }
 
 // Adds `additions` (each a list of expressions) to `term`: one resulting term per addition.
 void AndInto(const Json& term, const std::vector<Json>& additions, Json& out_terms) {
+  const Json* existing = Member(term, "matchExpressions");
   for (const auto& addition : additions) {
-    Json combined = term;
-    Json expressions = Json::array();
-    if (const Json* existing = Member(term, "matchExpressions")) expressions = *existing;
+    Json combined(Json::value_t::object);
+    for (auto it = term.begin(); it != term.end(); ++it) {
+      if (it.key() != "matchExpressions") combined.get_ref<Json::object_t&>().emplace(it.key(), *it);
+    }
+    Json expressions = existing ? *existing : Json::array();
     for (const auto& expression : addition) {
       if (std::find(expressions.begin(), expressions.end(), expression) == expressions.end()) {
         expressions.push_back(expression);
       }
     }
-    combined["matchExpressions"] = std::move(expressions);
+    combined.get_ref<Json::object_t&>().emplace("matchExpressions", std::move(expressions));
     out_terms.push_back(std::move(combined));
   }
 }
@@ -112,34 +157,35 @@ void AddAffinityOps(const Json& pod, const std::vector<Json>& additions, Json& p
   const Json* affinity = spec ? Member(*spec, "affinity") : nullptr;
   const Json* node_affinity = affinity ? Member(*affinity, "nodeAffinity") : nullptr;
   const Json* required = node_affinity ? Member(*node_affinity, "requiredDuringSchedulingIgnoredDuringExecution") : nullptr;
-  Json required_value = {{"nodeSelectorTerms", new_terms}};
-  if (!affinity) {
-    patch.push_back({{"op", "add"}, {"path", "/spec/affinity"},
-                     {"value", {{"nodeAffinity", {{"requiredDuringSchedulingIgnoredDuringExecution", required_value}}}}}});
-  } else if (!node_affinity) {
-    patch.push_back({{"op", "add"}, {"path", "/spec/affinity/nodeAffinity"},
-                     {"value", {{"requiredDuringSchedulingIgnoredDuringExecution", required_value}}}});
-  } else if (!required) {
-    patch.push_back({{"op", "add"},
-                     {"path", "/spec/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution"},
-                     {"value", required_value}});
-  } else {
+  if (required) {
     // "add" on an existing member replaces it (RFC 6902 4.1), and also works when
     // nodeSelectorTerms was absent or null.
-    patch.push_back({{"op", "add"},
-                     {"path", "/spec/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms"},
-                     {"value", new_terms}});
+    patch.push_back(AddOp("/spec/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms",
+                          std::move(new_terms)));
+    return;
+  }
+  Json required_value = ObjectWith("nodeSelectorTerms", std::move(new_terms));
+  if (!affinity) {
+    patch.push_back(AddOp("/spec/affinity",
+                          ObjectWith("nodeAffinity", ObjectWith("requiredDuringSchedulingIgnoredDuringExecution",
+                                                                std::move(required_value)))));
+  } else if (!node_affinity) {
+    patch.push_back(AddOp("/spec/affinity/nodeAffinity",
+                          ObjectWith("requiredDuringSchedulingIgnoredDuringExecution", std::move(required_value))));
+  } else {
+    patch.push_back(AddOp("/spec/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution",
+                          std::move(required_value)));
   }
 }
 
-void AddAnnotationOp(const Json& pod, const std::string& key, const std::string& value, Json& patch) {
+void AddAnnotationOp(const Json& pod, const char* key, std::string value, Json& patch) {
   const Json* metadata = Member(pod, "metadata");
   if (!metadata) {
-    patch.push_back({{"op", "add"}, {"path", "/metadata"}, {"value", {{"annotations", {{key, value}}}}}});
+    patch.push_back(AddOp("/metadata", ObjectWith("annotations", ObjectWith(key, std::move(value)))));
   } else if (!Member(*metadata, "annotations")) {
-    patch.push_back({{"op", "add"}, {"path", "/metadata/annotations"}, {"value", {{key, value}}}});
+    patch.push_back(AddOp("/metadata/annotations", ObjectWith(key, std::move(value))));
   } else {
-    patch.push_back({{"op", "add"}, {"path", "/metadata/annotations/" + EscapeJsonPointerToken(key)}, {"value", value}});
+    patch.push_back(AddOp("/metadata/annotations/" + EscapeJsonPointerToken(key), std::move(value)));
   }
 }
 

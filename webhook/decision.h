@@ -27,6 +27,11 @@
 //  - No common platform: pending -> requirement archway.dev/no-common-platform Exists
 //    (no node has it: the pod waits visibly) + warning + Event; deny -> 403 with the
 //    reason; ignore -> no affinity, a warning.
+//
+// Pod fields read: metadata.annotations, spec.initContainers[].image,
+// spec.containers[].image, spec.imagePullSecrets, spec.nodeName, spec.nodeSelector,
+// spec.affinity. ParseAdmissionReview (review.cpp) builds only these (and
+// metadata.name): a rule that reads another field must add it there.
 #pragma once
 
 #include <compare>

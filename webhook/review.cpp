@@ -1,10 +1,10 @@
 #include "webhook/review.h"
 
-#include <unordered_set>
+#include <algorithm>
 #include <utility>
-#include <vector>
 
 #include "base/encoding.h"
+#include "webhook/filtered_json.h"
 
 namespace archway::webhook {
 namespace {
@@ -18,109 +18,77 @@ std::string StringAt(const Json& obj, const char* key) {
   return it->get<std::string>();
 }
 
-// Members of a review that no decision reads. They are skipped while parsing (never built
-// into the DOM): parsing is most of a cached request's CPU time. None of these names is
-// one whose presence the patch depends on (metadata.annotations, spec.affinity, ...);
-// an annotation or label that happens to have such a name only disappears from the copy
-// the decision reads, which looks at annotations by their own names.
-bool IsUnusedMember(const std::string& key) {
-  static const std::unordered_set<std::string> kUnused = {
-      "managedFields", "userInfo", "options", "oldObject", "requestKind", "requestResource", "volumes",
-      "volumeMounts", "resources", "ports", "env", "envFrom", "command", "args", "livenessProbe", "readinessProbe",
-      "startupProbe", "securityContext", "lifecycle", "tolerations", "ownerReferences", "labels", "status"};
-  return kUnused.count(key) != 0;
+// What of a review is built: the members read below and the pod fields PlanPod() and
+// Decide() read (decision.h lists them; add a field here when a rule starts reading it).
+// Parsing is most of a cached request's CPU time, and the rest of a pod (volumes, probes,
+// managedFields, ...) is most of its bytes. Values of unexpected types are kept, so the
+// decision still reports them as malformed.
+using Member = JsonShape::Member;
+constexpr Member kContainerMembers[] = {{"image", nullptr}};
+constexpr JsonShape kContainer{kContainerMembers};
+constexpr Member kSpecMembers[] = {{"affinity", nullptr},       {"containers", &kContainer},
+                                   {"imagePullSecrets", nullptr}, {"initContainers", &kContainer},
+                                   {"nodeName", nullptr},         {"nodeSelector", nullptr}};
+constexpr JsonShape kSpec{kSpecMembers};
+constexpr Member kMetadataMembers[] = {{"annotations", nullptr}, {"name", nullptr}};
+constexpr JsonShape kMetadata{kMetadataMembers};
+constexpr Member kPodMembers[] = {{"metadata", &kMetadata}, {"spec", &kSpec}};
+constexpr JsonShape kPod{kPodMembers};
+constexpr Member kRequestMembers[] = {{"uid", nullptr},       {"kind", nullptr},      {"operation", nullptr},
+                                      {"namespace", nullptr}, {"name", nullptr},      {"dryRun", nullptr},
+                                      {"object", &kPod}};
+constexpr JsonShape kRequest{kRequestMembers};
+constexpr Member kReviewMembers[] = {{"kind", nullptr}, {"apiVersion", nullptr}, {"request", &kRequest}};
+constexpr JsonShape kReview{kReviewMembers};
+
+// A JSON string as Json::dump writes it (invalid UTF-8 replaced). Printable ASCII but '"'
+// and '\\' -- uids, versions, label keys, platform names: nearly every string of an
+// answer -- is written as it is, without Json's byte-by-byte UTF-8 decoding.
+void AppendQuoted(const std::string& text, std::string& out) {
+  const bool plain =
+      std::all_of(text.begin(), text.end(), [](char c) { return c >= 0x20 && c < 0x7F && c != '"' && c != '\\'; });
+  if (!plain) {
+    out += Json(text).dump(-1, ' ', false, Json::error_handler_t::replace);
+    return;
+  }
+  out += '"';
+  out += text;
+  out += '"';
 }
 
-// A SAX handler (nlohmann::json::sax_parse) that builds the DOM of everything but the
-// unused members. Unlike a parse callback, which builds each value before it is
-// discarded, a skipped member here costs only the lexer's scan.
-class FilteringDomBuilder {
- public:
-  explicit FilteringDomBuilder(Json& root) : root_(root) {}
-
-  bool null() { return Scalar(nullptr); }
-  bool boolean(bool value) { return Scalar(value); }
-  bool number_integer(Json::number_integer_t value) { return Scalar(value); }
-  bool number_unsigned(Json::number_unsigned_t value) { return Scalar(value); }
-  bool number_float(Json::number_float_t value, const std::string& /*text*/) { return Scalar(value); }
-  bool string(std::string& value) { return Scalar(std::move(value)); }
-  bool binary(Json::binary_t& value) { return Scalar(std::move(value)); }
-  bool start_object(std::size_t /*elements*/) { return Open(Json::value_t::object); }
-  bool start_array(std::size_t /*elements*/) { return Open(Json::value_t::array); }
-  bool end_object() { return Close(); }
-  bool end_array() { return Close(); }
-  bool key(std::string& name) {
-    if (skip_depth_ > 0) return true;
-    if (IsUnusedMember(name)) {
-      skip_next_value_ = true;
-    } else {
-      key_ = std::move(name);
+// `value` as Json::dump(-1) writes it (the patch is encoded for every admitted pod):
+// containers and strings here, other scalars by Json itself.
+void AppendCompact(const Json& value, std::string& out) {
+  if (value.is_object()) {
+    out += '{';
+    bool first = true;
+    for (const auto& [key, member] : value.get_ref<const Json::object_t&>()) {
+      if (!first) out += ',';
+      first = false;
+      AppendQuoted(key, out);
+      out += ':';
+      AppendCompact(member, out);
     }
-    return true;
-  }
-  bool parse_error(std::size_t /*position*/, const std::string& /*token*/, const nlohmann::detail::exception& /*e*/) {
-    return false;
-  }
-
- private:
-  // True when the value starting now is (inside) a skipped member.
-  bool SkipValue() {
-    if (skip_depth_ > 0) return true;
-    if (!skip_next_value_) return false;
-    skip_next_value_ = false;
-    return true;
-  }
-  template <typename Value>
-  bool Scalar(Value&& value) {
-    if (!SkipValue()) Place(Json(std::forward<Value>(value)));
-    return true;
-  }
-  bool Open(Json::value_t type) {
-    if (SkipValue()) {
-      ++skip_depth_;
-      return true;
+    out += '}';
+  } else if (value.is_array()) {
+    out += '[';
+    for (size_t i = 0; i < value.size(); ++i) {
+      if (i > 0) out += ',';
+      AppendCompact(value[i], out);
     }
-    stack_.push_back(Place(Json(type)));
-    return true;
+    out += ']';
+  } else if (value.is_string()) {
+    AppendQuoted(value.get_ref<const Json::string_t&>(), out);
+  } else {
+    out += value.dump(-1, ' ', false, Json::error_handler_t::replace);
   }
-  bool Close() {
-    if (skip_depth_ > 0) {
-      --skip_depth_;
-    } else {
-      stack_.pop_back();
-    }
-    return true;
-  }
-  // Stores `value` where the parser is (root, array element or object member; a repeated
-  // member replaces the earlier one, as Json::parse does) and returns it.
-  Json* Place(Json&& value) {
-    if (stack_.empty()) {
-      root_ = std::move(value);
-      return &root_;
-    }
-    Json& parent = *stack_.back();
-    if (parent.is_array()) {
-      parent.push_back(std::move(value));
-      return &parent.back();
-    }
-    Json& slot = parent[std::move(key_)];
-    slot = std::move(value);
-    return &slot;
-  }
-
-  Json& root_;
-  std::vector<Json*> stack_;  // open containers; elements stay put while a child is open
-  std::string key_;
-  bool skip_next_value_ = false;
-  int skip_depth_ = 0;  // > 0: inside a skipped object or array
-};
+}
 
 }  // namespace
 
 Result<AdmissionRequest> ParseAdmissionReview(std::string_view body) {
   Json review;
-  FilteringDomBuilder builder(review);
-  if (!Json::sax_parse(body.begin(), body.end(), &builder)) return Invalid("request body is not valid JSON");
+  if (!ParseJsonShaped(body, kReview, review)) return Invalid("request body is not valid JSON");
   if (!review.is_object()) return Invalid("request body is not an AdmissionReview object");
   if (StringAt(review, "kind") != "AdmissionReview") return Invalid("request body is not an AdmissionReview");
   AdmissionRequest request;
@@ -157,10 +125,16 @@ std::string EncodeAdmissionResponse(const AdmissionRequest& request, const Decis
   // request. The bytes are what dumping that tree gives (members in Json's sorted order);
   // strings go through Json's own escaping, replacing invalid UTF-8 (image names come from
   // the request) rather than throwing.
-  auto quoted = [](const std::string& text) { return Json(text).dump(-1, ' ', false, Json::error_handler_t::replace); };
+  auto quoted = [](const std::string& text) {
+    std::string out;
+    AppendQuoted(text, out);
+    return out;
+  };
   std::string patch;
   if (decision.allowed && !decision.patch.empty()) {
-    patch = Base64Encode(decision.patch.dump(-1, ' ', false, Json::error_handler_t::replace));
+    std::string patch_text;
+    AppendCompact(decision.patch, patch_text);
+    patch = Base64Encode(patch_text);
   }
   std::string out;
   out.reserve(160 + patch.size() + request.uid.size());

@@ -20,7 +20,9 @@ struct AdmissionRequest {
   std::string ns;
   std::string name;         // "" with generateName
   bool dry_run = false;
-  Json object;              // request.object (null when absent)
+  // request.object (null when absent), built with only the fields decision.h reads: the
+  // rest of the pod is left out while parsing.
+  Json object;
 
   bool IsPodCreate() const { return group.empty() && kind == "Pod" && operation == "CREATE"; }
 };

@@ -7,7 +7,6 @@
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/stream.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -15,9 +14,11 @@
 #include <atomic>
 #include <condition_variable>
 #include <map>
+#include <memory>
 #include <optional>
 #include <thread>
 #include <type_traits>
+#include <vector>
 
 #include "base/duration.h"
 #include "base/log.h"
@@ -178,7 +179,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
           return;
         }
         // An answer given synchronously (every image cached) is written right here; one
-        // given later by the look-up pool or the budget timer is posted to this strand.
+        // given later by the look-up pool or the budget timer is posted to this connection's
+        // io_context.
         auto self = this->shared_from_this();
         admit_thread_ = std::this_thread::get_id();
         admitting_ = true;
@@ -274,11 +276,38 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   std::optional<HttpAnswer> sync_answer_;
 };
 
+// Each IO thread runs its own io_context, and a connection lives on one of them from
+// accept to close: its handlers never hop threads (no strand, no cross-thread wake-up,
+// its buffers freed by the thread that allocated them). Connections are dealt to the
+// contexts in turn.
+class IoContexts {
+ public:
+  explicit IoContexts(size_t count) {
+    for (size_t i = 0; i < std::max<size_t>(1, count); ++i) {
+      contexts_.push_back(std::make_unique<net::io_context>(1));  // 1: one thread runs it
+      guards_.emplace_back(net::make_work_guard(*contexts_.back()));
+    }
+  }
+  net::io_context& Next() { return *contexts_[next_.fetch_add(1, std::memory_order_relaxed) % contexts_.size()]; }
+  net::io_context& First() { return *contexts_.front(); }
+  size_t size() const { return contexts_.size(); }
+  net::io_context& at(size_t i) { return *contexts_[i]; }
+  void Stop() {
+    guards_.clear();
+    for (auto& context : contexts_) context->stop();
+  }
+
+ private:
+  std::vector<std::unique_ptr<net::io_context>> contexts_;
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> guards_;
+  std::atomic<size_t> next_{0};
+};
+
 template <bool kTls>
 class Listener : public std::enable_shared_from_this<Listener<kTls>> {
  public:
-  Listener(net::io_context& io, Core& core, TlsContextProvider* tls)
-      : io_(io), acceptor_(net::make_strand(io)), core_(core), tls_(tls) {}
+  Listener(IoContexts& io, Core& core, TlsContextProvider* tls)
+      : io_(io), acceptor_(io.First()), core_(core), tls_(tls) {}
 
   Status Open(const ListenAddress& address) {
     beast::error_code ec;
@@ -309,8 +338,8 @@ class Listener : public std::enable_shared_from_this<Listener<kTls>> {
   }
 
   void Accept() {
-    acceptor_.async_accept(net::make_strand(io_), [self = this->shared_from_this()](const beast::error_code& ec,
-                                                                                    tcp::socket socket) {
+    acceptor_.async_accept(io_.Next(), [self = this->shared_from_this()](const beast::error_code& ec,
+                                                                         tcp::socket socket) {
       self->OnAccept(ec, std::move(socket));
     });
   }
@@ -341,7 +370,7 @@ class Listener : public std::enable_shared_from_this<Listener<kTls>> {
     Accept();
   }
 
-  net::io_context& io_;
+  IoContexts& io_;
   tcp::acceptor acceptor_;
   Core& core_;
   TlsContextProvider* tls_;
@@ -354,13 +383,11 @@ struct Server::Impl {
   Impl(ServerOptions options, Admitter& admitter, TlsContextProvider& tls_provider, Metrics& metrics,
        std::function<bool()> ready)
       : core(std::move(options), admitter, metrics, std::move(ready)),
-        io(static_cast<int>(std::max<size_t>(1, core.options.io_threads))),
-        work(net::make_work_guard(io)),
+        io(core.options.io_threads),
         tls(tls_provider) {}
 
   Core core;  // destroyed after io: sessions unregister from it
-  net::io_context io;
-  net::executor_work_guard<net::io_context::executor_type> work;
+  IoContexts io;
   TlsContextProvider& tls;
   std::shared_ptr<Listener<true>> https;
   std::shared_ptr<Listener<false>> plain;
@@ -385,8 +412,8 @@ Status Server::Start() {
   if (auto s = impl_->plain->Open(impl_->core.options.metrics); !s.ok()) return s.error().Wrap("metrics");
   impl_->https->Accept();
   impl_->plain->Accept();
-  for (size_t i = 0; i < std::max<size_t>(1, impl_->core.options.io_threads); ++i) {
-    impl_->threads.emplace_back([this] { impl_->io.run(); });
+  for (size_t i = 0; i < impl_->io.size(); ++i) {
+    impl_->threads.emplace_back([this, i] { impl_->io.at(i).run(); });
   }
   impl_->running = true;
   return Status::Ok();
@@ -416,8 +443,7 @@ void Server::Shutdown(std::chrono::milliseconds drain) {
     std::unique_lock lock(core.mu);
     core.drained.wait_for(lock, drain, [&] { return core.in_flight == 0; });
   }
-  impl_->work.reset();
-  impl_->io.stop();
+  impl_->io.Stop();
   for (auto& thread : impl_->threads) thread.join();
   impl_->threads.clear();
 }

@@ -6,10 +6,11 @@
 // Metrics port routes: GET /metrics, /healthz, /readyz.
 //
 // HTTP/1.1 with keep-alive (the apiserver sends every review over one connection);
-// bodies above max_body_bytes get 413; IO runs on `io_threads` threads, each connection
-// on its own strand, and admission look-ups run on the Admitter's pool, so a slow
-// registry never holds an IO thread. Shutdown() stops accepting, closes idle connections,
-// lets requests in flight finish (bounded by `drain`), then stops.
+// bodies above max_body_bytes get 413; IO runs on `io_threads` threads, each with its own
+// io_context and each connection on one of them, and admission look-ups run on the
+// Admitter's pool, so a slow registry never holds an IO thread. Shutdown() stops
+// accepting, closes idle connections, lets requests in flight finish (bounded by
+// `drain`), then stops.
 #pragma once
 
 #include <chrono>

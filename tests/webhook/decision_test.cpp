@@ -314,6 +314,21 @@ TEST(Decision, MalformedPodFieldsAreErrorsNotCrashes) {
   }
 }
 
+TEST(Decision, DeeplyNestedTermIsRejectedNotCopiedRecursively) {
+  // A review no apiserver would send: 200,000 nested arrays inside a term. Copying or
+  // serialising it recursively would overflow the stack.
+  std::string deep = std::string(200000, '[') + std::string(200000, ']');
+  Json pod = Pod(R"(,"affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[{"matchExpressions":[{"key":"zone","operator":"In","values":)" +
+                 deep + "}]}]}}}");
+  auto plan = PlanPod(pod, "team", {});
+  ASSERT_FALSE(plan.ok());
+  EXPECT_NE(plan.error().message.find("deeper than 16 levels"), std::string::npos) << plan.error().message;
+
+  // A real term passes.
+  Json real = Pod(R"(,"affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[{"matchExpressions":[{"key":"zone","operator":"In","values":["a","b"]}]}]}}})");
+  EXPECT_TRUE(PlanPod(real, "team", {}).ok());
+}
+
 TEST(Decision, EscapesJsonPointerTokens) {
   EXPECT_EQ(EscapeJsonPointerToken("archway.dev/platforms"), "archway.dev~1platforms");
   EXPECT_EQ(EscapeJsonPointerToken("a~b/c"), "a~0b~1c");
@@ -382,6 +397,31 @@ TEST(Review, RejectsWhatIsNotAReview) {
   EXPECT_FALSE(ParseAdmissionReview(R"({"kind":"Pod","apiVersion":"v1"})").ok());
 }
 
+// The JSON Patch text of the answer, "" when it has none.
+std::string PatchTextOf(const AdmissionRequest& request, const Decision& decision) {
+  const Json answer = Json::parse(EncodeAdmissionResponse(request, decision));
+  if (!answer["response"].contains("patch")) return "";
+  return Base64Decode(answer["response"]["patch"].get<std::string>()).value_or("<not base64>");
+}
+
+// The answer carries the patch as Json::dump writes it, whatever its values hold.
+TEST(Review, PatchIsEncodedAsJsonDumpsIt) {
+  AdmissionRequest request;
+  request.api_version = "admission.k8s.io/v1";
+  request.uid = "u\"1\\\n\xC3\xA9";
+  Decision decision;
+  decision.patch = Json::array(
+      {Json{{"op", "add"}, {"path", "/metadata/annotations/a~1b"}, {"value", "line\nbreak \"q\" \\ \t \x01 \x7F"}},
+       Json{{"op", "add"}, {"path", "/spec/x"}, {"value", Json{{"\xC3\xA9t\xC3\xA9", "\xE2\x82\xAC \xF0\x9F\x98\x80"},
+                                                              {"bad utf-8", "\xFF\xC3("},
+                                                              {"", Json::array({1, -2, 1.5, 1e300, true, false, nullptr,
+                                                                                Json::object(), Json::array(), 18446744073709551615u})}}}}});
+  const std::string expected = decision.patch.dump(-1, ' ', false, Json::error_handler_t::replace);
+  EXPECT_EQ(PatchTextOf(request, decision), expected);
+  const Json answer = Json::parse(EncodeAdmissionResponse(request, decision));
+  EXPECT_EQ(answer["response"]["uid"], request.uid);
+}
+
 TEST(Review, DenialCarriesStatus) {
   AdmissionRequest request;
   request.api_version = "admission.k8s.io/v1";
@@ -396,6 +436,127 @@ TEST(Review, DenialCarriesStatus) {
   EXPECT_EQ(answer["response"]["status"], (Json{{"code", 403}, {"reason", "Forbidden"}, {"message", "no"}}));
   EXPECT_FALSE(answer["response"].contains("patch"));
   EXPECT_EQ(answer["response"]["warnings"], Json::array({"w"}));
+}
+
+
+// ParseAdmissionReview builds only the pod fields the decision reads: every decision made
+// from that pod must be the one made from the whole pod as nlohmann parses it.
+std::vector<ImageOutcome> OutcomesFor(const PodPlan& plan, size_t variant) {
+  static const std::vector<std::vector<std::string>> kSets = {
+      {"linux/amd64", "linux/arm64"}, {"linux/amd64"}, {"linux/arm64", "windows/amd64"}, {"windows/amd64"}, {}};
+  std::vector<ImageOutcome> outcomes;
+  if (!plan.skip_reason.empty()) return outcomes;
+  for (size_t i = 0; i < plan.images.size(); ++i) {
+    const size_t pick = (variant + i) % (kSets.size() + 2);
+    if (pick < kSets.size()) {
+      outcomes.push_back(Resolved(plan.images[i], kSets[pick]));
+    } else {
+      ImageOutcome outcome;
+      outcome.image = plan.images[i];
+      outcome.state = pick == kSets.size() ? State::kFailed : State::kUnfinished;
+      outcome.error = "unauthorized";
+      outcomes.push_back(outcome);
+    }
+  }
+  return outcomes;
+}
+
+void ExpectSameDecisions(const std::string& review_text) {
+  SCOPED_TRACE(review_text.substr(0, 300));
+  auto parsed = ParseAdmissionReview(review_text);
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+  const Json whole = Json::parse(review_text)["request"]["object"];
+  for (auto policy : {NoCommonPlatformPolicy::kPending, NoCommonPlatformPolicy::kDeny, NoCommonPlatformPolicy::kIgnore}) {
+    DecisionOptions options;
+    options.policy = policy;
+    options.skip_namespaces = {"kube-system"};
+    auto plan = PlanPod(whole, parsed->ns, options);
+    auto parsed_plan = PlanPod(parsed->object, parsed->ns, options);
+    ASSERT_EQ(plan.ok(), parsed_plan.ok());
+    if (!plan.ok()) {
+      EXPECT_EQ(plan.error().message, parsed_plan.error().message);
+      continue;
+    }
+    EXPECT_EQ(plan->skip_reason, parsed_plan->skip_reason);
+    EXPECT_EQ(plan->untouched, parsed_plan->untouched);
+    EXPECT_EQ(plan->images, parsed_plan->images);
+    EXPECT_EQ(plan->pull_secrets, parsed_plan->pull_secrets);
+    EXPECT_EQ(plan->node_name, parsed_plan->node_name);
+    std::vector<ClusterFacts> facts(3);
+    facts[1].ready_node_platforms = std::set<OsArch>{{"linux", "arm64"}};
+    facts[2].ready_node_platforms = std::set<OsArch>{{"linux", "amd64"}};
+    facts[2].pinned_node_platform = OsArch{"linux", "arm64"};
+    for (size_t variant = 0; variant < 7; ++variant) {
+      for (const auto& fact : facts) {
+        const auto outcomes = OutcomesFor(*plan, variant);
+        Decision expected = Decide(whole, *plan, outcomes, fact, options);
+        Decision actual = Decide(parsed->object, *parsed_plan, outcomes, fact, options);
+        EXPECT_EQ(expected.patch.dump(), actual.patch.dump());
+        EXPECT_EQ(expected.warnings, actual.warnings);
+        EXPECT_EQ(expected.result, actual.result);
+        EXPECT_EQ(expected.allowed, actual.allowed);
+        EXPECT_EQ(expected.status_message, actual.status_message);
+        EXPECT_EQ(expected.event_note, actual.event_note);
+        EXPECT_NO_THROW((void)whole.patch(actual.patch));
+        EXPECT_EQ(PatchTextOf(*parsed, actual), actual.patch.empty() || !actual.allowed ? "" : actual.patch.dump());
+      }
+    }
+  }
+}
+
+std::string ReviewOf(const Json& pod, const std::string& ns = "team") {
+  Json review = Json::parse(ReadTestdata("admissionreview-pod-create.json"));
+  review["request"]["namespace"] = ns;
+  review["request"]["object"] = pod;
+  return review.dump();
+}
+
+TEST(Review, ParsedPodDecidesAsTheWholePod) {
+  for (const char* name : {"admissionreview-pod-create.json", "admissionreview-pod-create-generatename.json",
+                           "admissionreview-pod-dryrun.json"}) {
+    ExpectSameDecisions(ReadTestdata(name));
+  }
+  std::ifstream bench(std::string(ARCHWAY_SOURCE_DIR) + "/bench/webhook_review.json");
+  std::stringstream bench_text;
+  bench_text << bench.rdbuf();
+  ExpectSameDecisions(bench_text.str());
+
+  const std::vector<std::pair<std::string, std::string>> pods = {  // spec extra, metadata extra
+      {"", ""},
+      {kTwoTerms, ""},
+      {kTwoTerms, R"(,"annotations":{"a":"b","archway.dev/platforms":"old"},"labels":{"app":"x"})"},
+      {R"(,"affinity":{"nodeAffinity":{"preferredDuringSchedulingIgnoredDuringExecution":[{"weight":1,"preference":{}}]},"podAntiAffinity":{}})", ""},
+      {R"(,"affinity":{})", R"(,"annotations":{})"},
+      {R"(,"affinity":{"nodeAffinity":{}})", ""},
+      {R"(,"affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{}}})", ""},
+      {R"(,"affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":null}}})", ""},
+      {R"(,"affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[
+           {"matchExpressions":[{"key":"kubernetes.io/arch","operator":"In","values":["arm64"]}]},
+           {"matchFields":[{"key":"metadata.name","operator":"In","values":["n1"]}],"matchExpressions":[
+             {"key":"kubernetes.io/os","operator":"In","values":["linux"]}]}]}}})", ""},
+      {R"(,"nodeSelector":{"kubernetes.io/arch":"arm64"})", ""},
+      {R"(,"nodeSelector":{"disk":"ssd","beta.kubernetes.io/arch":"amd64"})", ""},
+      {R"(,"nodeSelector":{"disk":"ssd"},"tolerations":[{"key":"k","operator":"Exists"}])", ""},
+      {R"(,"nodeName":"pi-1")", ""},
+      {R"(,"initContainers":[{"name":"i","image":"reg.lan/init:1","env":[{"name":"A","value":"1"}]},"x",5],"imagePullSecrets":[{"name":"regcred"},{},{"name":""}])", ""},
+      {R"(,"initContainers":[{"name":"i","image":"reg.lan/app:1"},{"name":"j"}])", R"(,"annotations":{"archway.dev/skip":"true"})"},
+      {"", R"(,"annotations":{"archway.dev/skip":"false","managedFields":"kept"})"},
+      {R"(,"volumes":[{"name":"v","emptyDir":{}}],"securityContext":{"runAsUser":1000})", R"(,"ownerReferences":[{"kind":"ReplicaSet"}])"},
+  };
+  for (const auto& [spec_extra, metadata_extra] : pods) {
+    ExpectSameDecisions(ReviewOf(Pod(spec_extra, metadata_extra)));
+  }
+  ExpectSameDecisions(ReviewOf(Pod(), "kube-system"));
+  // Fields of unexpected types reach PlanPod as they are, and are reported as such.
+  for (const char* pod :
+       {R"({"spec":{"containers":"x"}})", R"({"spec":{"containers":{"image":"a"}}})", R"({"spec":{"containers":[{"image":5}]}})",
+        R"({"spec":{"containers":[],"nodeSelector":[]}})", R"({"spec":{"containers":[],"imagePullSecrets":{}}})",
+        R"({"spec":{"containers":[],"nodeName":7}})", R"({"spec":{"containers":[],"affinity":[]}})",
+        R"({"spec":{"containers":[],"affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[5]}}}}})",
+        R"({"metadata":"x","spec":{}})", R"({"metadata":{"annotations":[]},"spec":{}})", R"({"spec":5})", R"({})",
+        R"({"metadata":{"name":"n"}})", R"([])", R"("pod")"}) {
+    ExpectSameDecisions(ReviewOf(Json::parse(pod)));
+  }
 }
 
 }  // namespace
