@@ -119,6 +119,8 @@ std::string PlatformSlug(const registry::Platform& platform) {
   return s;
 }
 
+constexpr size_t kMaxPlatformLength = 40;
+
 Result<MultiArchImageSpec> ParseSpec(const Json& spec) {
   if (!spec.is_object()) return Invalid("spec", "required");
   MultiArchImageSpec out;
@@ -139,6 +141,10 @@ Result<MultiArchImageSpec> ParseSpec(const Json& spec) {
     std::string field = "spec.platforms[" + std::to_string(i) + "]";
     const Json& p = (*platforms)[i];
     if (!p.is_string()) return Invalid(field, "must be a string os/arch[/variant]");
+    // Also the CRD's maxLength: Job names (63 characters) and child tags are derived from it.
+    if (p.get<std::string>().size() > kMaxPlatformLength) {
+      return Invalid(field, "is longer than " + std::to_string(kMaxPlatformLength) + " characters");
+    }
     // The CRD's pattern, checked here too for objects that did not pass the API's schema.
     static const std::regex kPattern("^[a-z0-9]+/[a-z0-9]+(/v[0-9]+)?$");
     if (!std::regex_match(p.get<std::string>(), kPattern))
@@ -192,9 +198,11 @@ Result<MultiArchImage> ParseMultiArchImage(const Json& object) {
     return Error(ErrorCode::kInvalidArgument, "MultiArchImage: metadata missing");
   const Json& md = object["metadata"];
   MultiArchImage mai;
-  mai.ns = md.value("namespace", "");
-  mai.name = md.value("name", "");
-  mai.uid = md.value("uid", "");
+  for (auto [key, out] : {std::pair{"namespace", &mai.ns}, std::pair{"name", &mai.name}, std::pair{"uid", &mai.uid}}) {
+    auto value = OptionalString(md, key, "MultiArchImage: metadata");
+    if (!value.ok()) return value.error();
+    *out = std::move(*value);
+  }
   if (md.contains("generation") && md["generation"].is_number_integer()) mai.generation = md["generation"].get<int64_t>();
   if (mai.name.empty()) return Error(ErrorCode::kInvalidArgument, "MultiArchImage: metadata.name missing");
   mai.status = object.contains("status") && object["status"].is_object() ? object["status"] : Json::object();

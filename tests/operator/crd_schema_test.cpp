@@ -94,6 +94,17 @@ TEST(CrdSchema, BadPlatformRejectedAsTheApiDid) {
   EXPECT_EQ(causes[0].message, want["message"]);
 }
 
+TEST(CrdSchema, OverlongPlatformIsRejectedBeforeItNamesAJob) {
+  // Job names (63 characters) and child tags are derived from each platform, so the API
+  // refuses platforms that the operator could not name a Job after (found by fuzzing).
+  Json example = LoadYamlFile(kRoot + "/crds/examples/build-mode.yaml");
+  example["spec"]["platforms"][0] = "linux/" + std::string(60, 'z');
+  auto causes = ValidateSchema(Schema(), example);
+  ASSERT_EQ(causes.size(), 1u) << Describe(causes);
+  EXPECT_EQ(causes[0].field, "spec.platforms[0]");
+  EXPECT_EQ(causes[0].message, "Too long: may not be more than 40 bytes");
+}
+
 TEST(CrdSchema, MultipleCausesMatchTheApi) {
   // The object the real apiserver answered status-422-mai-multiple-causes.json for.
   Json bad = Json::parse(R"({"apiVersion":"archway.dev/v1alpha1","kind":"MultiArchImage","metadata":{"name":"bad"},

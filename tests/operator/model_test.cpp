@@ -27,6 +27,18 @@ std::string ParseError(Json spec) {
   return parsed.ok() ? "" : parsed.error().message;
 }
 
+TEST(Spec, MetadataFieldsOfTheWrongTypeAreErrorsNotCrashes) {
+  // Found by fuzz_operator_spec: metadata.namespace as a list threw from json::value().
+  for (const char* key : {"namespace", "name", "uid"}) {
+    Json object = BuildExample();
+    object["metadata"][key] = Json::array({"linux/amd64"});
+    auto parsed = ParseMultiArchImage(object);
+    ASSERT_FALSE(parsed.ok()) << key;
+    EXPECT_NE(parsed.error().message.find(std::string("metadata.") + key + ": must be a string"), std::string::npos)
+        << parsed.error().message;
+  }
+}
+
 TEST(Spec, ParsesBothExamples) {
   MultiArchImage build = ParseOk(BuildExample());
   ASSERT_TRUE(build.spec.build);
@@ -44,6 +56,9 @@ TEST(Spec, ErrorsNameTheField) {
   Json s = spec;
   s["platforms"][1] = "linux/arm64/8";
   EXPECT_NE(ParseError(s).find("spec.platforms[1]"), std::string::npos) << ParseError(s);
+  s = spec;
+  s["platforms"][0] = "linux/" + std::string(60, 'z');  // would make a Job name longer than 63
+  EXPECT_NE(ParseError(s).find("spec.platforms[0]: is longer than 40 characters"), std::string::npos) << ParseError(s);
   s = spec;
   s["platforms"].push_back("linux/aarch64");  // normalises to linux/arm64: a duplicate
   EXPECT_NE(ParseError(s).find("duplicate platform linux/arm64"), std::string::npos) << ParseError(s);

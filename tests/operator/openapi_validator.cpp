@@ -52,6 +52,8 @@ void Validate(const Json& schema, const Json& value, const std::string& path, st
     if (schema.contains("minLength") && s.size() < schema["minLength"].get<size_t>())
       out.push_back({path, "Invalid value: " + Quote(value) + ": " + path + " in body should be at least " +
                                schema["minLength"].dump() + " chars long"});
+    if (schema.contains("maxLength") && s.size() > schema["maxLength"].get<size_t>())
+      out.push_back({path, "Too long: may not be more than " + schema["maxLength"].dump() + " bytes"});
     if (schema.contains("pattern")) {
       const std::string pattern = schema["pattern"].get<std::string>();
       if (!std::regex_search(s, std::regex(pattern, std::regex::ECMAScript)))
