@@ -63,6 +63,22 @@ Error TransportError(const beast::error_code& ec, const std::string& what) {
 
 }  // namespace
 
+std::string UrlEncode(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(text.size());
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
 std::string Origin::Authority() const {
   std::string out = host.find(':') != std::string::npos ? "[" + host + "]" : host;
   if (port != (tls ? "443" : "80")) out += ":" + port;

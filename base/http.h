@@ -42,6 +42,9 @@ struct Origin {
   bool HostIsIp() const;
 };
 
+// Percent-encodes everything but RFC 3986's unreserved characters (for query values).
+std::string UrlEncode(std::string_view text);
+
 // "host", "host:port", "[v6]" or "[v6]:port"; the scheme's default port when none is given.
 Result<Origin> ParseOrigin(std::string_view authority, bool tls);
 

@@ -43,25 +43,10 @@ Result<ServerUrl> ParseServer(const std::string& server) {
   return url;
 }
 
-std::string UrlEncode(const std::string& s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
-
 void AddQuery(std::string& target, const std::string& key, const std::string& value) {
   if (value.empty()) return;
   target += target.find('?') == std::string::npos ? '?' : '&';
-  target += key + "=" + UrlEncode(value);
+  target += key + "=" + http::UrlEncode(value);
 }
 
 // Client-side rate limit: a token bucket that reserves tokens ahead (callers sleep for

@@ -36,6 +36,16 @@ struct WorkQueue::Impl {
     ready_cv.notify_one();
   }
 
+  // Requires mu. Hands out the next ready key (none when shutting down with nothing queued).
+  std::optional<std::string> PopLocked() {
+    if (queue.empty()) return std::nullopt;
+    std::string key = std::move(queue.front());
+    queue.pop_front();
+    dirty.erase(key);
+    processing.insert(key);
+    return key;
+  }
+
   void TimerLoop() {
     std::unique_lock lock(mu);
     while (!shutting_down) {
@@ -120,24 +130,14 @@ int WorkQueue::NumRequeues(const std::string& key) const {
 std::optional<std::string> WorkQueue::Get() {
   std::unique_lock lock(impl_->mu);
   impl_->ready_cv.wait(lock, [&] { return impl_->shutting_down || !impl_->queue.empty(); });
-  if (impl_->queue.empty()) return std::nullopt;
-  std::string key = std::move(impl_->queue.front());
-  impl_->queue.pop_front();
-  impl_->dirty.erase(key);
-  impl_->processing.insert(key);
-  return key;
+  return impl_->PopLocked();
 }
 
 std::optional<std::string> WorkQueue::GetFor(std::chrono::milliseconds timeout) {
   std::unique_lock lock(impl_->mu);
   if (!impl_->ready_cv.wait_for(lock, timeout, [&] { return impl_->shutting_down || !impl_->queue.empty(); }))
     return std::nullopt;
-  if (impl_->queue.empty()) return std::nullopt;
-  std::string key = std::move(impl_->queue.front());
-  impl_->queue.pop_front();
-  impl_->dirty.erase(key);
-  impl_->processing.insert(key);
-  return key;
+  return impl_->PopLocked();
 }
 
 void WorkQueue::Done(const std::string& key) {

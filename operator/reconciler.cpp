@@ -59,6 +59,27 @@ JobState StateOfJob(const Json& job) {
   return {state::kPending, ""};
 }
 
+// The Ready condition's message as recorded, kept when nothing is republished.
+std::string RecordedReadyMessage(const Json& status) {
+  auto conditions = status.find("conditions");
+  if (conditions == status.end() || !conditions->is_array()) return "";
+  for (const auto& c : *conditions) {
+    if (!c.is_object()) continue;
+    auto type = c.find("type");
+    auto message = c.find("message");
+    if (type != c.end() && *type == "Ready" && message != c.end() && message->is_string()) return *message;
+  }
+  return "";
+}
+
+registry::PublishOptions PublishOptionsFor(const MultiArchImageSpec& spec, const registry::Keychain* keychain) {
+  registry::PublishOptions options;
+  options.format = spec.docker_format ? registry::ListFormat::kDocker : registry::ListFormat::kOci;
+  options.platforms = spec.platforms;
+  options.keychain = keychain;
+  return options;
+}
+
 bool NodeIsReady(const Json& node) {
   if (node.contains("spec") && node["spec"].value("unschedulable", false)) return false;
   const Json status = node.value("status", Json::object());
@@ -235,15 +256,10 @@ Result<ReconcileResult> Reconciler::ReconcileSources(const Json& object, const M
   DesiredStatus desired;
   if (why.empty()) {
     desired = DesiredStatus{phase::kReady, recorded_digest, recorded, true, reason::kPublished, ""};
-    // Keep the recorded message: nothing was republished.
-    for (const auto& c : mai.status.value("conditions", Json::array()))
-      if (c.value("type", "") == "Ready") desired.message = c.value("message", "");
+    desired.message = RecordedReadyMessage(mai.status);  // nothing was republished
   } else {
     log::Info("publishing", {{"key", kube::ObjectKey(mai.ns, mai.name)}, {"image", spec.image_text}, {"why", why}});
-    registry::PublishOptions options;
-    options.format = spec.docker_format ? registry::ListFormat::kDocker : registry::ListFormat::kOci;
-    options.platforms = spec.platforms;
-    options.keychain = kc;
+    registry::PublishOptions options = PublishOptionsFor(spec, kc);
     registry::Publisher publisher(*deps_.registry);
     auto published = publisher.Publish(spec.image, pinned, options);
     if (deps_.metrics) deps_.metrics->Published(published.ok());
@@ -401,17 +417,13 @@ Result<ReconcileResult> Reconciler::ReconcileBuild(const Json& object, const Mul
     desired.phase = phase::kReady;
     desired.ready = true;
     desired.reason = reason::kPublished;
-    for (const auto& c : mai.status.value("conditions", Json::array()))
-      if (c.value("type", "") == "Ready") desired.message = c.value("message", "");
+    desired.message = RecordedReadyMessage(mai.status);
     for (auto& e : desired.platforms) e.digest = recorded[e.platform].digest;
   } else {
     log::Info("publishing", {{"key", kube::ObjectKey(mai.ns, mai.name)}, {"image", spec.image_text}, {"why", why}});
     std::vector<Reference> children;
     for (const auto& p : spec.platforms) children.push_back(ChildImage(spec.image, p));
-    registry::PublishOptions options;
-    options.format = spec.docker_format ? registry::ListFormat::kDocker : registry::ListFormat::kOci;
-    options.platforms = spec.platforms;
-    options.keychain = kc;
+    registry::PublishOptions options = PublishOptionsFor(spec, kc);
     registry::Publisher publisher(*deps_.registry);
     auto published = publisher.Publish(spec.image, children, options);
     if (deps_.metrics) deps_.metrics->Published(published.ok());

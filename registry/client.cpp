@@ -83,21 +83,6 @@ std::string AppendQuery(const std::string& path_and_query, const std::string& pa
   return path_and_query + (path_and_query.find('?') == std::string::npos ? "?" : "&") + param;
 }
 
-std::string UrlEncode(std::string_view s) {
-  static const char* kHex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-  return out;
-}
-
 // Retry-After: delta-seconds or an HTTP date.
 std::optional<std::chrono::milliseconds> ParseRetryAfter(const std::string& value) {
   if (value.empty()) return std::nullopt;
@@ -334,12 +319,12 @@ struct Client::Impl {
     Request token_request;
     token_request.body_limit = kMaxTokenBytes;
     std::string query;
-    if (!service.empty()) query += "service=" + UrlEncode(service);
+    if (!service.empty()) query += "service=" + http::UrlEncode(service);
     size_t begin = 0;
     while (begin < scope.size()) {
       size_t end = scope.find(' ', begin);
       std::string one = scope.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
-      if (!one.empty()) query += std::string(query.empty() ? "" : "&") + "scope=" + UrlEncode(one);
+      if (!one.empty()) query += std::string(query.empty() ? "" : "&") + "scope=" + http::UrlEncode(one);
       if (end == std::string::npos) break;
       begin = end + 1;
     }
@@ -349,7 +334,7 @@ struct Client::Impl {
       // OAuth2 refresh-token grant, as docker does with an identity token.
       token_request.method = "POST";
       token_request.content_type = "application/x-www-form-urlencoded";
-      form_body = "grant_type=refresh_token&client_id=archway&refresh_token=" + UrlEncode(auth->identity_token) +
+      form_body = "grant_type=refresh_token&client_id=archway&refresh_token=" + http::UrlEncode(auth->identity_token) +
                   (query.empty() ? "" : "&" + query);
       token_request.body = form_body;
     } else {
@@ -627,7 +612,7 @@ struct Client::Impl {
   Status FinishUpload(const Endpoint& endpoint, Target upload, std::string_view digest, std::string_view bytes,
                       const Keychain* extra) {
     if (Status s = CheckUploadTarget(endpoint, upload); !s.ok()) return s;
-    upload.path_and_query = AppendQuery(upload.path_and_query, "digest=" + UrlEncode(digest));
+    upload.path_and_query = AppendQuery(upload.path_and_query, "digest=" + http::UrlEncode(digest));
     Request request;
     request.method = "PUT";
     request.scope = PushScope(endpoint);
@@ -726,7 +711,7 @@ Result<bool> Client::MountBlob(const Reference& to_repo, std::string_view digest
   request.scope = Impl::PushScope(endpoint) + " repository:" + from_repo.repository + ":pull";
   request.follow_redirects = false;
   Target target = impl_->TargetFor(endpoint, "blobs/uploads/");
-  target.path_and_query += "?mount=" + UrlEncode(digest) + "&from=" + UrlEncode(from_repo.repository);
+  target.path_and_query += "?mount=" + http::UrlEncode(digest) + "&from=" + http::UrlEncode(from_repo.repository);
   auto response = impl_->Send(target, request, extra);
   if (!response.ok()) return response.error().Wrap(to_repo.Name());
   if (response->status == 201) return true;
