@@ -25,6 +25,8 @@ class Sha256Stream {
 
 // Standard base64 (RFC 4648 section 4) with padding, no line breaks.
 std::string Base64Encode(std::string_view data);
+// The same, appended to `out` (no intermediate string).
+void AppendBase64(std::string_view data, std::string& out);
 // Accepts standard and URL-safe alphabets, with or without padding, ignores
 // surrounding whitespace; nullopt on anything else.
 std::optional<std::string> Base64Decode(std::string_view text);
