@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <map>
+#include <string_view>
+
+#include "webhook/json_text.h"
 
 namespace archway::webhook {
 namespace {
@@ -92,101 +95,181 @@ std::string JoinPlatforms(const std::set<OsArch>& platforms) {
   return Join(names, ",");
 }
 
-// Patch values are built member by member and moved into place: nlohmann's initializer
-// lists copy every nested value, and this runs for every admitted pod.
-Json ObjectWith(const char* key, Json value) {
-  Json object(Json::value_t::object);
-  object.get_ref<Json::object_t&>().emplace(key, std::move(value));
-  return object;
+// The patch is written as JSON text, op by op, rather than built as a Json tree: this runs
+// for every admitted pod. Ops are "add" (on an existing member it replaces, RFC 6902 4.1)
+// and their members are in the order Json::dump writes them.
+void BeginAdd(std::string_view path, std::string& patch) {
+  patch += patch.empty() ? '[' : ',';
+  patch += R"({"op":"add","path":)";
+  AppendJsonString(path, patch);
+  patch += R"(,"value":)";
+}
+void EndOp(std::string& patch) { patch += '}'; }
+
+// A requirement archway adds to a nodeSelectorTerm.
+struct Requirement {
+  const char* key;
+  const char* op;
+  std::vector<std::string> values;  // none for Exists
+};
+
+void AppendRequirement(const Requirement& requirement, std::string& out) {
+  out += R"({"key":)";
+  AppendJsonString(requirement.key, out);
+  out += R"(,"operator":)";
+  AppendJsonString(requirement.op, out);
+  if (!requirement.values.empty()) {
+    out += R"(,"values":[)";
+    for (size_t i = 0; i < requirement.values.size(); ++i) {
+      if (i > 0) out += ',';
+      AppendJsonString(requirement.values[i], out);
+    }
+    out += ']';
+  }
+  out += '}';
 }
 
-Json AddOp(std::string path, Json value) {
-  Json op(Json::value_t::object);
-  auto& members = op.get_ref<Json::object_t&>();
-  members.emplace("op", "add");
-  members.emplace("path", std::move(path));
-  members.emplace("value", std::move(value));
-  return op;
+// `expression` (from the pod) is exactly `requirement`, so ANDing it again adds nothing.
+bool SameRequirement(const Json& expression, const Requirement& requirement) {
+  if (!expression.is_object() || expression.size() != (requirement.values.empty() ? 2u : 3u)) return false;
+  auto key = expression.find("key");
+  auto op = expression.find("operator");
+  if (key == expression.end() || *key != requirement.key || op == expression.end() || *op != requirement.op) {
+    return false;
+  }
+  if (requirement.values.empty()) return true;
+  auto values = expression.find("values");
+  if (values == expression.end() || !values->is_array() || values->size() != requirement.values.size()) return false;
+  for (size_t i = 0; i < requirement.values.size(); ++i) {
+    if ((*values)[i] != requirement.values[i]) return false;
+  }
+  return true;
 }
 
-Json Expression(const char* key, const char* op, const std::vector<std::string>& values) {
-  Json expression(Json::value_t::object);
-  auto& members = expression.get_ref<Json::object_t&>();
-  members.emplace("key", key);
-  members.emplace("operator", op);
-  if (!values.empty()) members.emplace("values", values);
-  return expression;
-}
+// Each addition is a list of requirements; the term must satisfy one of the additions.
+using Additions = std::vector<std::vector<Requirement>>;
 
-// Adds `additions` (each a list of expressions) to `term`: one resulting term per addition.
-void AndInto(const Json& term, const std::vector<Json>& additions, Json& out_terms) {
-  const Json* existing = Member(term, "matchExpressions");
+// One term per addition: `term` (an existing nodeSelectorTerm, or null for none) with the
+// addition ANDed into its matchExpressions; its other members are kept.
+void AppendAndedTerms(const Json* term, const Additions& additions, bool& first_term, std::string& out) {
+  const Json* existing = term ? Member(*term, "matchExpressions") : nullptr;
   for (const auto& addition : additions) {
-    Json combined(Json::value_t::object);
-    for (auto it = term.begin(); it != term.end(); ++it) {
-      if (it.key() != "matchExpressions") combined.get_ref<Json::object_t&>().emplace(it.key(), *it);
-    }
-    Json expressions = existing ? *existing : Json::array();
-    for (const auto& expression : addition) {
-      if (std::find(expressions.begin(), expressions.end(), expression) == expressions.end()) {
-        expressions.push_back(expression);
+    if (!first_term) out += ',';
+    first_term = false;
+    out += '{';
+    bool first_member = true;
+    auto member_separator = [&] {
+      if (!first_member) out += ',';
+      first_member = false;
+    };
+    auto append_expressions = [&] {
+      member_separator();
+      out += R"("matchExpressions":[)";
+      bool first_expression = true;
+      auto expression_separator = [&] {
+        if (!first_expression) out += ',';
+        first_expression = false;
+      };
+      if (existing) {
+        for (const auto& expression : *existing) {
+          expression_separator();
+          AppendJson(expression, out);
+        }
+      }
+      for (const auto& requirement : addition) {
+        if (existing && std::any_of(existing->begin(), existing->end(),
+                                    [&](const Json& expression) { return SameRequirement(expression, requirement); })) {
+          continue;
+        }
+        expression_separator();
+        AppendRequirement(requirement, out);
+      }
+      out += ']';
+    };
+    bool expressions_written = false;
+    if (term) {
+      for (auto it = term->begin(); it != term->end(); ++it) {  // in sorted order, as Json writes members
+        if (it.key() == "matchExpressions") continue;
+        if (!expressions_written && it.key() > "matchExpressions") {
+          append_expressions();
+          expressions_written = true;
+        }
+        member_separator();
+        AppendJsonString(it.key(), out);
+        out += ':';
+        AppendJson(*it, out);
       }
     }
-    combined.get_ref<Json::object_t&>().emplace("matchExpressions", std::move(expressions));
-    out_terms.push_back(std::move(combined));
+    if (!expressions_written) append_expressions();
+    out += '}';
   }
 }
 
-// JSON Patch operations that make the pod's required node affinity = (existing terms) AND
-// (one of `additions`), leaving terms that already pin the architecture as they are.
-void AddAffinityOps(const Json& pod, const std::vector<Json>& additions, Json& patch) {
-  Json new_terms = Json::array();
-  const Json* terms = RequiredTerms(pod);
-  if (terms) {
-    for (const auto& term : *terms) {
-      if (TermPinsArch(term)) {
-        new_terms.push_back(term);
-      } else {
-        AndInto(term, additions, new_terms);
-      }
-    }
-  } else {
-    AndInto(Json::object(), additions, new_terms);
-  }
+// The op that makes the pod's required node affinity = (existing terms) AND (one of
+// `additions`), leaving terms that already pin the architecture as they are.
+void AddAffinityOps(const Json& pod, const Additions& additions, std::string& patch) {
   const Json* spec = Member(pod, "spec");
   const Json* affinity = spec ? Member(*spec, "affinity") : nullptr;
   const Json* node_affinity = affinity ? Member(*affinity, "nodeAffinity") : nullptr;
   const Json* required = node_affinity ? Member(*node_affinity, "requiredDuringSchedulingIgnoredDuringExecution") : nullptr;
-  if (required) {
-    // "add" on an existing member replaces it (RFC 6902 4.1), and also works when
-    // nodeSelectorTerms was absent or null.
-    patch.push_back(AddOp("/spec/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms",
-                          std::move(new_terms)));
-    return;
-  }
-  Json required_value = ObjectWith("nodeSelectorTerms", std::move(new_terms));
-  if (!affinity) {
-    patch.push_back(AddOp("/spec/affinity",
-                          ObjectWith("nodeAffinity", ObjectWith("requiredDuringSchedulingIgnoredDuringExecution",
-                                                                std::move(required_value)))));
+  // Where the terms go, and the objects around them that the pod lacks.
+  std::string_view path, open, close;
+  if (required) {  // also when nodeSelectorTerms was absent or null
+    path = "/spec/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms";
+  } else if (!affinity) {
+    path = "/spec/affinity";
+    open = R"({"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":)";
+    close = "}}}";
   } else if (!node_affinity) {
-    patch.push_back(AddOp("/spec/affinity/nodeAffinity",
-                          ObjectWith("requiredDuringSchedulingIgnoredDuringExecution", std::move(required_value))));
+    path = "/spec/affinity/nodeAffinity";
+    open = R"({"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":)";
+    close = "}}";
   } else {
-    patch.push_back(AddOp("/spec/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution",
-                          std::move(required_value)));
+    path = "/spec/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution";
+    open = R"({"nodeSelectorTerms":)";
+    close = "}";
   }
+  BeginAdd(path, patch);
+  patch += open;
+  patch += '[';
+  bool first_term = true;
+  if (const Json* terms = RequiredTerms(pod)) {
+    for (const auto& term : *terms) {
+      if (TermPinsArch(term)) {
+        if (!first_term) patch += ',';
+        first_term = false;
+        AppendJson(term, patch);
+      } else {
+        AppendAndedTerms(&term, additions, first_term, patch);
+      }
+    }
+  } else {
+    AppendAndedTerms(nullptr, additions, first_term, patch);
+  }
+  patch += ']';
+  patch += close;
+  EndOp(patch);
 }
 
-void AddAnnotationOp(const Json& pod, const char* key, std::string value, Json& patch) {
+void AddAnnotationOp(const Json& pod, const char* key, const std::string& value, std::string& patch) {
   const Json* metadata = Member(pod, "metadata");
   if (!metadata) {
-    patch.push_back(AddOp("/metadata", ObjectWith("annotations", ObjectWith(key, std::move(value)))));
+    BeginAdd("/metadata", patch);
+    patch += R"({"annotations":{)";
   } else if (!Member(*metadata, "annotations")) {
-    patch.push_back(AddOp("/metadata/annotations", ObjectWith(key, std::move(value))));
+    BeginAdd("/metadata/annotations", patch);
+    patch += '{';
   } else {
-    patch.push_back(AddOp("/metadata/annotations/" + EscapeJsonPointerToken(key), std::move(value)));
+    BeginAdd("/metadata/annotations/" + EscapeJsonPointerToken(key), patch);
+    AppendJsonString(value, patch);
+    EndOp(patch);
+    return;
   }
+  AppendJsonString(key, patch);
+  patch += ':';
+  AppendJsonString(value, patch);
+  patch += metadata ? "}" : "}}";
+  EndOp(patch);
 }
 
 Decision Skipped(const Json& pod, const std::string& reason) {
@@ -323,8 +406,11 @@ std::optional<std::set<OsArch>> CommonPlatforms(const std::vector<ImageOutcome>&
   return common;
 }
 
-Decision Decide(const Json& pod, const PodPlan& plan, const std::vector<ImageOutcome>& outcomes,
-                const ClusterFacts& facts, const DecisionOptions& options) {
+namespace {
+
+// Decide() but for closing the patch: its ops are written as an open JSON array.
+Decision DecideWithOpenPatch(const Json& pod, const PodPlan& plan, const std::vector<ImageOutcome>& outcomes,
+                             const ClusterFacts& facts, const DecisionOptions& options) {
   if (plan.untouched) {
     Decision decision;
     decision.result = "unchanged";
@@ -389,7 +475,7 @@ Decision Decide(const Json& pod, const PodPlan& plan, const std::vector<ImageOut
       case NoCommonPlatformPolicy::kPending:
         decision.warnings.push_back("archway: " + reason + "; the pod stays Pending (requirement " +
                                     kNoCommonPlatformKey + ")");
-        AddAffinityOps(pod, {Json::array({Expression(kNoCommonPlatformKey, "Exists", {})})}, decision.patch);
+        AddAffinityOps(pod, {{Requirement{kNoCommonPlatformKey, "Exists", {}}}}, decision.patch);
         AddAnnotationOp(pod, kSkippedReasonAnnotation, reason, decision.patch);
         decision.event_note = reason;
         return decision;
@@ -399,9 +485,9 @@ Decision Decide(const Json& pod, const PodPlan& plan, const std::vector<ImageOut
   // One addition per OS: kubernetes.io/os In [os] AND kubernetes.io/arch In [archs].
   std::map<std::string, std::vector<std::string>> archs_by_os;
   for (const auto& p : *common) archs_by_os[p.os].push_back(p.arch);
-  std::vector<Json> additions;
-  for (const auto& [os, archs] : archs_by_os) {
-    additions.push_back(Json::array({Expression(kOsLabel, "In", {os}), Expression(kArchLabel, "In", archs)}));
+  Additions additions;
+  for (auto& [os, archs] : archs_by_os) {
+    additions.push_back({Requirement{kOsLabel, "In", {os}}, Requirement{kArchLabel, "In", std::move(archs)}});
   }
   Decision decision;
   decision.result = "mutated";
@@ -415,6 +501,15 @@ Decision Decide(const Json& pod, const PodPlan& plan, const std::vector<ImageOut
                                   " (the platforms the images support): the pod stays Pending until one joins");
     }
   }
+  return decision;
+}
+
+}  // namespace
+
+Decision Decide(const Json& pod, const PodPlan& plan, const std::vector<ImageOutcome>& outcomes,
+                const ClusterFacts& facts, const DecisionOptions& options) {
+  Decision decision = DecideWithOpenPatch(pod, plan, outcomes, facts, options);
+  if (!decision.patch.empty()) decision.patch += ']';
   return decision;
 }
 

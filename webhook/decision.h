@@ -101,7 +101,8 @@ struct Decision {
   int status_code = 0;          // when denied
   std::string status_reason;    // "Forbidden"
   std::string status_message;
-  Json patch = Json::array();   // JSON Patch; empty = unchanged
+  // The JSON Patch as compact JSON text (as Json::dump writes it); "" = unchanged.
+  std::string patch;
   std::vector<std::string> warnings;
   // For metrics: mutated | skipped | unchanged | no_common_platform | denied | error.
   std::string result;

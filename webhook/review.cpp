@@ -5,6 +5,7 @@
 
 #include "base/encoding.h"
 #include "webhook/filtered_json.h"
+#include "webhook/json_text.h"
 
 namespace archway::webhook {
 namespace {
@@ -40,49 +41,6 @@ constexpr Member kRequestMembers[] = {{"uid", nullptr},       {"kind", nullptr},
 constexpr JsonShape kRequest{kRequestMembers};
 constexpr Member kReviewMembers[] = {{"kind", nullptr}, {"apiVersion", nullptr}, {"request", &kRequest}};
 constexpr JsonShape kReview{kReviewMembers};
-
-// A JSON string as Json::dump writes it (invalid UTF-8 replaced). Printable ASCII but '"'
-// and '\\' -- uids, versions, label keys, platform names: nearly every string of an
-// answer -- is written as it is, without Json's byte-by-byte UTF-8 decoding.
-void AppendQuoted(const std::string& text, std::string& out) {
-  const bool plain =
-      std::all_of(text.begin(), text.end(), [](char c) { return c >= 0x20 && c < 0x7F && c != '"' && c != '\\'; });
-  if (!plain) {
-    out += Json(text).dump(-1, ' ', false, Json::error_handler_t::replace);
-    return;
-  }
-  out += '"';
-  out += text;
-  out += '"';
-}
-
-// `value` as Json::dump(-1) writes it (the patch is encoded for every admitted pod):
-// containers and strings here, other scalars by Json itself.
-void AppendCompact(const Json& value, std::string& out) {
-  if (value.is_object()) {
-    out += '{';
-    bool first = true;
-    for (const auto& [key, member] : value.get_ref<const Json::object_t&>()) {
-      if (!first) out += ',';
-      first = false;
-      AppendQuoted(key, out);
-      out += ':';
-      AppendCompact(member, out);
-    }
-    out += '}';
-  } else if (value.is_array()) {
-    out += '[';
-    for (size_t i = 0; i < value.size(); ++i) {
-      if (i > 0) out += ',';
-      AppendCompact(value[i], out);
-    }
-    out += ']';
-  } else if (value.is_string()) {
-    AppendQuoted(value.get_ref<const Json::string_t&>(), out);
-  } else {
-    out += value.dump(-1, ' ', false, Json::error_handler_t::replace);
-  }
-}
 
 }  // namespace
 
@@ -125,44 +83,34 @@ std::string EncodeAdmissionResponse(const AdmissionRequest& request, const Decis
   // request. The bytes are what dumping that tree gives (members in Json's sorted order);
   // strings go through Json's own escaping, replacing invalid UTF-8 (image names come from
   // the request) rather than throwing.
-  auto quoted = [](const std::string& text) {
-    std::string out;
-    AppendQuoted(text, out);
-    return out;
-  };
-  std::string patch;
-  if (decision.allowed && !decision.patch.empty()) {
-    std::string patch_text;
-    AppendCompact(decision.patch, patch_text);
-    patch = Base64Encode(patch_text);
-  }
+  const bool patched = decision.allowed && !decision.patch.empty();
   std::string out;
-  out.reserve(160 + patch.size() + request.uid.size());
+  out.reserve(192 + (patched ? decision.patch.size() / 3 * 4 : 0) + request.uid.size());
   out += "{\"apiVersion\":";
-  out += quoted(request.api_version.empty() ? "admission.k8s.io/v1" : request.api_version);
+  AppendJsonString(request.api_version.empty() ? std::string_view("admission.k8s.io/v1") : request.api_version, out);
   out += ",\"kind\":\"AdmissionReview\",\"response\":{\"allowed\":";
   out += decision.allowed ? "true" : "false";
-  if (!patch.empty()) {
+  if (patched) {
     out += ",\"patch\":\"";  // base64: nothing to escape
-    out += patch;
+    AppendBase64(decision.patch, out);
     out += "\",\"patchType\":\"JSONPatch\"";
   }
   if (!decision.allowed) {
     out += ",\"status\":{\"code\":";
     out += std::to_string(decision.status_code);
     out += ",\"message\":";
-    out += quoted(decision.status_message);
+    AppendJsonString(decision.status_message, out);
     out += ",\"reason\":";
-    out += quoted(decision.status_reason);
+    AppendJsonString(decision.status_reason, out);
     out += '}';
   }
   out += ",\"uid\":";
-  out += quoted(request.uid);
+  AppendJsonString(request.uid, out);
   if (!decision.warnings.empty()) {
     out += ",\"warnings\":[";
     for (size_t i = 0; i < decision.warnings.size(); ++i) {
       if (i > 0) out += ',';
-      out += quoted(decision.warnings[i]);
+      AppendJsonString(decision.warnings[i], out);
     }
     out += ']';
   }

@@ -66,7 +66,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     (void)EncodeAdmissionResponse(*request, decision);
     if (!decision.patch.empty()) {
       try {
-        (void)request->object.patch(decision.patch);
+        const Json patch = Json::parse(decision.patch);  // the text must be JSON
+        if (patch.dump() != decision.patch) __builtin_trap();
+        (void)request->object.patch(patch);
       } catch (const std::exception&) {
         __builtin_trap();  // a patch that does not apply would fail the pod's creation
       }

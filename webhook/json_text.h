@@ -1,0 +1,20 @@
+// JSON text written directly, byte for byte as nlohmann's Json::dump(-1) writes it (members
+// in its sorted order, invalid UTF-8 replaced rather than thrown on). The admission answer
+// and its JSON Patch are written this way for every admitted pod: building a DOM only to
+// dump it costs more than the rest of the decision.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+namespace archway::webhook {
+
+// `text` as a quoted JSON string.
+void AppendJsonString(std::string_view text, std::string& out);
+
+// `value` as compact JSON.
+void AppendJson(const nlohmann::json& value, std::string& out);
+
+}  // namespace archway::webhook
