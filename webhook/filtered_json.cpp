@@ -2,6 +2,7 @@
 
 #include <locale.h>
 
+#include <bit>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -183,12 +184,12 @@ class Reader {
         slot_shape = shape;
         return Step::kValue;
       }
-      key_.clear();
-      if (!Key(&key_)) return Step::kError;
+      std::string_view key;
+      if (!Key(key)) return Step::kError;
       if (shape != nullptr) {
         const JsonShape::Member* member = nullptr;
         for (const auto& candidate : shape->members) {
-          if (candidate.key == key_) {
+          if (candidate.key == key) {
             member = &candidate;
             break;
           }
@@ -201,14 +202,35 @@ class Reader {
       } else {
         slot_shape = nullptr;
       }
-      slot = &container.get_ref<Json::object_t&>()[key_];  // a repeated member replaces the earlier one
+      // A repeated member replaces the earlier one.
+      slot = &container.get_ref<Json::object_t&>()[std::string(key)];
       return Step::kValue;
     }
   }
 
-  // `"key" :` (whitespace before it already skipped).
-  bool Key(std::string* key) {
-    if (p_ == end_ || *p_ != '"' || !String(key)) return false;
+  // `"key" :` (whitespace before it already skipped). `key` views the input when the key
+  // has nothing to decode (nearly always: no copy), else the decoded key_.
+  bool Key(std::string_view& key) {
+    if (p_ == end_ || *p_ != '"') return false;
+    const char* start = ++p_;
+    SkipPlainAscii();
+    if (p_ != end_ && *p_ == '"') {
+      key = std::string_view(start, static_cast<size_t>(p_ - start));
+      ++p_;
+    } else {
+      p_ = start - 1;
+      key_.clear();
+      if (!String(&key_)) return false;
+      key = key_;
+    }
+    return KeySeparator();
+  }
+  // A key that is only checked.
+  bool SkipKey() {
+    if (p_ == end_ || *p_ != '"' || !String(nullptr)) return false;
+    return KeySeparator();
+  }
+  bool KeySeparator() {
     SkipWhitespace();
     return Consume(':');
   }
@@ -225,7 +247,7 @@ class Reader {
           SkipWhitespace();
           if (Consume('}')) break;
           skip_closers_.push_back('}');
-          if (!Key(nullptr)) return false;
+          if (!SkipKey()) return false;
           continue;
         case '[':
           ++p_;
@@ -261,7 +283,7 @@ class Reader {
         ++p_;
         if (skip_closers_.back() == '}') {
           SkipWhitespace();
-          if (!Key(nullptr)) return false;
+          if (!SkipKey()) return false;
         }
         break;
       }
@@ -305,8 +327,16 @@ class Reader {
       const uint64_t below_space = word - kOnes * 0x20;
       const uint64_t quote = (word ^ (kOnes * '"')) - kOnes;
       const uint64_t backslash = (word ^ (kOnes * '\\')) - kOnes;
-      const uint64_t special = ((below_space | quote | backslash) & ~word) | (word & kHighs);
-      if ((special & kHighs) != 0) break;
+      const uint64_t special = (((below_space | quote | backslash) & ~word) | word) & kHighs;
+      if (special != 0) {
+        if constexpr (std::endian::native == std::endian::little) {
+          // The lowest flagged byte is exact (a borrow only flags bytes above a special
+          // one) and is the first in memory: jump straight to it.
+          p_ += std::countr_zero(special) / 8;
+          return;
+        }
+        break;
+      }
       p_ += 8;
     }
     while (p_ != end_) {
@@ -422,7 +452,7 @@ class Reader {
 
   const char* p_;
   const char* const end_;
-  std::string key_;           // reused: keys are short and many
+  std::string key_;           // a key with escapes, decoded (reused)
   std::string skip_closers_;  // open containers of a skipped value: '}' or ']'
 };
 

@@ -95,6 +95,9 @@ struct Core {
   }
 };
 
+// Request bodies up to this size keep their buffer for the connection's next request.
+constexpr size_t kRecycledBodyCapacity = 64 * 1024;
+
 template <bool kTls>
 class Session : public SessionBase, public std::enable_shared_from_this<Session<kTls>> {
   using Stream = std::conditional_t<kTls, beast::ssl_stream<beast::tcp_stream>, beast::tcp_stream>;
@@ -144,7 +147,17 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       DoClose();
       return;
     }
-    parser_.emplace();
+    if (parser_ && parser_->get().body().capacity() <= kRecycledBodyCapacity) {
+      // The next review is read into the last one's body buffer: a review is a few KiB,
+      // and a fresh buffer per request costs an allocation that makes glibc consolidate
+      // its free lists every time.
+      auto message = parser_->release();
+      message.body().clear();
+      message.clear();  // the header fields
+      parser_.emplace(std::move(message));
+    } else {
+      parser_.emplace();
+    }
     parser_->body_limit(core_.options.max_body_bytes);
     idle_ = true;
     beast::get_lowest_layer(stream_).expires_after(core_.options.idle_timeout);

@@ -134,6 +134,8 @@ TEST(FilteredJson, EdgeCasesAsNlohmann) {
       R"({"keep":[[{"a":1,"skip":2}],{"whole":{"skip":[3]}},4,"s"],"a":{"a":{"a":{"b":1}}}})",
       R"([{"skip":1},{"skip":[{"skip":2}]},{"":{"":""}}])", R"({"":1})", R"({"ski":1,"skipp":2,"Skip":3})",
       R"({"a" : [ 1 , { "skip" : { } , "b" : [ ] } ] })",
+      // Keys are matched without decoding unless they hold an escape or a non-ASCII byte.
+      R"({"\u0061":1,"sk\u0069p":2,"\"a":3})", R"({"keep":{"\u0061\u0062":{"skip":1}}})", "{\"\xC3\xA9\":1}",
   };
   for (const auto& text : cases) EXPECT_TRUE(Agrees(text));
 }
@@ -149,6 +151,8 @@ TEST(FilteredJson, SpecialBytesAtEveryOffsetAsNlohmann) {
         EXPECT_TRUE(Agrees("[" + text + "]"));
         EXPECT_TRUE(Agrees("{\"skip\":" + text + ",\"a\":" + text + "}"));
         EXPECT_TRUE(Agrees("{\"a\":" + text));  // ends inside or right after the string
+        EXPECT_TRUE(Agrees("{" + text + ":1,\"labels\":{" + text + ":[2]}}"));  // as keys, left out and built
+        EXPECT_TRUE(Agrees("{" + text));
       }
     }
   }
