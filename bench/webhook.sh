@@ -260,7 +260,7 @@ threes = [float(x) for x in sys.argv[8].split()]
 peer_ones = [float(x) for x in sys.argv[9].split()]
 peer_threes = [float(x) for x in sys.argv[10].split()]
 def verdict(ok): return "ok" if ok else "MISSED"
-def median(values): return statistics.median(values)
+from statistics import median
 print("webhook bench (wrk -t2 -c32, TLS keep-alive, warm cache; %d rounds of archway then nginx, medians)" % len(wh))
 for name, figures in (("archway webhook", wh), ("nginx (const)  ", ng)):
     print("  %s: %8.0f req/s  p99 %7.2f ms  server CPU %5.1f us/request   (rounds: %s req/s)"

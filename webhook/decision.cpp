@@ -120,9 +120,10 @@ void AppendRequirement(const Requirement& requirement, std::string& out) {
   AppendJsonString(requirement.op, out);
   if (!requirement.values.empty()) {
     out += R"(,"values":[)";
-    for (size_t i = 0; i < requirement.values.size(); ++i) {
-      if (i > 0) out += ',';
-      AppendJsonString(requirement.values[i], out);
+    JsonItems values;
+    for (const auto& value : requirement.values) {
+      values.Next(out);
+      AppendJsonString(value, out);
     }
     out += ']';
   }
@@ -149,58 +150,57 @@ bool SameRequirement(const Json& expression, const Requirement& requirement) {
 // Each addition is a list of requirements; the term must satisfy one of the additions.
 using Additions = std::vector<std::vector<Requirement>>;
 
+// The matchExpressions of `existing` (may be null) with `addition` ANDed in; a requirement
+// the term already has exactly is not repeated.
+void AppendAndedExpressions(const Json* existing, const std::vector<Requirement>& addition, std::string& out) {
+  out += R"("matchExpressions":[)";
+  JsonItems expressions;
+  if (existing) {
+    for (const auto& expression : *existing) {
+      expressions.Next(out);
+      AppendJson(expression, out);
+    }
+  }
+  for (const auto& requirement : addition) {
+    if (existing && std::any_of(existing->begin(), existing->end(),
+                                [&](const Json& expression) { return SameRequirement(expression, requirement); })) {
+      continue;
+    }
+    expressions.Next(out);
+    AppendRequirement(requirement, out);
+  }
+  out += ']';
+}
+
 // One term per addition: `term` (an existing nodeSelectorTerm, or null for none) with the
-// addition ANDed into its matchExpressions; its other members are kept.
-void AppendAndedTerms(const Json* term, const Additions& additions, bool& first_term, std::string& out) {
+// addition ANDed into its matchExpressions; its other members are kept, and all of them
+// are written in the sorted order Json::dump uses.
+void AppendAndedTerms(const Json* term, const Additions& additions, JsonItems& terms, std::string& out) {
+  static constexpr std::string_view kExpressions = "matchExpressions";
   const Json* existing = term ? Member(*term, "matchExpressions") : nullptr;
   for (const auto& addition : additions) {
-    if (!first_term) out += ',';
-    first_term = false;
+    terms.Next(out);
     out += '{';
-    bool first_member = true;
-    auto member_separator = [&] {
-      if (!first_member) out += ',';
-      first_member = false;
-    };
-    auto append_expressions = [&] {
-      member_separator();
-      out += R"("matchExpressions":[)";
-      bool first_expression = true;
-      auto expression_separator = [&] {
-        if (!first_expression) out += ',';
-        first_expression = false;
-      };
-      if (existing) {
-        for (const auto& expression : *existing) {
-          expression_separator();
-          AppendJson(expression, out);
-        }
-      }
-      for (const auto& requirement : addition) {
-        if (existing && std::any_of(existing->begin(), existing->end(),
-                                    [&](const Json& expression) { return SameRequirement(expression, requirement); })) {
-          continue;
-        }
-        expression_separator();
-        AppendRequirement(requirement, out);
-      }
-      out += ']';
-    };
+    JsonItems members;
     bool expressions_written = false;
     if (term) {
-      for (auto it = term->begin(); it != term->end(); ++it) {  // in sorted order, as Json writes members
-        if (it.key() == "matchExpressions") continue;
-        if (!expressions_written && it.key() > "matchExpressions") {
-          append_expressions();
+      for (auto it = term->begin(); it != term->end(); ++it) {
+        if (it.key() == kExpressions) continue;
+        if (!expressions_written && it.key() > kExpressions) {
+          members.Next(out);
+          AppendAndedExpressions(existing, addition, out);
           expressions_written = true;
         }
-        member_separator();
+        members.Next(out);
         AppendJsonString(it.key(), out);
         out += ':';
         AppendJson(*it, out);
       }
     }
-    if (!expressions_written) append_expressions();
+    if (!expressions_written) {
+      members.Next(out);
+      AppendAndedExpressions(existing, addition, out);
+    }
     out += '}';
   }
 }
@@ -232,19 +232,18 @@ void AddAffinityOps(const Json& pod, const Additions& additions, std::string& pa
   BeginAdd(path, patch);
   patch += open;
   patch += '[';
-  bool first_term = true;
+  JsonItems new_terms;
   if (const Json* terms = RequiredTerms(pod)) {
     for (const auto& term : *terms) {
       if (TermPinsArch(term)) {
-        if (!first_term) patch += ',';
-        first_term = false;
+        new_terms.Next(patch);
         AppendJson(term, patch);
       } else {
-        AppendAndedTerms(&term, additions, first_term, patch);
+        AppendAndedTerms(&term, additions, new_terms, patch);
       }
     }
   } else {
-    AppendAndedTerms(nullptr, additions, first_term, patch);
+    AppendAndedTerms(nullptr, additions, new_terms, patch);
   }
   patch += ']';
   patch += close;

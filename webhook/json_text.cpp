@@ -23,10 +23,9 @@ void AppendJsonString(std::string_view text, std::string& out) {
 void AppendJson(const Json& value, std::string& out) {
   if (value.is_object()) {
     out += '{';
-    bool first = true;
+    JsonItems members;
     for (const auto& [key, member] : value.get_ref<const Json::object_t&>()) {
-      if (!first) out += ',';
-      first = false;
+      members.Next(out);
       AppendJsonString(key, out);
       out += ':';
       AppendJson(member, out);
@@ -34,9 +33,10 @@ void AppendJson(const Json& value, std::string& out) {
     out += '}';
   } else if (value.is_array()) {
     out += '[';
-    for (size_t i = 0; i < value.size(); ++i) {
-      if (i > 0) out += ',';
-      AppendJson(value[i], out);
+    JsonItems elements;
+    for (const auto& element : value) {
+      elements.Next(out);
+      AppendJson(element, out);
     }
     out += ']';
   } else if (value.is_string()) {

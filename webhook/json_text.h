@@ -17,4 +17,17 @@ void AppendJsonString(std::string_view text, std::string& out);
 // `value` as compact JSON.
 void AppendJson(const nlohmann::json& value, std::string& out);
 
+// The commas between the items of a JSON array or object being written: Next() before
+// each item.
+class JsonItems {
+ public:
+  void Next(std::string& out) {
+    if (!first_) out += ',';
+    first_ = false;
+  }
+
+ private:
+  bool first_ = true;
+};
+
 }  // namespace archway::webhook

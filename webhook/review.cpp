@@ -1,6 +1,5 @@
 #include "webhook/review.h"
 
-#include <algorithm>
 #include <utility>
 
 #include "base/encoding.h"

@@ -147,17 +147,16 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       DoClose();
       return;
     }
+    // The next review is read into the last one's body buffer (only the buffer: the rest
+    // of the message is new): a review is a few KiB, and a fresh buffer per request costs
+    // an allocation that makes glibc consolidate its free lists every time.
+    std::string body;
     if (parser_ && parser_->get().body().capacity() <= kRecycledBodyCapacity) {
-      // The next review is read into the last one's body buffer: a review is a few KiB,
-      // and a fresh buffer per request costs an allocation that makes glibc consolidate
-      // its free lists every time.
-      auto message = parser_->release();
-      message.body().clear();
-      message.clear();  // the header fields
-      parser_.emplace(std::move(message));
-    } else {
-      parser_.emplace();
+      body = std::move(parser_->get().body());
+      body.clear();
     }
+    parser_.emplace();
+    parser_->get().body() = std::move(body);
     parser_->body_limit(core_.options.max_body_bytes);
     idle_ = true;
     beast::get_lowest_layer(stream_).expires_after(core_.options.idle_timeout);

@@ -26,6 +26,14 @@ TEST(Base64, RoundTrip) {
   EXPECT_EQ(Base64Encode("ci:fake-password-123"), "Y2k6ZmFrZS1wYXNzd29yZC0xMjM=");
 }
 
+TEST(Base64, AppendsToWhatIsThere) {
+  std::string out = "prefix:";
+  AppendBase64("ci:fake-password-123", out);
+  AppendBase64("", out);
+  AppendBase64("f", out);
+  EXPECT_EQ(out, "prefix:Y2k6ZmFrZS1wYXNzd29yZC0xMjM=Zg==");
+}
+
 TEST(Base64, AcceptsUnpaddedAndUrlSafe) {
   EXPECT_EQ(Base64Decode("Zm9vYg").value(), "foob");
   EXPECT_EQ(Base64Decode("-_8").value(), std::string("\xfb\xff"));
