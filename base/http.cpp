@@ -17,6 +17,8 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include "base/resolve.h"
+
 namespace archway::http {
 namespace {
 
@@ -228,6 +230,7 @@ struct Connection::Impl {
   }
 
   void Close() {
+    if (!tls && !plain) return;  // Open failed before making a stream (the name did not resolve)
     beast::error_code ec;
     lowest().socket().shutdown(tcp::socket::shutdown_both, ec);
     lowest().socket().close(ec);
@@ -290,11 +293,17 @@ Result<std::unique_ptr<Connection>> Connection::Open(const Origin& origin, std::
   Impl& c = *conn->impl_;
   c.origin = origin;
   c.buffer.reserve(16 * 1024);  // a manifest or an API object in one or two reads, not 512-byte ones
+  const Clock::time_point connect_deadline = Clock::now() + connect_timeout;
   const std::string where = origin.Authority();
-  tcp::resolver resolver(c.ioc);
-  beast::error_code ec;
-  auto endpoints = resolver.resolve(origin.host, origin.port, ec);
-  if (ec) return Error(ErrorCode::kNetwork, "resolve " + origin.host + ": " + ec.message());
+  auto endpoints = Resolve(origin.host, origin.port, connect_deadline);
+  if (!endpoints.ok()) {
+    if (endpoints.error().code == ErrorCode::kTimeout) {
+      return Error(ErrorCode::kTimeout, "connect to " + where + " timed out after " +
+                                            std::to_string(connect_timeout.count()) + " ms: the DNS look-up of " +
+                                            origin.host + " did not finish");
+    }
+    return endpoints.error();
+  }
   if (origin.tls) {
     if (!tls) return Error(ErrorCode::kInternal, where + ": TLS origin without a TLS context");
     c.tls_context = std::move(tls);
@@ -314,8 +323,9 @@ Result<std::unique_ptr<Connection>> Connection::Open(const Origin& origin, std::
   } else {
     c.plain = std::make_unique<beast::tcp_stream>(c.ioc);
   }
-  c.lowest().expires_after(connect_timeout);
-  c.lowest().async_connect(endpoints, [&](beast::error_code e, const tcp::endpoint&) { ec = e; });
+  beast::error_code ec;
+  c.lowest().expires_at(connect_deadline);
+  c.lowest().async_connect(*endpoints, [&](beast::error_code e, const tcp::endpoint&) { ec = e; });
   c.Run();
   if (ec) {
     if (ec == beast::error::timeout) {

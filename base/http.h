@@ -5,11 +5,13 @@
 //
 // Every call runs on the calling thread (each connection has its own io_context), so there
 // is no background thread pool to start: a CLI process that makes one request pays for
-// one connection and nothing else.
+// one connection and nothing else. The one exception is a DNS look-up, which runs on a
+// thread of its own so that it can be abandoned at the deadline (base/resolve.h).
 //
-// Deadlines: connecting is bounded by a connect timeout; everything after it (writing the
-// request, reading the response) by one deadline per exchange. A peer that stops sending
-// never holds a caller past its deadline.
+// Deadlines: connecting (the DNS look-up, TCP) is bounded by the connect timeout, the TLS
+// handshake by another of the same length; everything after it (writing the request,
+// reading the response) by one deadline per exchange. A peer or a resolver that stops
+// answering never holds a caller past its deadline.
 #pragma once
 
 #include <chrono>
