@@ -1,8 +1,11 @@
 #include "base/http.h"
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <cerrno>
 #include <limits>
 #include <optional>
 
@@ -90,6 +93,11 @@ std::string Origin::Authority() const {
 std::string Origin::Key() const {
   return std::string(tls ? "https://" : "http://") + (host.find(':') != std::string::npos ? "[" + host + "]" : host) +
          ":" + port;
+}
+
+bool IsIdempotent(std::string_view method) {
+  return method == "GET" || method == "HEAD" || method == "PUT" || method == "DELETE" || method == "OPTIONS" ||
+         method == "TRACE";
 }
 
 bool Origin::HostIsIp() const {
@@ -206,6 +214,7 @@ struct Connection::Impl {
   std::atomic<bool> interrupted{false};
   bool reusable = false;
   bool used = false;
+  bool written = false;  // some of the last request went out
 
   beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
 
@@ -263,8 +272,12 @@ struct Connection::Impl {
     auto req = Build(request);
     used = true;
     reusable = false;
+    written = false;
     return Do(deadline, [&](auto& stream, beast::error_code& ec) {
-      bhttp::async_write(stream, req, [&ec](beast::error_code e, size_t) { ec = e; });
+      bhttp::async_write(stream, req, [this, &ec](beast::error_code e, size_t sent) {
+        ec = e;
+        written = !e || sent > 0;
+      });
     });
   }
 };
@@ -277,7 +290,19 @@ Connection::~Connection() {
 const Origin& Connection::origin() const { return impl_->origin; }
 bool Connection::reusable() const { return impl_->reusable && !impl_->interrupted; }
 bool Connection::used() const { return impl_->used; }
+bool Connection::request_written() const { return impl_->written; }
 bool Connection::interrupted() const { return impl_->interrupted; }
+
+bool Connection::IdleAndOpen() const {
+  if (impl_->interrupted || impl_->buffer.size() != 0) return false;
+  auto& socket = impl_->lowest().socket();
+  if (!socket.is_open()) return false;
+  char byte;
+  ssize_t got = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  // Nothing to read is the only healthy state: 0 is the peer's FIN, and bytes on an idle
+  // connection are a TLS close_notify or an unasked answer (408).
+  return got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
 
 void Connection::Interrupt() {
   impl_->interrupted = true;
@@ -423,12 +448,17 @@ Result<size_t> Connection::ReadSome(char* buffer, size_t size, Clock::time_point
 // --- ConnectionPool -----------------------------------------------------------------------
 
 std::unique_ptr<Connection> ConnectionPool::Take(const Origin& origin) {
+  std::vector<std::unique_ptr<Connection>> closed;  // destroyed after the lock is released
   std::lock_guard<std::mutex> lock(mu_);
   auto it = idle_.find(origin.Key());
-  if (it == idle_.end() || it->second.empty()) return nullptr;
-  std::unique_ptr<Connection> conn = std::move(it->second.back());
-  it->second.pop_back();
-  return conn;
+  if (it == idle_.end()) return nullptr;
+  while (!it->second.empty()) {
+    std::unique_ptr<Connection> conn = std::move(it->second.back());
+    it->second.pop_back();
+    if (conn->IdleAndOpen()) return conn;
+    closed.push_back(std::move(conn));
+  }
+  return nullptr;
 }
 
 void ConnectionPool::Return(std::unique_ptr<Connection> connection) {
@@ -450,13 +480,18 @@ Result<Response> Exchange(ConnectionPool& pool, const Origin& origin, const std:
     }
     auto response = conn->RoundTrip(request, options.body_limit, Clock::now() + options.timeout);
     if (!response.ok()) {
-      // A kept-alive connection the peer closed meanwhile fails at once with no response:
-      // the request never reached it, so one retry on a new connection is safe.
-      if (reused && response.error().code == ErrorCode::kNetwork) continue;
-      if (response.error().code == ErrorCode::kTimeout) {
+      const Error& error = response.error();
+      if (error.code == ErrorCode::kTimeout) {
         return Error(ErrorCode::kTimeout, "no complete response within " + std::to_string(options.timeout.count()) + " ms");
       }
-      return response.error();
+      // A kept-alive connection the peer closed meanwhile (the check in Take can lose that
+      // race). Sending again on a new connection must not repeat an action.
+      if (reused && error.code == ErrorCode::kNetwork) {
+        if (!conn->request_written() || IsIdempotent(request.method)) continue;
+        return Error(ErrorCode::kNetwork, error.message + " (the connection closed after the " + request.method +
+                                              " was sent: it may have reached the server, so it is not sent again)");
+      }
+      return error;
     }
     pool.Return(std::move(conn));
     return response;

@@ -1,7 +1,8 @@
 // HTTP/1.1 client transport over TCP or TLS (Boost.Beast), shared by the registry and the
 // Kubernetes API clients. It knows nothing of registries or Kubernetes: it opens
 // connections, sends one request at a time on each, reads bounded responses and keeps
-// idle connections for reuse. Auth, redirects and retries belong to the callers.
+// idle connections for reuse. Auth and redirects belong to the callers; Exchange retries
+// only what cannot repeat an action (see there).
 //
 // Every call runs on the calling thread (each connection has its own io_context), so there
 // is no background thread pool to start: a CLI process that makes one request pays for
@@ -127,6 +128,12 @@ class Connection {
   bool reusable() const;
   // True when this connection has served an exchange before (so a peer may have closed it).
   bool used() const;
+  // False when the last request failed before any of its bytes went out, so the peer
+  // cannot have seen it (safe to send again whatever the method).
+  bool request_written() const;
+  // For an idle connection: false when the peer has closed it or sent something unasked
+  // (an idle keep-alive connection has nothing to read). One non-blocking peek.
+  bool IdleAndOpen() const;
 
   const Origin& origin() const;
 
@@ -141,6 +148,7 @@ class ConnectionPool {
  public:
   explicit ConnectionPool(size_t max_idle_per_origin = 8) : max_idle_(max_idle_per_origin) {}
 
+  // An idle connection to `origin` that is still open (closed ones are dropped), or null.
   std::unique_ptr<Connection> Take(const Origin& origin);
   // Keeps `connection` if it is reusable and there is room; otherwise closes it.
   void Return(std::unique_ptr<Connection> connection);
@@ -157,8 +165,14 @@ struct ExchangeOptions {
   size_t body_limit = 64 << 20;
 };
 
-// One exchange through `pool`: an idle connection when there is one (retried once on a new
-// connection if the peer had closed it), else a new one; returned to the pool afterwards.
+// RFC 9110's idempotent methods: GET, HEAD, OPTIONS, TRACE, PUT, DELETE.
+bool IsIdempotent(std::string_view method);
+
+// One exchange through `pool`: an idle connection when there is one, else a new one;
+// returned to the pool afterwards. When a reused connection fails without a response (the
+// peer closed it meanwhile), the request is sent once more on a new connection only if
+// that cannot repeat an action: none of it had gone out, or the method is idempotent. A
+// POST or PATCH that may have reached the server fails instead, saying so.
 Result<Response> Exchange(ConnectionPool& pool, const Origin& origin, const std::shared_ptr<TlsContext>& tls,
                           const Request& request, const ExchangeOptions& options);
 

@@ -104,6 +104,7 @@ void LoopbackHttpServer::Serve(int fd) {
     }
     HttpReply reply = handler_(record);
     bool keep_alive = message.keep_alive();
+    if (reply.close_without_reply) break;
     if (reply.hang && reply.declared_length < 0) {
       std::unique_lock<std::mutex> lock(mu_);
       stopped_.wait(lock, [this] { return stopping_.load(); });
@@ -139,11 +140,12 @@ void LoopbackHttpServer::Serve(int fd) {
       response.prepare_payload();
       bhttp::write(socket, response, ec);
     }
-    if (!keep_alive) break;
+    if (!keep_alive || reply.close_after_reply) break;
   }
   socket.shutdown(tcp::socket::shutdown_both, ec);
   std::lock_guard<std::mutex> lock(mu_);
   connections_.erase(std::remove(connections_.begin(), connections_.end(), fd), connections_.end());
+  ++closed_connections_;
   socket.close(ec);
 }
 
@@ -155,6 +157,11 @@ std::vector<HttpRecord> LoopbackHttpServer::Requests() const {
 void LoopbackHttpServer::ResetRequests() {
   std::lock_guard<std::mutex> lock(mu_);
   requests_.clear();
+}
+
+int LoopbackHttpServer::ClosedConnections() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return closed_connections_;
 }
 
 HttpReply HttpCall(const std::string& host, const std::string& method, const std::string& target,

@@ -47,6 +47,10 @@ struct HttpReply {
   long long declared_length = -1;
   // Send the body with chunked transfer encoding (no Content-Length).
   bool chunked = false;
+  // Close the connection right after reading the request, without answering.
+  bool close_without_reply = false;
+  // Answer (without "Connection: close"), then close the connection: a keep-alive timeout.
+  bool close_after_reply = false;
 };
 
 class LoopbackHttpServer {
@@ -64,6 +68,8 @@ class LoopbackHttpServer {
 
   std::vector<HttpRecord> Requests() const;
   void ResetRequests();
+  // Connections the server has closed so far (its side of a keep-alive timeout).
+  int ClosedConnections() const;
 
  private:
   void AcceptLoop();
@@ -76,6 +82,7 @@ class LoopbackHttpServer {
   mutable std::mutex mu_;
   std::condition_variable stopped_;
   std::vector<HttpRecord> requests_;
+  int closed_connections_ = 0;
   std::vector<int> connections_;
   std::vector<std::thread> threads_;
   std::thread acceptor_;
