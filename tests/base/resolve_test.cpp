@@ -85,6 +85,22 @@ TEST(HttpResolve, AHungLookUpCostsNoMoreThanTheConnectTimeout) {
   EXPECT_GE(elapsed, milliseconds(250));
   EXPECT_LT(elapsed, milliseconds(1500));  // returned (and destroyed what it made) without the look-up
   EXPECT_EQ(LookupThreadsRunning(), 1u);
+
+  // Through Exchange, and for a proxy's name, the same bound holds.
+  ConnectionPool pool;
+  ExchangeOptions options;
+  options.connect_timeout = milliseconds(200);
+  options.proxy = Proxy{At("proxy.hung.test:3128"), ""};
+  start = Clock::now();
+  Request request;
+  request.method = "GET";
+  request.target = "/v2/";
+  auto response = Exchange(pool, At("registry.lan:5000"), nullptr, request, options);
+  ASSERT_FALSE(response.ok());
+  EXPECT_EQ(response.error().code, ErrorCode::kTimeout);
+  EXPECT_NE(response.error().message.find("connect to proxy proxy.hung.test:3128 timed out after 200 ms"), std::string::npos)
+      << response.error().message;
+  EXPECT_LT(Clock::now() - start, milliseconds(1500));
 }
 
 TEST(HttpResolve, ANameThatDoesNotResolveIsAnErrorNotACrash) {

@@ -12,13 +12,17 @@
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+
+#include "tests/support/process.h"
 
 namespace archway::testing {
 namespace {
 
 namespace asio = boost::asio;
+namespace ssl = boost::asio::ssl;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
@@ -30,7 +34,30 @@ std::string Lower(std::string s) {
 
 }  // namespace
 
-LoopbackHttpServer::LoopbackHttpServer(Handler handler) : handler_(std::move(handler)) {
+struct LoopbackHttpServer::TlsState {
+  TempDir dir{"archway-loopback-tls"};
+  ssl::context context{ssl::context::tls_server};
+};
+
+LoopbackHttpServer::LoopbackHttpServer(Handler handler) : handler_(std::move(handler)) { Start(); }
+
+LoopbackHttpServer::LoopbackHttpServer(Handler handler, LoopbackTls tls)
+    : handler_(std::move(handler)), tls_(std::make_shared<TlsState>()) {
+  std::string names = "IP:127.0.0.1";
+  for (const auto& name : tls.names) names += ",DNS:" + name;
+  CommandResult made = RunCommand({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+                                   "/CN=archway-loopback", "-addext", "subjectAltName=" + names, "-keyout",
+                                   tls_->dir.File("tls.key"), "-out", tls_->dir.File("tls.crt")},
+                                  std::chrono::seconds(30));
+  if (made.exit_code != 0) throw std::runtime_error("openssl req failed: " + made.output);
+  tls_->context.use_certificate_chain_file(tls_->dir.File("tls.crt"));
+  tls_->context.use_private_key_file(tls_->dir.File("tls.key"), ssl::context::pem);
+  Start();
+}
+
+std::string LoopbackHttpServer::ca_file() const { return tls_ ? tls_->dir.File("tls.crt") : ""; }
+
+void LoopbackHttpServer::Start() {
   listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (listen_fd_ < 0) throw std::runtime_error("socket() failed");
   int one = 1;
@@ -86,6 +113,23 @@ void LoopbackHttpServer::Serve(int fd) {
   tcp::socket socket(io);
   boost::system::error_code ec;
   socket.assign(tcp::v4(), fd, ec);
+  if (!ec && tls_) {
+    ssl::stream<tcp::socket&> stream(socket, tls_->context);
+    stream.handshake(ssl::stream_base::server, ec);
+    if (!ec) ServeStream(stream);
+  } else if (!ec) {
+    ServeStream(socket);
+  }
+  socket.shutdown(tcp::socket::shutdown_both, ec);
+  std::lock_guard<std::mutex> lock(mu_);
+  connections_.erase(std::remove(connections_.begin(), connections_.end(), fd), connections_.end());
+  ++closed_connections_;
+  socket.close(ec);
+}
+
+template <typename Stream>
+void LoopbackHttpServer::ServeStream(Stream& socket) {
+  boost::system::error_code ec;
   beast::flat_buffer buffer;
   while (!ec && !stopping_) {
     bhttp::request_parser<bhttp::string_body> parser;
@@ -142,11 +186,6 @@ void LoopbackHttpServer::Serve(int fd) {
     }
     if (!keep_alive || reply.close_after_reply) break;
   }
-  socket.shutdown(tcp::socket::shutdown_both, ec);
-  std::lock_guard<std::mutex> lock(mu_);
-  connections_.erase(std::remove(connections_.begin(), connections_.end(), fd), connections_.end());
-  ++closed_connections_;
-  socket.close(ec);
 }
 
 std::vector<HttpRecord> LoopbackHttpServer::Requests() const {

@@ -8,6 +8,9 @@
 //   ... point a client at server.host() ...
 //   EXPECT_EQ(server.Requests().size(), 2u);
 //
+// With LoopbackTls it serves HTTPS instead, with a fresh self-signed certificate for
+// 127.0.0.1 and the names given (ca_file() verifies it).
+//
 // Also a minimal blocking HTTP client (HttpCall) that does not share code with archway's.
 #pragma once
 
@@ -53,18 +56,25 @@ struct HttpReply {
   bool close_after_reply = false;
 };
 
+struct LoopbackTls {
+  std::vector<std::string> names;  // DNS names in the certificate besides IP 127.0.0.1
+};
+
 class LoopbackHttpServer {
  public:
   using Handler = std::function<HttpReply(const HttpRecord&)>;
 
   explicit LoopbackHttpServer(Handler handler);
+  LoopbackHttpServer(Handler handler, LoopbackTls tls);
   ~LoopbackHttpServer();
   LoopbackHttpServer(const LoopbackHttpServer&) = delete;
   LoopbackHttpServer& operator=(const LoopbackHttpServer&) = delete;
 
   int port() const { return port_; }
   std::string host() const { return "127.0.0.1:" + std::to_string(port_); }
-  std::string url() const { return "http://" + host(); }
+  std::string url() const { return (tls_ ? "https://" : "http://") + host(); }
+  // TLS mode: the PEM certificate that verifies this server ("" otherwise).
+  std::string ca_file() const;
 
   std::vector<HttpRecord> Requests() const;
   void ResetRequests();
@@ -72,8 +82,12 @@ class LoopbackHttpServer {
   int ClosedConnections() const;
 
  private:
+  struct TlsState;
+  void Start();
   void AcceptLoop();
   void Serve(int fd);
+  template <typename Stream>
+  void ServeStream(Stream& stream);
 
   Handler handler_;
   int listen_fd_ = -1;
@@ -83,6 +97,7 @@ class LoopbackHttpServer {
   std::condition_variable stopped_;
   std::vector<HttpRecord> requests_;
   int closed_connections_ = 0;
+  std::shared_ptr<TlsState> tls_;
   std::vector<int> connections_;
   std::vector<std::thread> threads_;
   std::thread acceptor_;
