@@ -12,6 +12,14 @@
 //   checked against their digest and bounded by kMaxManifestBytes.
 // - Redirects (blob storage) are followed manually; Authorization is never sent to
 //   another host. 429 honours Retry-After (bounded). Connect and total timeouts apply.
+// - Proxies: every exchange (registry, token realm, blob storage) honours HTTPS_PROXY /
+//   HTTP_PROXY / NO_PROXY as Go and containerd read them (base/proxy.h), unless
+//   ClientOptions::proxy says otherwise; loopback registries are never proxied. A proxy's
+//   failure is reported as the proxy's ("proxy proxy.corp:3128 answered 407 to CONNECT
+//   registry.lan:443"). (The Kubernetes API client never uses a proxy.)
+// - Retries on a new connection only when they cannot repeat an action (base/http.h's
+//   Exchange): a blob-upload POST or a chunk PATCH that may have reached the registry is
+//   never sent twice.
 //
 // Thread-safe: one Client serves the whole process.
 #pragma once
@@ -20,9 +28,11 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
+#include "base/proxy.h"
 #include "base/result.h"
 #include "registry/credentials.h"
 #include "registry/manifest.h"
@@ -50,6 +60,9 @@ struct ClientOptions {
   std::chrono::milliseconds max_retry_after{10000};  // longest 429 Retry-After honoured
   std::function<void(const RequestEvent&)> observer;
   std::string user_agent = "archway";
+  // nullopt: from the environment (HTTPS_PROXY, HTTP_PROXY, NO_PROXY, or lower case), read
+  // once when the Client is made. A default-constructed ProxyConfig connects directly.
+  std::optional<http::ProxyConfig> proxy;
 };
 
 struct FetchedManifest {
