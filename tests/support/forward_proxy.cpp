@@ -1,7 +1,5 @@
 #include "tests/support/forward_proxy.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -23,11 +21,6 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
-
-std::string Lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
 
 // Copies bytes both ways until either side closes or `stopping` is set.
 void Splice(int a, int b, const std::atomic<bool>& stopping) {
@@ -53,72 +46,17 @@ void Splice(int a, int b, const std::atomic<bool>& stopping) {
 }  // namespace
 
 LoopbackProxy::LoopbackProxy(LoopbackProxyOptions options) : options_(std::move(options)) {
-  listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (listen_fd_ < 0) throw std::runtime_error("socket() failed");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || listen(listen_fd_, 64) != 0 ||
-      getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    close(listen_fd_);
-    throw std::runtime_error("cannot listen on 127.0.0.1");
-  }
-  port_ = ntohs(addr.sin_port);
-  acceptor_ = std::thread([this] { AcceptLoop(); });
+  listener_.Start([this](int fd) { Serve(fd); });
 }
 
 LoopbackProxy::~LoopbackProxy() {
   stopping_ = true;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (int fd : open_fds_) shutdown(fd, SHUT_RDWR);
-  }
-  acceptor_.join();
-  std::vector<std::thread> threads;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    threads.swap(threads_);
-  }
-  for (auto& t : threads) t.join();
-  close(listen_fd_);
+  listener_.Stop();
 }
 
 std::vector<HttpRecord> LoopbackProxy::Requests() const {
   std::lock_guard<std::mutex> lock(mu_);
   return requests_;
-}
-
-int LoopbackProxy::Connections() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return connections_accepted_;
-}
-
-void LoopbackProxy::Track(int fd, bool add) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (add) {
-    open_fds_.push_back(fd);
-    if (stopping_) shutdown(fd, SHUT_RDWR);
-  } else {
-    open_fds_.erase(std::remove(open_fds_.begin(), open_fds_.end(), fd), open_fds_.end());
-  }
-}
-
-void LoopbackProxy::AcceptLoop() {
-  while (!stopping_) {
-    pollfd pfd{listen_fd_, POLLIN, 0};
-    if (poll(&pfd, 1, 50) <= 0) continue;
-    int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) continue;
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_) {
-      close(fd);
-      break;
-    }
-    ++connections_accepted_;
-    open_fds_.push_back(fd);
-    threads_.emplace_back([this, fd] { Serve(fd); });
-  }
 }
 
 void LoopbackProxy::Serve(int fd) {
@@ -146,7 +84,7 @@ void LoopbackProxy::Serve(int fd) {
       host = authority.substr(0, colon);
       port = authority.substr(colon + 1);
     }
-    auto mapped = options_.hosts.find(Lower(host));
+    auto mapped = options_.hosts.find(LowerCase(host));
     if (mapped != options_.hosts.end()) host = mapped->second;
     boost::system::error_code bad;
     auto address = asio::ip::make_address(host, bad);
@@ -172,11 +110,7 @@ void LoopbackProxy::Serve(int fd) {
     bhttp::read(client, buffer, parser, ec);
     if (ec) break;
     bhttp::request<bhttp::string_body> request = parser.release();
-    HttpRecord record;
-    record.method = std::string(request.method_string());
-    record.target = std::string(request.target());
-    for (const auto& field : request) record.headers[Lower(std::string(field.name_string()))] = std::string(field.value());
-    record.body = request.body();
+    HttpRecord record = RecordOf(request);
     {
       std::lock_guard<std::mutex> lock(mu_);
       requests_.push_back(record);
@@ -199,12 +133,12 @@ void LoopbackProxy::Serve(int fd) {
         answer(bhttp::status::bad_gateway, "cannot reach " + record.target + "\n");
         break;
       }
-      Track(tunnel.native_handle(), true);
+      listener_.Track(tunnel.native_handle());
       static constexpr char kEstablished[] = "HTTP/1.1 200 Connection established\r\n\r\n";
       asio::write(client, asio::buffer(kEstablished, sizeof(kEstablished) - 1), ec);
       if (!ec && buffer.size() > 0) asio::write(tunnel, buffer.data(), ec);
       if (!ec) Splice(client.native_handle(), tunnel.native_handle(), stopping_);
-      Track(tunnel.native_handle(), false);
+      listener_.Untrack(tunnel.native_handle());
       tunnel.close(ec);
       break;
     }
@@ -218,7 +152,7 @@ void LoopbackProxy::Serve(int fd) {
     if (authority.find(':') == std::string::npos || authority.back() == ']') authority += ":80";
     if (!upstream || authority != upstream_authority) {
       if (upstream) {
-        Track(upstream->native_handle(), false);
+        listener_.Untrack(upstream->native_handle());
         upstream->close(ec);
         upstream.reset();
       }
@@ -229,7 +163,7 @@ void LoopbackProxy::Serve(int fd) {
         answer(bhttp::status::bad_gateway, "cannot reach " + authority + "\n");
         break;
       }
-      Track(upstream->native_handle(), true);
+      listener_.Track(upstream->native_handle());
       upstream_authority = authority;
       upstream_buffer.clear();
     }
@@ -256,11 +190,11 @@ void LoopbackProxy::Serve(int fd) {
     if (!keep_alive) break;
   }
   if (upstream) {
-    Track(upstream->native_handle(), false);
+    listener_.Untrack(upstream->native_handle());
     upstream->close(ec);
   }
   client.shutdown(tcp::socket::shutdown_both, ec);
-  Track(fd, false);
+  listener_.Untrack(fd);
   client.close(ec);
 }
 

@@ -18,10 +18,10 @@
 #include <map>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "tests/support/http_server.h"
+#include "tests/support/loopback_listener.h"
 
 namespace archway::testing {
 
@@ -38,30 +38,23 @@ class LoopbackProxy {
   LoopbackProxy(const LoopbackProxy&) = delete;
   LoopbackProxy& operator=(const LoopbackProxy&) = delete;
 
-  int port() const { return port_; }
-  std::string host() const { return "127.0.0.1:" + std::to_string(port_); }
+  int port() const { return listener_.port(); }
+  std::string host() const { return "127.0.0.1:" + std::to_string(port()); }
   std::string url() const { return "http://" + host(); }
 
   // What clients asked the proxy (CONNECT and forwarded requests), in order.
   std::vector<HttpRecord> Requests() const;
   // Client connections accepted so far.
-  int Connections() const;
+  int Connections() const { return listener_.accepted(); }
 
  private:
-  void AcceptLoop();
   void Serve(int fd);
-  void Track(int fd, bool add);
 
   LoopbackProxyOptions options_;
-  int listen_fd_ = -1;
-  int port_ = 0;
   std::atomic<bool> stopping_{false};
   mutable std::mutex mu_;
   std::vector<HttpRecord> requests_;
-  int connections_accepted_ = 0;
-  std::vector<int> open_fds_;  // client and upstream sockets, shut down on destruction
-  std::vector<std::thread> threads_;
-  std::thread acceptor_;
+  LoopbackListener listener_;
 };
 
 }  // namespace archway::testing

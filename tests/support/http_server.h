@@ -24,6 +24,8 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/loopback_listener.h"
+
 namespace archway::testing {
 
 struct HttpRecord {
@@ -70,8 +72,8 @@ class LoopbackHttpServer {
   LoopbackHttpServer(const LoopbackHttpServer&) = delete;
   LoopbackHttpServer& operator=(const LoopbackHttpServer&) = delete;
 
-  int port() const { return port_; }
-  std::string host() const { return "127.0.0.1:" + std::to_string(port_); }
+  int port() const { return listener_.port(); }
+  std::string host() const { return "127.0.0.1:" + std::to_string(port()); }
   std::string url() const { return (tls_ ? "https://" : "http://") + host(); }
   // TLS mode: the PEM certificate that verifies this server ("" otherwise).
   std::string ca_file() const;
@@ -83,24 +85,18 @@ class LoopbackHttpServer {
 
  private:
   struct TlsState;
-  void Start();
-  void AcceptLoop();
   void Serve(int fd);
   template <typename Stream>
   void ServeStream(Stream& stream);
 
   Handler handler_;
-  int listen_fd_ = -1;
-  int port_ = 0;
   std::atomic<bool> stopping_{false};
   mutable std::mutex mu_;
   std::condition_variable stopped_;
   std::vector<HttpRecord> requests_;
   int closed_connections_ = 0;
   std::shared_ptr<TlsState> tls_;
-  std::vector<int> connections_;
-  std::vector<std::thread> threads_;
-  std::thread acceptor_;
+  LoopbackListener listener_;
 };
 
 // One request on a fresh connection to "host:port" (plain HTTP). Throws on connection
@@ -111,5 +107,18 @@ HttpReply HttpCall(const std::string& host, const std::string& method, const std
 
 // The value of a reply header, case-insensitive ("" when absent).
 std::string ReplyHeader(const HttpReply& reply, const std::string& name);
+
+std::string LowerCase(std::string text);
+
+// The record of a request the loopback servers read with Beast (http::request<string_body>).
+template <typename BeastRequest>
+HttpRecord RecordOf(const BeastRequest& request) {
+  HttpRecord record;
+  record.method = std::string(request.method_string());
+  record.target = std::string(request.target());
+  for (const auto& field : request) record.headers[LowerCase(std::string(field.name_string()))] = std::string(field.value());
+  record.body = request.body();
+  return record;
+}
 
 }  // namespace archway::testing
