@@ -200,7 +200,9 @@ TEST(Chart, EveryObjectCarriesTheStandardLabels) {
     EXPECT_FALSE(Str(labels["app.kubernetes.io/version"]).empty());
     EXPECT_EQ(Str(labels["helm.sh/chart"]).rfind("archway-", 0), 0u);
     const std::string kind = Str(doc["kind"]);
-    const bool cluster_scoped = kind == "ClusterRole" || kind == "ClusterRoleBinding" || kind == "MutatingWebhookConfiguration";
+    const bool cluster_scoped = kind == "ClusterRole" || kind == "ClusterRoleBinding" ||
+                                kind == "MutatingWebhookConfiguration" || kind == "ValidatingAdmissionPolicy" ||
+                                kind == "ValidatingAdmissionPolicyBinding";
     EXPECT_EQ(Str(doc["metadata"]["namespace"]), cluster_scoped ? "" : kNamespace);
   }
 }
