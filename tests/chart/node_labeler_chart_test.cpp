@@ -21,14 +21,6 @@ const char kLabeler[] = "archway-node-labeler";
 const char kPolicyApi[] = "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy";
 const char kPolicyApiBeta[] = "admissionregistration.k8s.io/v1beta1/ValidatingAdmissionPolicy";
 
-#define ASSERT_RENDERED(rendered)                                              \
-  do {                                                                         \
-    ASSERT_TRUE(ChartRenderPath().has_value()) << ChartRenderMissingMessage(); \
-    ASSERT_TRUE((rendered).ok()) << (rendered).Describe();                     \
-  } while (0)
-
-std::string Str(const YAML::Node& node) { return node ? node.as<std::string>("") : ""; }
-
 std::vector<std::string> Args(const YAML::Node& container) {
   std::vector<std::string> args;
   for (const auto& a : container["args"]) args.push_back(a.as<std::string>());
@@ -72,17 +64,7 @@ TEST(NodeLabelerChart, DaemonSetRunsOnArmNodesOnlyAndIsHardened) {
 
   // Non-root, read-only root, no capabilities, and nothing from the host: the probe runs
   // from a memfd, so there is no volume at all.
-  EXPECT_TRUE(pod["securityContext"]["runAsNonRoot"].as<bool>(false));
-  EXPECT_EQ(Str(pod["securityContext"]["seccompProfile"]["type"]), "RuntimeDefault");
-  const YAML::Node sc = container["securityContext"];
-  EXPECT_TRUE(sc["runAsNonRoot"].as<bool>(false));
-  EXPECT_EQ(sc["runAsUser"].as<int>(0), 65532);
-  EXPECT_TRUE(sc["readOnlyRootFilesystem"].as<bool>(false));
-  EXPECT_FALSE(sc["allowPrivilegeEscalation"].as<bool>(true));
-  EXPECT_FALSE(sc["privileged"].as<bool>(true));
-  EXPECT_EQ(Strings(sc["capabilities"]["drop"]), std::vector<std::string>{"ALL"});
-  EXPECT_FALSE(sc["capabilities"]["add"]);
-  EXPECT_EQ(Str(sc["seccompProfile"]["type"]), "RuntimeDefault");
+  ExpectRestrictedSecurity(ds, container);
   EXPECT_FALSE(pod["volumes"]);
   EXPECT_FALSE(container["volumeMounts"]);
   for (const char* host : {"hostNetwork", "hostPID", "hostIPC"}) EXPECT_FALSE(pod[host].as<bool>(false)) << host;
