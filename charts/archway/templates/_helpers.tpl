@@ -57,6 +57,10 @@ app.kubernetes.io/component: {{ .component }}
 {{- printf "%s-operator" (include "archway.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
+{{- define "archway.nodeLabelerName" -}}
+{{- printf "%s-node-labeler" (include "archway.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
 {{- define "archway.tlsSecretName" -}}
 {{- default (printf "%s-tls" (include "archway.webhookName" .)) .Values.tls.secretName }}
 {{- end }}
