@@ -6,7 +6,7 @@
 
 #include "base/encoding.h"
 #include "base/log.h"
-#include "kube/leader.h"
+#include "kube/time.h"
 #include "operator/job_builder.h"
 #include "registry/publisher.h"
 

@@ -21,7 +21,7 @@
 #include <boost/beast/http.hpp>
 
 #include "base/encoding.h"
-#include "kube/leader.h"
+#include "kube/time.h"
 #include "tests/fakeapi/selectors.h"
 
 namespace archway::fakeapi {
