@@ -71,7 +71,7 @@ TEST_F(ClientTest, ErrorsCarryTheApiStatusMessageAndReason) {
   EXPECT_TRUE(IsNotFound(missing.error()));
   EXPECT_NE(missing.error().message.find(TestJson("status-404-secret-notfound.json")["message"].get<std::string>()),
             std::string::npos) << missing.error().message;
-  EXPECT_EQ(ApiReason(missing.error()), "NotFound");
+  EXPECT_EQ(missing.error().reason, "NotFound");
 
   ASSERT_TRUE(client().Create(r::kSecrets, "samples", TestJson("requests/secret-regcred.json")).ok());
   auto again = client().Create(r::kSecrets, "samples", TestJson("requests/secret-regcred.json"));
@@ -96,7 +96,7 @@ TEST_F(ClientTest, ErrorsCarryTheApiStatusMessageAndReason) {
   no_name["metadata"].erase("name");
   auto unnamed = client().Create(r::kSecrets, "samples", no_name);
   ASSERT_FALSE(unnamed.ok());
-  EXPECT_EQ(ApiReason(unnamed.error()), "Invalid");
+  EXPECT_EQ(unnamed.error().reason, "Invalid");
 }
 
 TEST_F(ClientTest, StaleUpdateGetsConflictWithTheRealMessage) {
@@ -295,7 +295,7 @@ TEST_F(ClientTest, PaginationWithContinueTokensAndExpiry) {
   auto expired = client().List(r::kNodes, "", {.limit = 3, .continue_token = second->continue_token});
   ASSERT_FALSE(expired.ok());
   EXPECT_TRUE(IsGone(expired.error()));
-  EXPECT_EQ(ApiReason(expired.error()), "Expired");
+  EXPECT_EQ(expired.error().reason, "Expired");
 
   // ListAll restarts once and returns the current state, every page followed.
   auto all = ListAll(client(), r::kNodes, "", {.limit = 2});

@@ -131,7 +131,7 @@ TEST_F(WatchTest, CompactedResourceVersionGivesGoneOnAHttp200Stream) {
                             [](const WatchEvent&) { return true; }, std::stop_token());
   ASSERT_FALSE(s.ok());
   EXPECT_TRUE(IsGone(s.error()));
-  EXPECT_EQ(ApiReason(s.error()), "Expired");
+  EXPECT_EQ(s.error().reason, "Expired");
   EXPECT_NE(s.error().message.find("too old resource version: " + listed->resource_version), std::string::npos);
 }
 
