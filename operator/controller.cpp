@@ -100,9 +100,9 @@ struct Controller::Impl {
   void UpdateJobGauges() {
     if (!metrics) return;
     std::lock_guard<std::mutex> lock(gauge_mu);
-    std::map<std::string, int> counts;
-    for (const auto& job : jobs.List()) ++counts[kube::JobPhaseName(kube::ReadJobState(job).phase)];
-    metrics->SetJobsByState(counts);
+    std::map<kube::JobPhase, int> counts;
+    for (const auto& job : jobs.List()) ++counts[kube::ReadJobState(job).phase];
+    metrics->SetJobsByPhase(counts);
   }
 
   void Work() {
