@@ -5,7 +5,6 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <prometheus/text_serializer.h>
 
 namespace archway::op {
 namespace {
@@ -21,7 +20,7 @@ constexpr auto kIdleTimeout = std::chrono::seconds(10);
 // One connection: read a request, answer, repeat while the client keeps it alive.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, const std::function<bool()>& ready, prometheus::Registry* metrics)
+  Session(tcp::socket socket, const std::function<bool()>& ready, const std::function<std::string()>& metrics)
       : stream_(std::move(socket)), ready_(ready), metrics_(metrics) {}
 
   void Read() {
@@ -47,10 +46,10 @@ class Session : public std::enable_shared_from_this<Session> {
     } else if (path == "/healthz") {
       response->result(http::status::ok);
       response->body() = "ok";
-    } else if (path == "/metrics" && metrics_ != nullptr) {
+    } else if (path == "/metrics" && metrics_) {
       response->result(http::status::ok);
       response->set(http::field::content_type, "text/plain; version=0.0.4");
-      response->body() = prometheus::TextSerializer().Serialize(metrics_->Collect());
+      response->body() = metrics_();
     } else if (path == "/readyz" && ready_) {
       bool ready = ready_();
       response->result(ready ? http::status::ok : http::status::service_unavailable);
@@ -70,7 +69,7 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::flat_buffer buffer_;
   http::request<http::string_body> request_;
   const std::function<bool()>& ready_;
-  prometheus::Registry* metrics_;
+  const std::function<std::string()>& metrics_;
 };
 
 }  // namespace
@@ -78,7 +77,7 @@ class Session : public std::enable_shared_from_this<Session> {
 struct HealthServer::Impl {
   std::string listen;
   std::function<bool()> ready;
-  std::shared_ptr<prometheus::Registry> metrics;
+  std::function<std::string()> metrics;
   net::io_context ioc{1};
   std::unique_ptr<tcp::acceptor> acceptor;
   std::thread thread;
@@ -87,14 +86,13 @@ struct HealthServer::Impl {
   void Accept() {
     acceptor->async_accept([this](beast::error_code ec, tcp::socket socket) {
       if (ec == net::error::operation_aborted || !acceptor->is_open()) return;
-      if (!ec) std::make_shared<Session>(std::move(socket), ready, metrics.get())->Read();
+      if (!ec) std::make_shared<Session>(std::move(socket), ready, metrics)->Read();
       Accept();
     });
   }
 };
 
-HealthServer::HealthServer(std::string listen, std::function<bool()> ready,
-                           std::shared_ptr<prometheus::Registry> metrics)
+HealthServer::HealthServer(std::string listen, std::function<bool()> ready, std::function<std::string()> metrics)
     : impl_(std::make_unique<Impl>()) {
   impl_->listen = std::move(listen);
   impl_->ready = std::move(ready);

@@ -1,14 +1,13 @@
 // Plain-HTTP endpoints for the kubelet and Prometheus, on Boost.Beast: /healthz answers
 // 200 while the process serves; /readyz (only when `ready` is given) answers 200 when
-// `ready()` says so and 503 otherwise; /metrics (only when a registry is given) is the Prometheus text format.
+// `ready()` says so and 503 otherwise; /metrics (only when `metrics` is given) answers
+// what it returns, in the Prometheus text format (Metrics::Exposition).
 // One IO thread: probes and scrapes are small and rare.
 #pragma once
 
 #include <functional>
 #include <memory>
 #include <string>
-
-#include <prometheus/registry.h>
 
 #include "base/result.h"
 
@@ -17,8 +16,7 @@ namespace archway::op {
 class HealthServer {
  public:
   // `listen`: ":8081" (all interfaces) or "host:port"; port 0 picks a free port.
-  HealthServer(std::string listen, std::function<bool()> ready,
-               std::shared_ptr<prometheus::Registry> metrics = nullptr);
+  HealthServer(std::string listen, std::function<bool()> ready, std::function<std::string()> metrics = nullptr);
   ~HealthServer();  // Stop()s
   HealthServer(const HealthServer&) = delete;
   HealthServer& operator=(const HealthServer&) = delete;

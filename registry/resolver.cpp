@@ -93,7 +93,7 @@ bool IsImageConfigType(std::string_view media_type) {
 }  // namespace
 
 struct Resolver::Impl {
-  Client& client;
+  RegistryApi& client;
   ResolverOptions options;
 
   std::mutex mu;  // guards the caches and the flight table, never held across a request
@@ -102,7 +102,7 @@ struct Resolver::Impl {
   LruCache<FailureEntry> failures;
   std::unordered_map<std::string, std::shared_ptr<Flight>> flights;
 
-  Impl(Client& c, ResolverOptions o)
+  Impl(RegistryApi& c, ResolverOptions o)
       : client(c),
         options(std::move(o)),
         tags(options.digest_cache_entries),
@@ -320,7 +320,7 @@ struct Resolver::Impl {
   }
 };
 
-Resolver::Resolver(Client& client, ResolverOptions options)
+Resolver::Resolver(RegistryApi& client, ResolverOptions options)
     : impl_(std::make_unique<Impl>(client, std::move(options))) {}
 
 Resolver::~Resolver() = default;

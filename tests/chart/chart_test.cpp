@@ -303,7 +303,7 @@ TEST(Chart, RbacIsExactlyWhatEachBinaryUses) {
       {"archway.dev/multiarchimages/finalizers", {"update"}},
       {"batch/jobs", {"get", "list", "watch", "create", "delete"}},
       {"/nodes", {"list", "watch"}},
-      {"/secrets", {"get"}},
+      {"/secrets", {"list", "watch"}},
       {"/events", {"create"}},
       {"events.k8s.io/events", {"create"}},
   };
