@@ -14,12 +14,6 @@
 namespace archway::charttest {
 namespace {
 
-#define ASSERT_RENDERED(rendered)                                              \
-  do {                                                                         \
-    ASSERT_TRUE(ChartRenderPath().has_value()) << ChartRenderMissingMessage(); \
-    ASSERT_TRUE((rendered).ok()) << (rendered).Describe();                     \
-  } while (0)
-
 const struct {
   const char* deployment;
   const char* container;
