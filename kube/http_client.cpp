@@ -202,9 +202,10 @@ class HttpClient final : public Client {
   }
 
   // Sends with rate limiting and bounded retries on 429, 5xx and connection failures.
-  // POSTs are retried only on 429 (the server did not act on them).
+  // POST and PATCH are retried only on 429 (the server did not act on them): a create or
+  // a JSON Patch ("add" to a list) that reached the server would be applied twice.
   Result<HttpResponse> Do(const HttpRequest& request, const std::string& context) {
-    const bool idempotent = request.method != "POST";
+    const bool idempotent = http::IsIdempotent(request.method);
     Error last_error(ErrorCode::kNetwork, "no attempt made");
     for (int attempt = 0;; ++attempt) {
       bucket_.Take();

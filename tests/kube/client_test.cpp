@@ -337,6 +337,20 @@ TEST_F(ClientTest, PostIsNotRetriedOnServerErrorButIsOn429) {
   EXPECT_EQ(server().RequestCount("create"), 3);
 }
 
+TEST_F(ClientTest, PatchIsNotRetriedOnServerErrorButIsOn429) {
+  ASSERT_TRUE(client().Create(r::kNodes, "", Node("pi-01", "arm64")).ok());
+  const Json add_label = Json::parse(R"([{"op":"add","path":"/metadata/labels/team","value":"edge"}])");
+  server().ResetCounts();
+  server().FailNext("/api/v1/nodes/pi-01", 1, 500, 0, "PATCH");
+  auto failed = client().Patch(r::kNodes, "", "pi-01", PatchType::kJson, add_label);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.error().code, ErrorCode::kUnavailable);
+  EXPECT_EQ(server().RequestCount("patch"), 1);
+  server().FailNext("/api/v1/nodes/pi-01", 1, 429, 0, "PATCH");
+  ASSERT_TRUE(client().Patch(r::kNodes, "", "pi-01", PatchType::kJson, add_label).ok());
+  EXPECT_EQ(server().RequestCount("patch"), 3);
+}
+
 TEST_F(ClientTest, NonJsonErrorBodiesGiveAClearError) {
   server().FailNextWithBody("/api/v1/nodes", 1, 404, "<html><body>404 page not found</body></html>");
   auto got = client().Get(r::kNodes, "", "x");
