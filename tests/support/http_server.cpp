@@ -12,6 +12,7 @@
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
@@ -29,6 +30,19 @@ std::string Lower(std::string s) {
 }
 
 }  // namespace
+
+LoopbackHttpServer::LoopbackHttpServer(Handler handler, const LoopbackTls& tls)
+    : LoopbackHttpServer(std::move(handler)) {
+  auto context = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+  context->set_options(asio::ssl::context::no_sslv2 | asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                       asio::ssl::context::no_tlsv1_1);
+  boost::system::error_code ec;
+  context->use_certificate_chain_file(tls.cert_file, ec);
+  if (!ec) context->use_private_key_file(tls.key_file, asio::ssl::context::pem, ec);
+  if (ec) throw std::runtime_error("LoopbackHttpServer: cannot load " + tls.cert_file + " / " + tls.key_file + ": " + ec.message());
+  std::lock_guard<std::mutex> lock(mu_);  // set before the first connection is served
+  tls_ = context;
+}
 
 LoopbackHttpServer::LoopbackHttpServer(Handler handler) : handler_(std::move(handler)) {
   listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -86,6 +100,27 @@ void LoopbackHttpServer::Serve(int fd) {
   tcp::socket socket(io);
   boost::system::error_code ec;
   socket.assign(tcp::v4(), fd, ec);
+  std::shared_ptr<void> tls;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    tls = tls_;
+  }
+  if (!ec && tls) {
+    asio::ssl::stream<tcp::socket&> stream(socket, *std::static_pointer_cast<asio::ssl::context>(tls));
+    stream.handshake(asio::ssl::stream_base::server, ec);
+    if (!ec) ServeStream(stream);
+  } else if (!ec) {
+    ServeStream(socket);
+  }
+  socket.shutdown(tcp::socket::shutdown_both, ec);
+  std::lock_guard<std::mutex> lock(mu_);
+  connections_.erase(std::remove(connections_.begin(), connections_.end(), fd), connections_.end());
+  socket.close(ec);
+}
+
+template <typename Stream>
+void LoopbackHttpServer::ServeStream(Stream& socket) {
+  boost::system::error_code ec;
   beast::flat_buffer buffer;
   while (!ec && !stopping_) {
     bhttp::request_parser<bhttp::string_body> parser;
@@ -141,10 +176,6 @@ void LoopbackHttpServer::Serve(int fd) {
     }
     if (!keep_alive) break;
   }
-  socket.shutdown(tcp::socket::shutdown_both, ec);
-  std::lock_guard<std::mutex> lock(mu_);
-  connections_.erase(std::remove(connections_.begin(), connections_.end(), fd), connections_.end());
-  socket.close(ec);
 }
 
 std::vector<HttpRecord> LoopbackHttpServer::Requests() const {

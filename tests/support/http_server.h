@@ -8,6 +8,9 @@
 //   ... point a client at server.host() ...
 //   EXPECT_EQ(server.Requests().size(), 2u);
 //
+// With a certificate it serves HTTPS instead (TLS 1.2+, no ALPN protocol selected), e.g.
+// a stand-in admission webhook that records what a real kube-apiserver sends.
+//
 // Also a minimal blocking HTTP client (HttpCall) that does not share code with archway's.
 #pragma once
 
@@ -49,18 +52,26 @@ struct HttpReply {
   bool chunked = false;
 };
 
+// PEM files of the certificate chain and key an HTTPS LoopbackHttpServer presents.
+struct LoopbackTls {
+  std::string cert_file;
+  std::string key_file;
+};
+
 class LoopbackHttpServer {
  public:
   using Handler = std::function<HttpReply(const HttpRecord&)>;
 
   explicit LoopbackHttpServer(Handler handler);
+  // HTTPS; throws when the certificate or key cannot be loaded.
+  LoopbackHttpServer(Handler handler, const LoopbackTls& tls);
   ~LoopbackHttpServer();
   LoopbackHttpServer(const LoopbackHttpServer&) = delete;
   LoopbackHttpServer& operator=(const LoopbackHttpServer&) = delete;
 
   int port() const { return port_; }
   std::string host() const { return "127.0.0.1:" + std::to_string(port_); }
-  std::string url() const { return "http://" + host(); }
+  std::string url() const { return (tls_ ? "https://" : "http://") + host(); }
 
   std::vector<HttpRecord> Requests() const;
   void ResetRequests();
@@ -68,8 +79,11 @@ class LoopbackHttpServer {
  private:
   void AcceptLoop();
   void Serve(int fd);
+  template <typename Stream>
+  void ServeStream(Stream& stream);
 
   Handler handler_;
+  std::shared_ptr<void> tls_;  // the asio ssl::context when serving HTTPS
   int listen_fd_ = -1;
   int port_ = 0;
   std::atomic<bool> stopping_{false};
