@@ -191,6 +191,26 @@ std::vector<SchemaCause> ValidateSchema(const Json& schema, const Json& value, c
   return out;
 }
 
+Json PruneUnknownFields(const Json& schema, Json value) {
+  if (!schema.is_object() || schema.value("x-kubernetes-preserve-unknown-fields", false)) return value;
+  if (value.is_array() && schema.contains("items")) {
+    for (auto& item : value) item = PruneUnknownFields(schema["items"], std::move(item));
+    return value;
+  }
+  if (!value.is_object()) return value;
+  const bool declares = schema.contains("properties") || schema.contains("additionalProperties");
+  if (!declares) return value;
+  const Json properties = schema.value("properties", Json::object());
+  const Json additional = schema.value("additionalProperties", Json(false));
+  Json pruned = Json::object();
+  for (auto& [key, v] : value.items()) {
+    if (properties.contains(key)) pruned[key] = PruneUnknownFields(properties[key], std::move(v));
+    else if (additional.is_object()) pruned[key] = PruneUnknownFields(additional, std::move(v));
+    else if (additional == true) pruned[key] = std::move(v);
+  }
+  return pruned;
+}
+
 Json YamlToJson(const std::string& yaml_text) { return NodeToJson(YAML::Load(yaml_text)); }
 Json YamlNodeToJson(const YAML::Node& node) { return NodeToJson(node); }
 Json LoadYamlFile(const std::string& path) { return YamlToJson(ReadFile(path)); }

@@ -32,6 +32,11 @@ struct SchemaCause {
 std::vector<SchemaCause> ValidateSchema(const nlohmann::json& schema, const nlohmann::json& value,
                                         const std::string& path = "");
 
+// What the apiserver stores of `value` under a structural `schema`: fields the schema does
+// not declare are dropped (pruning), except under x-kubernetes-preserve-unknown-fields and
+// in objects whose schema declares neither properties nor additionalProperties (metadata).
+nlohmann::json PruneUnknownFields(const nlohmann::json& schema, nlohmann::json value);
+
 // YAML text (one document) to JSON: quoted scalars stay strings; plain scalars become
 // null, booleans, integers or floats when they read as such.
 nlohmann::json YamlToJson(const std::string& yaml_text);
