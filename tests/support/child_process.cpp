@@ -98,8 +98,13 @@ int ChildProcess::Stop(std::chrono::milliseconds grace) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
   }
-  // Whatever the leader left in its group goes too.
+  // Whatever the leader left in its group goes too; give the kernel (and init, which reaps
+  // the orphans) a moment to finish them.
   if (!GroupGone()) kill(-pid_, SIGKILL);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!GroupGone() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   return exit_code_;
 }
 
