@@ -416,5 +416,18 @@ TEST_F(OperatorOnApiserver, LeaseIsHeldAndTakenOverOnShutdown) {
   EXPECT_TRUE(standby->process().GroupGone());
 }
 
+// Runs last: the operator processes' own requests (user agent archway/...), across this
+// suite, as the audit log saw them. Nothing was refused.
+TEST_F(OperatorOnApiserver, TheOperatorWasNeverRefused) {
+  int own = 0;
+  for (const auto& e : AuditEventsOf(ServiceAccountUser(kOperatorServiceAccount))) {
+    if (e.value("userAgent", "").rfind("archway/", 0) != 0) continue;  // the tests' own calls with its token
+    ++own;
+    const int code = e["responseStatus"].value("code", 0);
+    EXPECT_TRUE(code != 401 && code != 403) << code << " for " << e.value("verb", "") << " " << e.value("requestURI", "");
+  }
+  EXPECT_GT(own, 0) << "the operator made no request";
+}
+
 }  // namespace
 }  // namespace archway::apitest
