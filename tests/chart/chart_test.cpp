@@ -623,7 +623,7 @@ TEST(Chart, ConfigFilesHaveTheDesignKeysAndParse) {
                                                  "noCommonPlatform", "skipNamespaces", "registries.configFile",
                                                  "registries.dockerConfig", "globalPullSecret.namespace",
                                                  "globalPullSecret.name", "kubeconfig"}));
-  // builder.gitImage: the operator's addition to DESIGN.md's list (clone init container).
+  // builder.gitImage: the operator's addition to the design's list (clone init container).
   EXPECT_EQ(operator_keys, (std::set<std::string>{"kubeconfig", "metricsListen", "healthListen", "leaderElection.enabled",
                                                   "leaderElection.namespace", "leaderElection.leaseName", "resync",
                                                   "registries.configFile", "registries.dockerConfig",
