@@ -552,6 +552,17 @@ TEST_F(WebhookOnApiserver, PodsMadeByControllersHaveOnlyGenerateNameAndOwnerAtAd
   for (const auto& pod : pods) by_owner[pod["metadata"]["ownerReferences"][0]["kind"]] = pod;
   EXPECT_EQ(Terms(by_owner["ReplicaSet"]), Json::array({{{"matchExpressions", PlatformExpressions("linux", {"amd64"})}}}));
   EXPECT_EQ(Terms(by_owner["Job"]), Json::array({kNoCommonPlatformTerm}));
+  // Not asserted (the lead's follow-up): whether the Job pod's NoCommonPlatform Event was
+  // recorded, given that the review carried no name.
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  int events = 0;
+  for (const auto& e : Body(Cluster().Call("GET", "/apis/events.k8s.io/v1/namespaces/controllers/events"))
+                           .value("items", Json::array())) {
+    events += e.value("reason", "") == "NoCommonPlatform" ? 1 : 0;
+  }
+  const std::string log = webhook_->process().Log();
+  std::printf("NoCommonPlatform Events for the Job's pod: %d; webhook log says \"event not recorded\": %s\n", events,
+              log.find("event not recorded") != std::string::npos ? "yes" : "no");
   Cluster().Call("DELETE", "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/archway-capture");
 }
 
