@@ -156,29 +156,56 @@ std::string ServiceAccountKubeconfig(const std::string& service_account) {
 
 // --- processes ------------------------------------------------------------------------
 
-ArchwayWebhook::ArchwayWebhook(const std::string& name, const std::string& config_yaml, const std::string& kubeconfig,
-                               const std::vector<std::string>& flags) {
+ArchwayServer::ArchwayServer(const std::string& command, const std::string& name, const std::string& config_yaml,
+                             const std::string& kubeconfig, const std::vector<std::string>& flags,
+                             const std::function<std::vector<std::string>(int port)>& command_flags) {
   const testing::TempDir& dir = Cluster().dir();
   const std::string config = dir.File(name + ".yaml");
   testing::WriteFile(config, config_yaml);
-  const std::string cert = dir.File(name + ".crt");
-  const std::string key = dir.File(name + ".key");
-  Cluster().IssueServingCertificate(cert, key);
-  https_port_ = testing::FreePort();
+  port_ = testing::FreePort();
   metrics_port_ = testing::FreePort();
-  std::vector<std::string> argv = {ARCHWAY_BINARY, "webhook", "--config", config,
-                                   "--listen", "127.0.0.1:" + std::to_string(https_port_),
+  std::vector<std::string> argv = {ARCHWAY_BINARY, command, "--config", config,
                                    "--metrics-listen", "127.0.0.1:" + std::to_string(metrics_port_),
-                                   "--tls-cert-file", cert, "--tls-key-file", key,
-                                   "--kubeconfig", kubeconfig,
-                                   // No registries.yaml or Docker config: credentials come from the API only.
-                                   "--registries-config-file", dir.File(name + ".no-registries.yaml"),
-                                   "--docker-config", dir.File(name + ".no-docker-config.json")};
+                                   "--kubeconfig", kubeconfig};
+  const std::vector<std::string> own = command_flags(port_);
+  argv.insert(argv.end(), own.begin(), own.end());
   argv.insert(argv.end(), flags.begin(), flags.end());
   process_ = std::make_unique<testing::ChildProcess>(argv, dir.File(name + ".log"));
 }
 
-ArchwayWebhook::~ArchwayWebhook() { process_->Stop(); }
+ArchwayServer::~ArchwayServer() { process_->Stop(); }
+
+std::string ArchwayServer::Metrics() const {
+  try {
+    return testing::HttpCall("127.0.0.1:" + std::to_string(metrics_port_), "GET", "/metrics").body;
+  } catch (const std::exception&) {
+    return "";
+  }
+}
+
+double ArchwayServer::MetricSum(const std::string& prefix) const {
+  std::istringstream lines(Metrics());
+  std::string line;
+  double sum = 0;
+  while (std::getline(lines, line)) {
+    if (line.rfind(prefix, 0) != 0 || line.size() <= prefix.size()) continue;
+    if (line[prefix.size()] != ' ' && line[prefix.size()] != '{') continue;
+    sum += std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return sum;
+}
+
+ArchwayWebhook::ArchwayWebhook(const std::string& name, const std::string& config_yaml, const std::string& kubeconfig,
+                               const std::vector<std::string>& flags)
+    : ArchwayServer("webhook", name, config_yaml, kubeconfig, flags, [&](int port) {
+        const testing::TempDir& dir = Cluster().dir();
+        Cluster().IssueServingCertificate(dir.File(name + ".crt"), dir.File(name + ".key"));
+        return std::vector<std::string>{"--listen", "127.0.0.1:" + std::to_string(port),
+                                        "--tls-cert-file", dir.File(name + ".crt"),
+                                        "--tls-key-file", dir.File(name + ".key"),
+                                        "--registries-config-file", dir.File(name + ".no-registries.yaml"),
+                                        "--docker-config", dir.File(name + ".no-docker-config.json")};
+      }) {}
 
 bool ArchwayWebhook::WaitReady(std::chrono::milliseconds timeout) {
   http::TlsOptions options;
@@ -186,14 +213,14 @@ bool ArchwayWebhook::WaitReady(std::chrono::milliseconds timeout) {
   auto tls = http::TlsContext::New(options);
   if (!tls.ok()) return false;
   http::ConnectionPool pool;
-  http::Origin origin{true, "127.0.0.1", std::to_string(https_port_)};
+  http::Origin origin{true, "127.0.0.1", std::to_string(port_)};
   http::Request request;
   request.method = "GET";
   request.target = "/readyz";
   bool ready = false;
   WaitFor(
       [&] {
-        if (!process_->Running()) return true;  // exited: not ready, no point waiting
+        if (!process().Running()) return true;  // exited: not ready, no point waiting
         auto r = http::Exchange(pool, origin, *tls, request, {});
         ready = r.ok() && r->status == 200;
         return ready;
@@ -202,52 +229,21 @@ bool ArchwayWebhook::WaitReady(std::chrono::milliseconds timeout) {
   return ready;
 }
 
-std::string ArchwayWebhook::Metrics() const {
-  return testing::HttpCall("127.0.0.1:" + std::to_string(metrics_port_), "GET", "/metrics").body;
-}
-
 ArchwayOperator::ArchwayOperator(const std::string& name, const std::string& config_yaml, const std::string& kubeconfig,
-                                 const std::vector<std::string>& flags) {
-  const testing::TempDir& dir = Cluster().dir();
-  const std::string config = dir.File(name + ".yaml");
-  testing::WriteFile(config, config_yaml);
-  health_port_ = testing::FreePort();
-  metrics_port_ = testing::FreePort();
-  std::vector<std::string> argv = {ARCHWAY_BINARY, "operator", "--config", config,
-                                   "--health-listen", "127.0.0.1:" + std::to_string(health_port_),
-                                   "--metrics-listen", "127.0.0.1:" + std::to_string(metrics_port_),
-                                   "--kubeconfig", kubeconfig,
-                                   "--registries.configFile", dir.File(name + ".no-registries.yaml"),
-                                   "--registries.dockerConfig", dir.File(name + ".no-docker-config.json")};
-  argv.insert(argv.end(), flags.begin(), flags.end());
-  process_ = std::make_unique<testing::ChildProcess>(argv, dir.File(name + ".log"));
-}
-
-ArchwayOperator::~ArchwayOperator() { process_->Stop(); }
+                                 const std::vector<std::string>& flags)
+    : ArchwayServer("operator", name, config_yaml, kubeconfig, flags, [&](int port) {
+        const testing::TempDir& dir = Cluster().dir();
+        return std::vector<std::string>{"--health-listen", "127.0.0.1:" + std::to_string(port),
+                                        "--registries.configFile", dir.File(name + ".no-registries.yaml"),
+                                        "--registries.dockerConfig", dir.File(name + ".no-docker-config.json")};
+      }) {}
 
 bool ArchwayOperator::Ready() const {
   try {
-    return testing::HttpCall("127.0.0.1:" + std::to_string(health_port_), "GET", "/readyz").status == 200;
+    return testing::HttpCall("127.0.0.1:" + std::to_string(port_), "GET", "/readyz").status == 200;
   } catch (const std::exception&) {
     return false;
   }
-}
-
-std::string ArchwayOperator::Metrics() const {
-  try {
-    return testing::HttpCall("127.0.0.1:" + std::to_string(metrics_port_), "GET", "/metrics").body;
-  } catch (const std::exception&) {
-    return "";
-  }
-}
-
-double ArchwayOperator::MetricValue(const std::string& sample) const {
-  std::istringstream lines(Metrics());
-  std::string line;
-  while (std::getline(lines, line)) {
-    if (line.rfind(sample + " ", 0) == 0) return std::stod(line.substr(sample.size() + 1));
-  }
-  return 0;
 }
 
 }  // namespace archway::apitest

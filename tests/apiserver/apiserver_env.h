@@ -114,47 +114,49 @@ std::string ServiceAccountKubeconfig(const std::string& service_account);
 
 // --- archway processes ----------------------------------------------------------------
 
-// `archway webhook --config F` with the config text given (e.g. the chart's ConfigMap),
-// listening on free loopback ports with a serving certificate signed by the cluster CA,
-// authenticating with `kubeconfig`. Extra flags override the config.
-class ArchwayWebhook {
+// `archway <command> --config F` as a process: the config text given (e.g. the chart's
+// ConfigMap) written to a file, its ports on free loopback addresses, authenticating with
+// `kubeconfig`, with no registries.yaml or Docker config (credentials come from the API
+// only). Extra flags override the config. Stopped (and checked gone) on destruction.
+class ArchwayServer {
  public:
-  ArchwayWebhook(const std::string& name, const std::string& config_yaml, const std::string& kubeconfig,
-                 const std::vector<std::string>& flags = {});
-  ~ArchwayWebhook();
-  // Waits until /readyz answers 200 (its caches synced); false after `timeout`.
-  bool WaitReady(std::chrono::milliseconds timeout = std::chrono::seconds(30));
-  int https_port() const { return https_port_; }
-  std::string host() const { return "127.0.0.1:" + std::to_string(https_port_); }
-  // GET /metrics (plain HTTP).
-  std::string Metrics() const;
+  virtual ~ArchwayServer();
   testing::ChildProcess& process() { return *process_; }
   std::string Log() const { return process_->LogTail(6000); }
+  // GET /metrics (plain HTTP); "" when it does not answer.
+  std::string Metrics() const;
+  // The sum of the samples whose line starts with `prefix` ("name" or "name{labels}").
+  double MetricSum(const std::string& prefix) const;
+
+ protected:
+  // `command_flags(port)` gives the command's own flags, serving on `port` (free).
+  ArchwayServer(const std::string& command, const std::string& name, const std::string& config_yaml,
+                const std::string& kubeconfig, const std::vector<std::string>& flags,
+                const std::function<std::vector<std::string>(int port)>& command_flags);
+  int port_ = 0;  // the HTTPS port of the webhook, the health port of the operator
+  int metrics_port_ = 0;
 
  private:
-  int https_port_ = 0;
-  int metrics_port_ = 0;
   std::unique_ptr<testing::ChildProcess> process_;
 };
 
-// `archway operator --config F` likewise, with health and metrics on free ports.
-class ArchwayOperator {
+// `archway webhook`, HTTPS with a serving certificate signed by the cluster CA.
+class ArchwayWebhook : public ArchwayServer {
+ public:
+  ArchwayWebhook(const std::string& name, const std::string& config_yaml, const std::string& kubeconfig,
+                 const std::vector<std::string>& flags = {});
+  // Waits until /readyz answers 200 (its caches synced); false after `timeout`.
+  bool WaitReady(std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  std::string host() const { return "127.0.0.1:" + std::to_string(port_); }
+};
+
+// `archway operator`, with its plain-HTTP health port.
+class ArchwayOperator : public ArchwayServer {
  public:
   ArchwayOperator(const std::string& name, const std::string& config_yaml, const std::string& kubeconfig,
                   const std::vector<std::string>& flags = {});
-  ~ArchwayOperator();
   // GET /readyz on the health port answers 200.
   bool Ready() const;
-  std::string Metrics() const;
-  // The value of a counter/gauge sample line "name{labels} value" (0 when absent).
-  double MetricValue(const std::string& sample) const;
-  testing::ChildProcess& process() { return *process_; }
-  std::string Log() const { return process_->LogTail(6000); }
-
- private:
-  int health_port_ = 0;
-  int metrics_port_ = 0;
-  std::unique_ptr<testing::ChildProcess> process_;
 };
 
 }  // namespace archway::apitest

@@ -246,6 +246,20 @@ class OperatorOnApiserver : public ::testing::Test {
     ASSERT_EQ(Cluster().Call("POST", "/api/v1/namespaces/" + ns + "/secrets", secret.dump()).status, 201);
   }
 
+  // A namespace with the push secret and a one-platform source image, and a sources-mode
+  // MultiArchImage "web" publishing <ns>/web:1 from it.
+  static void CreateSingleSourceImage(const std::string& ns, const std::string& platform) {
+    Cluster().CreateNamespace(ns);
+    CreatePushSecret(ns);
+    const std::string host = registry_->host();
+    testing::PushPlatformImage(*registry_, ns + "/src", "one", platform, ns);
+    const Json spec = {{"image", host + "/" + ns + "/web:1"},
+                       {"platforms", {platform}},
+                       {"pushSecretRef", {{"name", "regcred"}}},
+                       {"sources", {{{"image", host + "/" + ns + "/src:one"}}}}};
+    ASSERT_EQ(Cluster().Call("POST", MaiCollection(ns), Mai("web", spec).dump()).status, 201);
+  }
+
   static testing::RegistryServer* registry_;
   static charttest::Rendered* chart_;
   static ArchwayOperator* operator_;
@@ -342,15 +356,7 @@ TEST_F(OperatorOnApiserver, BuildModeJobsArePinnedOwnedAndCollectedWithTheirOwne
 }
 
 TEST_F(OperatorOnApiserver, ResyncOfAReadyResourceMakesNoWrites) {
-  Cluster().CreateNamespace("resync");
-  CreatePushSecret("resync");
-  const std::string host = registry_->host();
-  testing::PushPlatformImage(*registry_, "resync/src", "amd64", "linux/amd64", "resync");
-  const Json spec = {{"image", host + "/resync/web:1"},
-                     {"platforms", {"linux/amd64"}},
-                     {"pushSecretRef", {{"name", "regcred"}}},
-                     {"sources", {{{"image", host + "/resync/src:amd64"}}}}};
-  ASSERT_EQ(Cluster().Call("POST", MaiCollection("resync"), Mai("web", spec).dump()).status, 201);
+  CreateSingleSourceImage("resync", "linux/amd64");
   ASSERT_TRUE(WaitFor([] { return Phase("resync", "web") == "Ready"; }, std::chrono::seconds(30))) << operator_->Log();
   std::this_thread::sleep_for(std::chrono::seconds(1));  // the Ready transition's Event and status settle
 
@@ -366,9 +372,9 @@ TEST_F(OperatorOnApiserver, ResyncOfAReadyResourceMakesNoWrites) {
   };
   const auto sample = "archway_reconciles_total{result=\"success\"}";
   const size_t writes_before = writes().size();
-  const double reconciles_before = operator_->MetricValue(sample);
+  const double reconciles_before = operator_->MetricSum(sample);
   // Resync is every 2 s: wait for at least two more reconciles of everything.
-  ASSERT_TRUE(WaitFor([&] { return operator_->MetricValue(sample) >= reconciles_before + 4; }, std::chrono::seconds(15)))
+  ASSERT_TRUE(WaitFor([&] { return operator_->MetricSum(sample) >= reconciles_before + 4; }, std::chrono::seconds(15)))
       << operator_->Metrics();
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   const auto after = writes();
@@ -402,15 +408,7 @@ TEST_F(OperatorOnApiserver, LeaseIsHeldAndTakenOverOnShutdown) {
       << standby->Log();
   EXPECT_LT(Clock::now() - stopped, std::chrono::seconds(10)) << "taken over before the 15 s lease duration";
   // And the new leader reconciles: a new resource goes Ready.
-  Cluster().CreateNamespace("takeover");
-  CreatePushSecret("takeover");
-  const std::string host = registry_->host();
-  testing::PushPlatformImage(*registry_, "takeover/src", "arm64", "linux/arm64", "takeover");
-  const Json spec = {{"image", host + "/takeover/web:1"},
-                     {"platforms", {"linux/arm64"}},
-                     {"pushSecretRef", {{"name", "regcred"}}},
-                     {"sources", {{{"image", host + "/takeover/src:arm64"}}}}};
-  ASSERT_EQ(Cluster().Call("POST", MaiCollection("takeover"), Mai("web", spec).dump()).status, 201);
+  CreateSingleSourceImage("takeover", "linux/arm64");
   EXPECT_TRUE(WaitFor([] { return Phase("takeover", "web") == "Ready"; }, std::chrono::seconds(30))) << standby->Log();
   EXPECT_EQ(standby->process().Stop(), 0) << standby->Log();
   EXPECT_TRUE(standby->process().GroupGone());

@@ -16,6 +16,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "tests/support/process.h"
+
 namespace archway::testing {
 namespace {
 
@@ -45,20 +47,7 @@ LoopbackHttpServer::LoopbackHttpServer(Handler handler, const LoopbackTls& tls)
 }
 
 LoopbackHttpServer::LoopbackHttpServer(Handler handler) : handler_(std::move(handler)) {
-  listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (listen_fd_ < 0) throw std::runtime_error("socket() failed");
-  int one = 1;
-  setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || listen(listen_fd_, 64) != 0 ||
-      getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    close(listen_fd_);
-    throw std::runtime_error("cannot listen on 127.0.0.1");
-  }
-  port_ = ntohs(addr.sin_port);
+  listen_fd_ = ListenOnLoopback(&port_, "LoopbackHttpServer");
   acceptor_ = std::thread([this] { AcceptLoop(); });
 }
 
@@ -81,9 +70,7 @@ LoopbackHttpServer::~LoopbackHttpServer() {
 
 void LoopbackHttpServer::AcceptLoop() {
   while (!stopping_) {
-    pollfd pfd{listen_fd_, POLLIN, 0};
-    if (poll(&pfd, 1, 50) <= 0) continue;
-    int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    const int fd = AcceptWithin(listen_fd_, 50);
     if (fd < 0) continue;
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) {

@@ -11,6 +11,8 @@
 #include <memory>
 #include <stdexcept>
 
+#include "tests/support/process.h"
+
 namespace archway::testing {
 namespace {
 
@@ -116,20 +118,7 @@ TcpRelay::TcpRelay(std::string target) {
   if (colon == std::string::npos) throw std::runtime_error("TcpRelay: target must be host:port, not " + target);
   target_host_ = target.substr(0, colon);
   target_port_ = target.substr(colon + 1);
-  listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (listen_fd_ < 0) throw std::runtime_error("TcpRelay: socket() failed");
-  int one = 1;
-  setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || listen(listen_fd_, 64) != 0 ||
-      getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    close(listen_fd_);
-    throw std::runtime_error("TcpRelay: cannot listen on 127.0.0.1");
-  }
-  port_ = ntohs(addr.sin_port);
+  listen_fd_ = ListenOnLoopback(&port_, "TcpRelay");
   acceptor_ = std::thread([this] { AcceptLoop(); });
 }
 
@@ -177,9 +166,7 @@ void TcpRelay::ResetCounts() {
 
 void TcpRelay::AcceptLoop() {
   while (!stopping_) {
-    pollfd pfd{listen_fd_, POLLIN, 0};
-    if (poll(&pfd, 1, 50) <= 0) continue;
-    int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    const int fd = AcceptWithin(listen_fd_, 50);
     if (fd < 0) continue;
     auto* connection = new Connection;
     connection->client_fd = fd;
