@@ -1,4 +1,4 @@
-// The webhook's configuration: the YAML file of DESIGN.md "Configuration files", with a
+// The webhook's configuration: the YAML file of docs/design.md "Names users see", with a
 // default for every key, and command-line flags of the same names overriding it.
 //
 //   listen: ":8443"                    --listen

@@ -1,5 +1,5 @@
 // The admission decision for one Pod, as pure functions (no network, no clock), so that
-// every rule of DESIGN.md "Webhook" is testable and fuzzable on its own:
+// every rule of docs/design.md "Architecture" is testable and fuzzable on its own:
 //
 //   PlanPod   reads the pod: what to skip without any look-up, which images to resolve,
 //             which pull secrets to use.

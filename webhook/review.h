@@ -1,4 +1,6 @@
-// admission.k8s.io AdmissionReview in and out (the shapes in k8s-samples/admissionreview-*.json).
+// admission.k8s.io AdmissionReview in and out (the shapes a real kube-apiserver sends are in
+// tests/webhook/testdata/admissionreview-*.json; docs/design.md "What the Kubernetes API
+// server does").
 #pragma once
 
 #include <string>

@@ -42,22 +42,7 @@ bool WaitFor(const std::function<bool()>& done, std::chrono::milliseconds timeou
 
 std::string PushTinyImage(testing::RegistryServer& registry, const std::string& repository, const std::string& tag,
                           const std::string& os, const std::string& arch, const std::string& salt) {
-  std::string config = Json{{"architecture", arch}, {"os", os}, {"rootfs", {{"type", "layers"}, {"diff_ids", Json::array()}}},
-                            {"config", {{"Labels", {{"salt", salt}}}}}}
-                           .dump();
-  std::string layer = "layer of " + repository + " " + os + "/" + arch + " " + salt;
-  std::string config_digest = testing::PushBlob(registry, repository, config);
-  std::string layer_digest = testing::PushBlob(registry, repository, layer);
-  Json manifest = {{"schemaVersion", 2},
-                   {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
-                   {"config",
-                    {{"mediaType", "application/vnd.oci.image.config.v1+json"},
-                     {"digest", config_digest},
-                     {"size", config.size()}}},
-                   {"layers", Json::array({{{"mediaType", "application/vnd.oci.image.layer.v1.tar+gzip"},
-                                            {"digest", layer_digest},
-                                            {"size", layer.size()}}})}};
-  return testing::PushRaw(registry, repository, tag, "application/vnd.oci.image.manifest.v1+json", manifest.dump());
+  return testing::PushPlatformImage(registry, repository, tag, os + "/" + arch, salt);
 }
 
 Json LoadTestdata(const std::string& name) {
