@@ -14,6 +14,7 @@
 #include "kube/client.h"
 #include "kube/errors.h"
 #include "kube/resource.h"
+#include "operator/spec.h"
 #include "tests/apiserver/apiserver_env.h"
 #include "tests/fakeapi/fake_api_server.h"
 
@@ -22,7 +23,7 @@ namespace {
 
 namespace r = kube::resources;
 
-std::string Outcome(const Error& e) { return std::string(ErrorCodeName(e.code)) + " / " + kube::ApiReason(e); }
+std::string Outcome(const Error& e) { return std::string(ErrorCodeName(e.code)) + " / " + e.reason; }
 
 template <typename T>
 Json Outcome(const Result<T>& result) {
@@ -177,7 +178,7 @@ Json Observe(kube::Client& c, const std::string& ns) {
                 {"platforms", {"linux/amd64"}},
                 {"sources", {{{"image", "registry.lan/web:1-amd64"}}}},
                 {"unknownField", true}}}};
-  auto made_mai = c.Create(r::kMultiArchImages, ns, mai);
+  auto made_mai = c.Create(op::kMultiArchImageResource, ns, mai);
   o["mai: create"] = Outcome(made_mai);
   if (made_mai.ok()) {
     o["mai: create"] = {{"generation", made_mai->at("metadata").value("generation", 0)},
@@ -186,24 +187,24 @@ Json Observe(kube::Client& c, const std::string& ns) {
     Json spec_change = *made_mai;
     spec_change["spec"]["platforms"] = {"linux/amd64", "linux/arm64"};
     spec_change["spec"]["sources"].push_back({{"image", "registry.lan/web:1-arm64"}});
-    auto after_spec = c.Update(r::kMultiArchImages, ns, spec_change);
+    auto after_spec = c.Update(op::kMultiArchImageResource, ns, spec_change);
     Json label_change = after_spec.ok() ? *after_spec : Json(spec_change);
     label_change["metadata"]["labels"] = {{"team", "a"}};
-    auto after_labels = c.Update(r::kMultiArchImages, ns, label_change);
+    auto after_labels = c.Update(op::kMultiArchImageResource, ns, label_change);
     Json status_change = after_labels.ok() ? *after_labels : label_change;
     status_change["status"] = {{"phase", "Ready"}, {"observedGeneration", 2}};
     status_change["spec"]["image"] = "registry.lan/ignored:9";
-    auto after_status = c.UpdateStatus(r::kMultiArchImages, ns, status_change);
+    auto after_status = c.UpdateStatus(op::kMultiArchImageResource, ns, status_change);
     Json main_with_status = after_status.ok() ? *after_status : status_change;
     main_with_status["status"]["phase"] = "Failed";
-    auto after_main = c.Update(r::kMultiArchImages, ns, main_with_status);
+    auto after_main = c.Update(op::kMultiArchImageResource, ns, main_with_status);
     auto generation = [](const Result<Json>& obj) { return obj.ok() ? obj->at("metadata").value("generation", 0) : -1; };
     o["mai: generation after spec, labels, status, main updates"] = {generation(after_spec), generation(after_labels),
                                                                      generation(after_status), generation(after_main)};
     o["mai: status update keeps the spec"] = after_status.ok() ? after_status->at("spec").value("image", "") : "error";
     o["mai: main update keeps the status"] =
         after_main.ok() ? after_main->value("status", Json::object()).value("phase", "") : "error";
-    auto gone = c.Delete(r::kMultiArchImages, ns, "m");
+    auto gone = c.Delete(op::kMultiArchImageResource, ns, "m");
     o["mai: delete answers"] = gone.ok() ? Json{{"kind", gone->value("kind", "")}, {"status", gone->value("status", "")}}
                                          : Outcome(gone);
   }

@@ -462,7 +462,7 @@ TEST_F(WebhookOnApiserver, PodsMadeByControllersHaveOnlyGenerateNameAndOwnerAtAd
                          .dump();
         return reply;
       },
-      testing::LoopbackTls{.cert_file = cert, .key_file = key});
+      testing::LoopbackTls::Files(cert, key));
   Cluster().CreateNamespace("controllers", {{"archway-test/capture", "true"}});
   Json capture_config = {
       {"apiVersion", "admissionregistration.k8s.io/v1"},

@@ -65,6 +65,11 @@ struct LoopbackTls {
   // PEM files of a certificate chain and key to present instead of a generated certificate.
   std::string cert_file;
   std::string key_file;
+
+  // A fresh self-signed certificate for 127.0.0.1 and `dns_names`.
+  static LoopbackTls SelfSigned(std::vector<std::string> dns_names) { return {std::move(dns_names), "", ""}; }
+  // The certificate chain and key in these PEM files.
+  static LoopbackTls Files(std::string cert, std::string key) { return {{}, std::move(cert), std::move(key)}; }
 };
 
 class LoopbackHttpServer {

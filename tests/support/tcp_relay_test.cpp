@@ -36,7 +36,7 @@ TEST(TcpRelay, ReadsTheAlpnProtocolsOfAClientHello) {
   auto made = RunCommand({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
                           "-keyout", dir.File("key"), "-out", dir.File("crt"), "-days", "1", "-subj", "/CN=127.0.0.1"});
   ASSERT_EQ(made.exit_code, 0) << made.output;
-  LoopbackHttpServer server([](const HttpRecord&) { return HttpReply{}; }, LoopbackTls{.cert_file = dir.File("crt"), .key_file = dir.File("key")});
+  LoopbackHttpServer server([](const HttpRecord&) { return HttpReply{}; }, LoopbackTls::Files(dir.File("crt"), dir.File("key")));
   TcpRelay relay(server.host());
   for (const char* offer : {"h2,http/1.1", "http/1.1"}) {
     auto r = RunCommand({"openssl", "s_client", "-connect", relay.host(), "-alpn", offer}, std::chrono::seconds(20));
