@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
 
 #include "base/duration.h"
 #include "base/encoding.h"
@@ -96,7 +97,9 @@ int Run(const std::vector<std::string>& args) {
 
   auto metrics_registry = std::make_shared<prometheus::Registry>();
   op::Metrics metrics(*metrics_registry);
-  op::HealthServer metrics_server(config.metrics_listen, nullptr, metrics_registry);
+  op::HealthServer metrics_server(config.metrics_listen, nullptr, [metrics_registry] {
+    return prometheus::TextSerializer().Serialize(metrics_registry->Collect());
+  });
   if (Status s = metrics_server.Start(); !s.ok()) {
     std::fprintf(stderr, "archway operator: metrics: %s\n", s.error().message.c_str());
     return 1;

@@ -6,6 +6,8 @@
 #include <atomic>
 
 #include <prometheus/counter.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
 
 #include "tests/support/http_server.h"
 
@@ -40,7 +42,7 @@ TEST(HealthServer, ServesTheMetricsRegistryInPrometheusTextFormat) {
   auto registry = std::make_shared<prometheus::Registry>();
   auto& family = prometheus::BuildCounter().Name("archway_test_total").Help("a test counter").Register(*registry);
   family.Add({{"result", "success"}}).Increment(3);
-  HealthServer server("127.0.0.1:0", nullptr, registry);
+  HealthServer server("127.0.0.1:0", nullptr, [registry] { return prometheus::TextSerializer().Serialize(registry->Collect()); });
   ASSERT_TRUE(server.Start().ok());
   const std::string host = "127.0.0.1:" + std::to_string(server.port());
   auto scrape = HttpCall(host, "GET", "/metrics");
