@@ -8,6 +8,7 @@
 
 #include "base/log.h"
 #include "registry/reference.h"
+#include "webhook/patch.h"
 #include "webhook/review.h"
 
 namespace archway::webhook {
@@ -89,35 +90,33 @@ void Admitter::Admit(std::string_view body, std::chrono::milliseconds deadline_c
   const auto start = Clock::now();
   auto parsed = ParseAdmissionReview(body);
   if (!parsed.ok()) {
-    if (deps_.metrics) deps_.metrics->Admission("bad_request", SecondsSince(start));
+    if (deps_.metrics) deps_.metrics->Admission(AdmissionResult::kBadRequest, SecondsSince(start));
     done(HttpAnswer{400, parsed.error().message + "\n", "text/plain"});
     return;
   }
-  auto answer_now = [&](const AdmissionRequest& request, const Decision& decision) {
+  auto answer_now = [&](const AdmissionRequest& request, const Decision& decision, const std::string& patch) {
     if (deps_.metrics) deps_.metrics->Admission(decision.result, SecondsSince(start));
-    done(HttpAnswer{200, EncodeAdmissionResponse(request, decision)});
+    done(HttpAnswer{200, EncodeAdmissionResponse(request, decision, patch)});
   };
   AdmissionRequest& request = *parsed;
   if (!request.IsPodCreate()) {
-    Decision decision;
-    decision.result = "ignored";
-    answer_now(request, decision);
+    answer_now(request, Decision{AdmissionResult::kIgnored}, "");
     return;
   }
   auto plan = PlanPod(request.object, request.ns, options_.decision);
   if (!plan.ok()) {
-    Decision decision;
-    decision.result = "error";
+    Decision decision{AdmissionResult::kError};
     decision.warnings.push_back("archway: node affinity not set: " + plan.error().message);
     log::Warn("pod not inspected", {{"namespace", request.ns}, {"pod", request.name}, {"error", plan.error().message}});
-    answer_now(request, decision);
+    answer_now(request, decision, "");
     return;
   }
   const bool node_check = deps_.nodes != nullptr && deps_.nodes->HasSynced();
   const bool needs_lookups =
       plan->skip_reason.empty() && !plan->images.empty() && (plan->node_name.empty() || node_check);
   if (!needs_lookups) {
-    answer_now(request, Decide(request.object, *plan, {}, ClusterFacts{}, options_.decision));
+    const Decision decision = Decide(*plan, {}, ClusterFacts{}, options_.decision);
+    answer_now(request, decision, WritePatch(decision.mutation, plan->layout));
     return;
   }
 
@@ -144,13 +143,9 @@ void Admitter::Admit(std::string_view body, std::chrono::milliseconds deadline_c
       facts.ready_node_platforms = deps_.nodes->ReadyPlatforms();
       if (!plan->node_name.empty()) facts.pinned_node_platform = deps_.nodes->PlatformOf(plan->node_name);
     }
-    Decision decision = Decide(request.object, *plan, outcomes, facts, options_.decision);
-    if (decision.event_note && deps_.events != nullptr && !request.dry_run) {
-      boost::asio::post(pool_, [events = deps_.events, ns = request.ns, name = request.name, note = *decision.event_note] {
-        events->Warn(ns, name, "NoCommonPlatform", note);
-      });
-    }
-    answer_now(request, decision);
+    Decision decision = Decide(*plan, outcomes, facts, options_.decision);
+    RecordEvents(request, decision);
+    answer_now(request, decision, WritePatch(decision.mutation, plan->layout));
     return;
   }
 
@@ -182,6 +177,15 @@ void Admitter::Admit(std::string_view body, std::chrono::milliseconds deadline_c
         boost::asio::post(pending->timer.get_executor(), [pending] { pending->timer.cancel(); });
         Finish(pending);
       }
+    });
+  }
+}
+
+void Admitter::RecordEvents(const AdmissionRequest& request, const Decision& decision) {
+  if (deps_.events == nullptr || request.dry_run) return;
+  for (const PodEvent& event : decision.events) {
+    boost::asio::post(pool_, [events = deps_.events, ns = request.ns, name = request.name, event] {
+      events->Warn(ns, name, event.reason, event.note);
     });
   }
 }
@@ -225,18 +229,15 @@ void Admitter::Finish(const std::shared_ptr<Pending>& pending) {
     if (!pending->plan.node_name.empty()) facts.pinned_node_platform = deps_.nodes->PlatformOf(pending->plan.node_name);
   }
   const AdmissionRequest& request = pending->request;
-  Decision decision = Decide(request.object, pending->plan, outcomes, facts, options_.decision);
-  if (decision.event_note && deps_.events != nullptr && !request.dry_run) {
-    boost::asio::post(pool_, [events = deps_.events, ns = request.ns, name = request.name, note = *decision.event_note] {
-      events->Warn(ns, name, "NoCommonPlatform", note);
-    });
-  }
-  if (decision.result == "error" || decision.result == "no_common_platform" || decision.result == "denied") {
+  Decision decision = Decide(pending->plan, outcomes, facts, options_.decision);
+  RecordEvents(request, decision);
+  if (decision.result == AdmissionResult::kError || decision.result == AdmissionResult::kNoCommonPlatform ||
+      decision.result == AdmissionResult::kDenied) {
     log::Info("pod admitted without platform affinity",
-              {{"namespace", request.ns}, {"pod", request.name}, {"result", decision.result},
+              {{"namespace", request.ns}, {"pod", request.name}, {"result", ResultName(decision.result)},
                {"warnings", decision.warnings.empty() ? std::string() : decision.warnings.front()}});
   }
-  HttpAnswer answer{200, EncodeAdmissionResponse(request, decision)};
+  HttpAnswer answer{200, EncodeAdmissionResponse(request, decision, WritePatch(decision.mutation, pending->plan.layout))};
   if (deps_.metrics) deps_.metrics->Admission(decision.result, SecondsSince(pending->start));
   auto done = std::move(pending->done);
   pending->request.object = nullptr;  // look-ups may outlive the answer; the pod is no longer needed

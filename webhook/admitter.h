@@ -33,6 +33,8 @@
 
 namespace archway::webhook {
 
+struct AdmissionRequest;  // review.h
+
 // Resolves one image (as written in the pod) with optional per-pod credentials. Blocking;
 // called on the look-up pool. Returns kResolved or kFailed.
 using ImageLookup = std::function<ImageOutcome(const std::string& image, const registry::Keychain* keychain)>;
@@ -83,6 +85,7 @@ class Admitter {
  private:
   struct Pending;
   void Finish(const std::shared_ptr<Pending>& pending);
+  void RecordEvents(const AdmissionRequest& request, const Decision& decision);
 
   // Keyed by image + credential fingerprint, so a tenant's answer never serves another.
   std::string HotKey(const std::string& image, const registry::Keychain* keychain) const;

@@ -5,7 +5,7 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
-#include <map>
+#include <array>
 #include <sstream>
 
 namespace archway::webhook {
@@ -32,7 +32,7 @@ struct Metrics::Impl {
                                                                     .Name("archway_registry_latency_seconds")
                                                                     .Help("Registry request latency")
                                                                     .Register(*registry);
-  std::map<std::string, prometheus::Counter*> by_result;
+  std::array<prometheus::Counter*, kAdmissionResultCount> by_result{};
   prometheus::Counter& cache_hits = prometheus::BuildCounter()
                                         .Name("archway_cache_hits_total")
                                         .Help("Platform look-ups answered from the cache")
@@ -47,16 +47,14 @@ struct Metrics::Impl {
 
 Metrics::Metrics() : impl_(std::make_unique<Impl>()) {
   // Resolved once: Family::Add hashes the labels under a lock on every call.
-  for (const char* result : {"mutated", "skipped", "unchanged", "no_common_platform", "denied", "error", "ignored",
-                             "bad_request"}) {
-    impl_->by_result[result] = &impl_->admissions.Add({{"result", result}});
+  for (size_t i = 0; i < kAdmissionResultCount; ++i) {
+    impl_->by_result[i] = &impl_->admissions.Add({{"result", ResultName(static_cast<AdmissionResult>(i))}});
   }
 }
 Metrics::~Metrics() = default;
 
-void Metrics::Admission(const std::string& result, double seconds) {
-  auto known = impl_->by_result.find(result);
-  (known != impl_->by_result.end() ? *known->second : impl_->admissions.Add({{"result", result}})).Increment();
+void Metrics::Admission(AdmissionResult result, double seconds) {
+  impl_->by_result[static_cast<size_t>(result)]->Increment();
   impl_->admission_latency_all.Observe(seconds);
 }
 

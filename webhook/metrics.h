@@ -15,6 +15,7 @@
 #include <string>
 
 #include "registry/client.h"
+#include "webhook/decision.h"
 
 namespace prometheus {
 class Registry;
@@ -29,7 +30,7 @@ class Metrics {
   Metrics(const Metrics&) = delete;
   Metrics& operator=(const Metrics&) = delete;
 
-  void Admission(const std::string& result, double seconds);
+  void Admission(AdmissionResult result, double seconds);
   void RegistryRequest(const registry::RequestEvent& event);
   void CacheLookup(bool hit);
 

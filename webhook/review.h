@@ -31,8 +31,8 @@ struct AdmissionRequest {
 // and a uid (then no valid answer can be built: the server answers HTTP 400).
 Result<AdmissionRequest> ParseAdmissionReview(std::string_view body);
 
-// The AdmissionReview answer for `decision` (patch base64-encoded, warnings, status when
-// denied), as compact JSON.
-std::string EncodeAdmissionResponse(const AdmissionRequest& request, const Decision& decision);
+// The AdmissionReview answer for `decision` with its JSON Patch text (patch.h; "" for none),
+// base64-encoded, its warnings, and the status when denied, as compact JSON.
+std::string EncodeAdmissionResponse(const AdmissionRequest& request, const Decision& decision, std::string_view patch);
 
 }  // namespace archway::webhook
