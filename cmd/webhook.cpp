@@ -108,7 +108,7 @@ int Run(const std::vector<std::string>& args) {
     deps.nodes = cluster.get();
     deps.events = cluster.get();
   }
-  auto admitter = std::make_unique<webhook::Admitter>(webhook::ResolverLookup(resolver), admitter_options, deps);
+  auto admitter = std::make_unique<webhook::Admitter>(resolver, admitter_options, deps);
 
   webhook::ServerOptions server_options;
   server_options.https = *https_address;

@@ -9,8 +9,13 @@
 //       registry (status "0" when no answer arrived)
 //   archway_registry_latency_seconds{registry}        histogram
 //   archway_cache_hits_total, archway_cache_misses_total   the platform resolver's cache
+//   archway_webhook_connections_total{listener}       counter, connections accepted on the
+//       https and metrics ports (the apiserver reuses one: a count that keeps climbing
+//       with the admissions means connections are not kept alive)
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -33,6 +38,9 @@ class Metrics {
   void Admission(AdmissionResult result, double seconds);
   void RegistryRequest(const registry::RequestEvent& event);
   void CacheLookup(bool hit);
+  // archway_webhook_connections_total{listener=`listener`} is read from `count` when scraped
+  // (the server keeps the count). Call before serving.
+  void CountConnections(std::string listener, std::function<uint64_t()> count);
 
   // Text exposition format (what GET /metrics answers).
   std::string Serialize() const;
