@@ -45,6 +45,8 @@ constexpr JsonShape kReview{kReviewMembers};
 
 }  // namespace
 
+const JsonShape& AdmissionReviewShape() { return kReview; }
+
 Result<AdmissionRequest> ParseAdmissionReview(std::string_view body) {
   Json review;
   if (!ParseJsonShaped(body, kReview, review)) return Invalid("request body is not valid JSON");

@@ -27,6 +27,11 @@ struct AdmissionRequest {
   bool IsPodCreate() const { return group.empty() && kind == "Pod" && operation == "CREATE"; }
 };
 
+struct JsonShape;  // filtered_json.h
+
+// The members of a review ParseAdmissionReview builds (the rest is checked, not built).
+const JsonShape& AdmissionReviewShape();
+
 // kInvalidArgument when the body is not JSON or not an AdmissionReview with a request
 // and a uid (then no valid answer can be built: the server answers HTTP 400).
 Result<AdmissionRequest> ParseAdmissionReview(std::string_view body);
