@@ -98,7 +98,7 @@ struct PodPlan {
   std::vector<std::string> images;        // initContainers then containers, unique, in order
   std::vector<std::string> pull_secrets;  // spec.imagePullSecrets[].name
   std::string node_name;                  // spec.nodeName
-  PodLayout layout;
+  PodLayout layout;                       // not read when untouched: nothing is written then
 };
 
 // kInvalidArgument when a field archway reads has the wrong shape.
@@ -144,7 +144,8 @@ struct Mutation {
   // copy of it per entry with that entry's requirements ANDed into its matchExpressions
   // (a requirement the term already has exactly is not repeated). So archway's terms
   // are crossed with the user's and never widen where the pod may go. A term whose entry
-  // is empty, or that has no entry, is kept as written. Empty: not touched.
+  // is empty, or that has no entry, is kept as written. Empty, or no entry with an
+  // addition: not touched.
   std::vector<std::vector<Requirements>> required;
   // Appended after the user's preferred terms.
   std::vector<PreferredTerm> preferred;

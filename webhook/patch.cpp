@@ -131,7 +131,8 @@ class PatchWriter {
   PatchWriter(const PodLayout& layout, PatchTarget target) : layout_(layout), exists_(layout), pod_(target.pod) {}
 
   void Required(const std::vector<std::vector<Requirements>>& required) {
-    if (required.empty()) return;
+    const auto adds = [](const std::vector<Requirements>& additions) { return !additions.empty(); };
+    if (std::none_of(required.begin(), required.end(), adds)) return;  // (nor an empty term list)
     const size_t closes = BeginAdd({"spec", "affinity", "nodeAffinity", "requiredDuringSchedulingIgnoredDuringExecution",
                                     "nodeSelectorTerms"},
                                    NodeAffinityDepth() + exists_.required);

@@ -32,7 +32,15 @@ Json Pod(const std::string& metadata, const std::string& spec_extra) {
 
 const Json kZone = {{"key", "zone"}, {"operator", "In"}, {"values", {"a"}}};
 
-TEST(Patch, EmptyMutationWritesNothing) { Applied(Pod("{}", ""), Mutation{}); }
+TEST(Patch, EmptyMutationWritesNothing) {
+  Applied(Pod("{}", ""), Mutation{});
+  // Required entries that add nothing change nothing (and never write an empty term list).
+  Mutation nothing_added;
+  nothing_added.required = {{}, {}};
+  auto plan = PlanPod(Pod("{}", ""), "team", {});
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(WritePatch(nothing_added, plan->layout), "");
+}
 
 TEST(Patch, LabelsAndAnnotationsAddIntoWhatExistsOrAddTheMapWhole) {
   Mutation mutation;
