@@ -1,8 +1,11 @@
 #include "base/http.h"
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <cerrno>
 #include <limits>
 #include <optional>
 
@@ -16,6 +19,9 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
+
+#include "base/encoding.h"
+#include "base/resolve.h"
 
 namespace archway::http {
 namespace {
@@ -61,6 +67,25 @@ Error TransportError(const beast::error_code& ec, const std::string& what) {
   return Error(ErrorCode::kNetwork, what + ": " + ec.message());
 }
 
+// "host:port" with IPv6 in brackets and the port always written (CONNECT's authority-form).
+std::string HostPort(const Origin& origin) {
+  return (origin.host.find(':') != std::string::npos ? "[" + origin.host + "]" : origin.host) + ":" + origin.port;
+}
+
+// A peer's reason phrase, fit for one line of a message.
+std::string ShortReason(std::string_view reason) {
+  std::string out(reason.substr(0, 80));
+  for (char& ch : out) {
+    if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) ch = ' ';
+  }
+  return out;
+}
+
+std::string ProxyAuthHint(const Proxy& proxy) {
+  return proxy.authorization.empty() ? " (the proxy URL carries no credentials)"
+                                     : " (the proxy refused the credentials of the proxy URL)";
+}
+
 }  // namespace
 
 std::string UrlEncode(std::string_view text) {
@@ -88,6 +113,21 @@ std::string Origin::Authority() const {
 std::string Origin::Key() const {
   return std::string(tls ? "https://" : "http://") + (host.find(':') != std::string::npos ? "[" + host + "]" : host) +
          ":" + port;
+}
+
+std::string Proxy::Display() const { return HostPort(origin); }
+
+std::string RouteKey(const Origin& origin, const Proxy* proxy) {
+  if (proxy == nullptr) return origin.Key();
+  // Credentials enter the key only as a hash: pool keys may end up in a debugger or a log.
+  std::string key = "via " + proxy->origin.Key();
+  if (!proxy->authorization.empty()) key += "#" + Sha256Hex(proxy->authorization).substr(0, 16);
+  return key + " " + origin.Key();
+}
+
+bool IsIdempotent(std::string_view method) {
+  return method == "GET" || method == "HEAD" || method == "PUT" || method == "DELETE" || method == "OPTIONS" ||
+         method == "TRACE";
 }
 
 bool Origin::HostIsIp() const {
@@ -194,6 +234,8 @@ std::string Response::Header(std::string_view name) const {
 
 struct Connection::Impl {
   Origin origin;
+  std::optional<Proxy> proxy;
+  std::string route_key;
   std::shared_ptr<TlsContext> tls_context;  // keeps the ssl::context alive
   net::io_context ioc;
   std::unique_ptr<beast::tcp_stream> plain;
@@ -204,6 +246,7 @@ struct Connection::Impl {
   std::atomic<bool> interrupted{false};
   bool reusable = false;
   bool used = false;
+  bool written = false;  // some of the last request went out
 
   beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
 
@@ -228,6 +271,7 @@ struct Connection::Impl {
   }
 
   void Close() {
+    if (!tls && !plain) return;  // Open failed before making a stream (the name did not resolve)
     beast::error_code ec;
     lowest().socket().shutdown(tcp::socket::shutdown_both, ec);
     lowest().socket().close(ec);
@@ -236,9 +280,15 @@ struct Connection::Impl {
   bhttp::request<bhttp::span_body<const char>> Build(const Request& request) {
     bhttp::request<bhttp::span_body<const char>> req;
     req.method_string(request.method);
-    req.target(request.target);
     req.version(11);
     req.set(bhttp::field::host, origin.Authority());
+    if (proxy && !origin.tls) {
+      // Plain HTTP through a proxy: the absolute URL tells the proxy where to go.
+      req.target("http://" + origin.Authority() + request.target);
+      if (!proxy->authorization.empty()) req.set(bhttp::field::proxy_authorization, proxy->authorization);
+    } else {
+      req.target(request.target);
+    }
     for (const auto& [name, value] : request.headers) req.insert(name, value);
     bool has_body = !request.body.empty() || request.method == "PUT" || request.method == "POST" ||
                     request.method == "PATCH";
@@ -260,9 +310,45 @@ struct Connection::Impl {
     auto req = Build(request);
     used = true;
     reusable = false;
+    written = false;
     return Do(deadline, [&](auto& stream, beast::error_code& ec) {
-      bhttp::async_write(stream, req, [&ec](beast::error_code e, size_t) { ec = e; });
+      bhttp::async_write(stream, req, [this, &ec](beast::error_code e, size_t sent) {
+        ec = e;
+        written = !e || sent > 0;
+      });
     });
+  }
+
+  // CONNECT through the proxy to the origin; on success the socket is a tunnel to it.
+  Status OpenTunnel(Clock::time_point deadline) {
+    const std::string target = HostPort(origin);
+    const std::string who = "proxy " + proxy->Display();
+    bhttp::request<bhttp::empty_body> req{bhttp::verb::connect, target, 11};
+    req.set(bhttp::field::host, target);
+    if (!proxy->authorization.empty()) req.set(bhttp::field::proxy_authorization, proxy->authorization);
+    beast::tcp_stream& stream = lowest();
+    stream.expires_at(deadline);
+    beast::error_code ec;
+    bhttp::async_write(stream, req, [&ec](beast::error_code e, size_t) { ec = e; });
+    Run();
+    if (interrupted) ec = net::error::operation_aborted;
+    if (ec) return TransportError(ec, "CONNECT " + target + " to " + who);
+    bhttp::response_parser<bhttp::empty_body> parser;
+    parser.skip(true);  // a 2xx answer to CONNECT has no body: the tunnel starts right after it
+    bhttp::async_read_header(stream, buffer, parser, [&ec](beast::error_code e, size_t) { ec = e; });
+    Run();
+    if (interrupted) ec = net::error::operation_aborted;
+    if (ec) return TransportError(ec, who + " answering CONNECT " + target);
+    const auto& answer = parser.get();
+    const int status = answer.result_int();
+    if (status / 100 != 2) {
+      std::string reason = ShortReason(std::string_view(answer.reason().data(), answer.reason().size()));
+      return Error(ErrorCode::kNetwork, who + " answered " + std::to_string(status) + (reason.empty() ? "" : " " + reason) +
+                                            " to CONNECT " + target + (status == 407 ? ProxyAuthHint(*proxy) : ""));
+    }
+    // Nothing may come before the origin's TLS answer, and the TLS stream would not see it.
+    if (buffer.size() != 0) return Error(ErrorCode::kNetwork, who + " sent data after its answer to CONNECT " + target);
+    return Status::Ok();
   }
 };
 
@@ -272,9 +358,22 @@ Connection::~Connection() {
 }
 
 const Origin& Connection::origin() const { return impl_->origin; }
+const std::string& Connection::route_key() const { return impl_->route_key; }
 bool Connection::reusable() const { return impl_->reusable && !impl_->interrupted; }
 bool Connection::used() const { return impl_->used; }
+bool Connection::request_written() const { return impl_->written; }
 bool Connection::interrupted() const { return impl_->interrupted; }
+
+bool Connection::IdleAndOpen() const {
+  if (impl_->interrupted || impl_->buffer.size() != 0) return false;
+  auto& socket = impl_->lowest().socket();
+  if (!socket.is_open()) return false;
+  char byte;
+  ssize_t got = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  // Nothing to read is the only healthy state: 0 is the peer's FIN, and bytes on an idle
+  // connection are a TLS close_notify or an unasked answer (408).
+  return got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
 
 void Connection::Interrupt() {
   impl_->interrupted = true;
@@ -285,22 +384,35 @@ void Connection::Interrupt() {
 }
 
 Result<std::unique_ptr<Connection>> Connection::Open(const Origin& origin, std::shared_ptr<TlsContext> tls,
-                                                      std::chrono::milliseconds connect_timeout) {
+                                                      std::chrono::milliseconds connect_timeout, const Proxy* proxy) {
   std::unique_ptr<Connection> conn(new Connection());
   Impl& c = *conn->impl_;
   c.origin = origin;
+  if (proxy != nullptr) c.proxy = *proxy;
+  c.route_key = RouteKey(origin, proxy);
   c.buffer.reserve(16 * 1024);  // a manifest or an API object in one or two reads, not 512-byte ones
+  const Clock::time_point connect_deadline = Clock::now() + connect_timeout;
   const std::string where = origin.Authority();
-  tcp::resolver resolver(c.ioc);
-  beast::error_code ec;
-  auto endpoints = resolver.resolve(origin.host, origin.port, ec);
-  if (ec) return Error(ErrorCode::kNetwork, "resolve " + origin.host + ": " + ec.message());
+  // Through a proxy only the proxy's name is looked up here: the proxy resolves the origin's.
+  const Origin& peer = proxy != nullptr ? proxy->origin : origin;
+  const std::string peer_name = proxy != nullptr ? "proxy " + proxy->Display() : where;
+  const std::string via = proxy != nullptr ? " (through proxy " + proxy->Display() + ")" : "";
+  auto endpoints = Resolve(peer.host, peer.port, connect_deadline);
+  if (!endpoints.ok()) {
+    if (endpoints.error().code == ErrorCode::kTimeout) {
+      return Error(ErrorCode::kTimeout, "connect to " + peer_name + " timed out after " +
+                                            std::to_string(connect_timeout.count()) + " ms: the DNS look-up of " +
+                                            peer.host + " did not finish");
+    }
+    return proxy != nullptr ? endpoints.error().Wrap("proxy " + proxy->Display()) : endpoints.error();
+  }
   if (origin.tls) {
     if (!tls) return Error(ErrorCode::kInternal, where + ": TLS origin without a TLS context");
     c.tls_context = std::move(tls);
     auto* ctx = static_cast<ssl::context*>(c.tls_context->native_context());
     c.tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(c.ioc, *ctx);
     SSL* ssl = c.tls->native_handle();
+    // The origin's name, also inside a proxy's tunnel: the proxy's is never what is verified.
     bool is_ip = origin.HostIsIp();
     if (!is_ip) SSL_set_tlsext_host_name(ssl, origin.host.c_str());
     if (c.tls_context->verify_peer()) {
@@ -314,28 +426,32 @@ Result<std::unique_ptr<Connection>> Connection::Open(const Origin& origin, std::
   } else {
     c.plain = std::make_unique<beast::tcp_stream>(c.ioc);
   }
-  c.lowest().expires_after(connect_timeout);
-  c.lowest().async_connect(endpoints, [&](beast::error_code e, const tcp::endpoint&) { ec = e; });
+  beast::error_code ec;
+  c.lowest().expires_at(connect_deadline);
+  c.lowest().async_connect(*endpoints, [&](beast::error_code e, const tcp::endpoint&) { ec = e; });
   c.Run();
   if (ec) {
     if (ec == beast::error::timeout) {
-      return Error(ErrorCode::kTimeout, "connect to " + where + " timed out after " +
+      return Error(ErrorCode::kTimeout, "connect to " + peer_name + " timed out after " +
                                             std::to_string(connect_timeout.count()) + " ms");
     }
-    return Error(ErrorCode::kNetwork, "connect to " + where + ": " + ec.message());
+    return Error(ErrorCode::kNetwork, "connect to " + peer_name + ": " + ec.message());
+  }
+  if (proxy != nullptr && origin.tls) {
+    if (Status tunnel = c.OpenTunnel(connect_deadline); !tunnel.ok()) return tunnel.error();
   }
   if (c.tls) {
     c.lowest().expires_after(connect_timeout);
     c.tls->async_handshake(ssl::stream_base::client, [&](beast::error_code e) { ec = e; });
     c.Run();
     if (ec) {
-      if (ec == beast::error::timeout) return Error(ErrorCode::kTimeout, "TLS handshake with " + where + " timed out");
+      if (ec == beast::error::timeout) return Error(ErrorCode::kTimeout, "TLS handshake with " + where + via + " timed out");
       std::string reason = ec.message();
       if (ec.category() == net::error::get_ssl_category()) {
         long verify = SSL_get_verify_result(c.tls->native_handle());
         if (verify != X509_V_OK) reason = X509_verify_cert_error_string(verify);
       }
-      return Error(ErrorCode::kNetwork, "TLS handshake with " + where + ": " + reason);
+      return Error(ErrorCode::kNetwork, "TLS handshake with " + where + via + ": " + reason);
     }
   }
   return conn;
@@ -412,41 +528,58 @@ Result<size_t> Connection::ReadSome(char* buffer, size_t size, Clock::time_point
 
 // --- ConnectionPool -----------------------------------------------------------------------
 
-std::unique_ptr<Connection> ConnectionPool::Take(const Origin& origin) {
+std::unique_ptr<Connection> ConnectionPool::Take(const Origin& origin, const Proxy* proxy) {
+  std::vector<std::unique_ptr<Connection>> closed;  // destroyed after the lock is released
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = idle_.find(origin.Key());
-  if (it == idle_.end() || it->second.empty()) return nullptr;
-  std::unique_ptr<Connection> conn = std::move(it->second.back());
-  it->second.pop_back();
-  return conn;
+  auto it = idle_.find(RouteKey(origin, proxy));
+  if (it == idle_.end()) return nullptr;
+  while (!it->second.empty()) {
+    std::unique_ptr<Connection> conn = std::move(it->second.back());
+    it->second.pop_back();
+    if (conn->IdleAndOpen()) return conn;
+    closed.push_back(std::move(conn));
+  }
+  return nullptr;
 }
 
 void ConnectionPool::Return(std::unique_ptr<Connection> connection) {
   if (!connection || !connection->reusable()) return;
   std::lock_guard<std::mutex> lock(mu_);
-  auto& slot = idle_[connection->origin().Key()];
+  auto& slot = idle_[connection->route_key()];
   if (slot.size() < max_idle_) slot.push_back(std::move(connection));
 }
 
 Result<Response> Exchange(ConnectionPool& pool, const Origin& origin, const std::shared_ptr<TlsContext>& tls,
                           const Request& request, const ExchangeOptions& options) {
+  const Proxy* proxy = options.proxy ? &*options.proxy : nullptr;
   for (int attempt = 0; attempt < 2; ++attempt) {
-    std::unique_ptr<Connection> conn = attempt == 0 ? pool.Take(origin) : nullptr;
+    std::unique_ptr<Connection> conn = attempt == 0 ? pool.Take(origin, proxy) : nullptr;
     const bool reused = conn != nullptr;
     if (!conn) {
-      auto opened = Connection::Open(origin, tls, options.connect_timeout);
+      auto opened = Connection::Open(origin, tls, options.connect_timeout, proxy);
       if (!opened.ok()) return opened.error();
       conn = std::move(*opened);
     }
     auto response = conn->RoundTrip(request, options.body_limit, Clock::now() + options.timeout);
     if (!response.ok()) {
-      // A kept-alive connection the peer closed meanwhile fails at once with no response:
-      // the request never reached it, so one retry on a new connection is safe.
-      if (reused && response.error().code == ErrorCode::kNetwork) continue;
-      if (response.error().code == ErrorCode::kTimeout) {
+      const Error& error = response.error();
+      if (error.code == ErrorCode::kTimeout) {
         return Error(ErrorCode::kTimeout, "no complete response within " + std::to_string(options.timeout.count()) + " ms");
       }
-      return response.error();
+      // A kept-alive connection the peer closed meanwhile (the check in Take can lose that
+      // race). Sending again on a new connection must not repeat an action.
+      if (reused && error.code == ErrorCode::kNetwork) {
+        if (!conn->request_written() || IsIdempotent(request.method)) continue;
+        return Error(ErrorCode::kNetwork, error.message + " (the connection closed after the " + request.method +
+                                              " was sent: it may have reached the server, so it is not sent again)");
+      }
+      return error;
+    }
+    if (proxy != nullptr && !origin.tls && response->status == 407) {
+      // Only a proxy answers 407: the request never reached the origin.
+      return Error(ErrorCode::kNetwork, "proxy " + proxy->Display() + " answered 407 to " + request.method + " http://" +
+                                            origin.Authority() + request.target.substr(0, request.target.find('?')) +
+                                            ProxyAuthHint(*proxy));
     }
     pool.Return(std::move(conn));
     return response;

@@ -1,21 +1,29 @@
 // HTTP/1.1 client transport over TCP or TLS (Boost.Beast), shared by the registry and the
 // Kubernetes API clients. It knows nothing of registries or Kubernetes: it opens
-// connections, sends one request at a time on each, reads bounded responses and keeps
-// idle connections for reuse. Auth, redirects and retries belong to the callers.
+// connections, directly or through a forward proxy, sends one request at a time on each,
+// reads bounded responses and keeps idle connections for reuse. Auth and redirects belong
+// to the callers; Exchange retries only what cannot repeat an action (see there).
 //
 // Every call runs on the calling thread (each connection has its own io_context), so there
 // is no background thread pool to start: a CLI process that makes one request pays for
-// one connection and nothing else.
+// one connection and nothing else. The one exception is a DNS look-up, which runs on a
+// thread of its own so that it can be abandoned at the deadline (base/resolve.h).
 //
-// Deadlines: connecting is bounded by a connect timeout; everything after it (writing the
-// request, reading the response) by one deadline per exchange. A peer that stops sending
-// never holds a caller past its deadline.
+// Deadlines: connecting (the DNS look-up, TCP, a proxy's CONNECT) is bounded by the
+// connect timeout, the TLS handshake by another of the same length; everything after it
+// (writing the request, reading the response) by one deadline per exchange. A peer or a
+// resolver that stops answering never holds a caller past its deadline.
+//
+// Proxies: a connection goes through the Proxy it is given, nullptr means direct. Which
+// proxy applies (HTTPS_PROXY, NO_PROXY, ...) is base/proxy.h's business; the registry
+// client asks it, the Kubernetes API client always connects directly.
 #pragma once
 
 #include <chrono>
 #include <cstddef>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -47,6 +55,23 @@ std::string UrlEncode(std::string_view text);
 
 // "host", "host:port", "[v6]" or "[v6]:port"; the scheme's default port when none is given.
 Result<Origin> ParseOrigin(std::string_view authority, bool tls);
+
+// A forward proxy (plain HTTP). An https:// origin is reached through a CONNECT tunnel with
+// TLS to the origin inside it, verifying the origin's name, never the proxy's; an http://
+// origin gets absolute-form request targets ("GET http://host/path"). `authorization` is
+// sent as Proxy-Authorization on the CONNECT or the proxied request, never inside a tunnel.
+struct Proxy {
+  Origin origin;              // the proxy itself; tls is false
+  std::string authorization;  // "Basic ..." from the proxy URL's userinfo; "" = none
+
+  // "proxy.corp:3128": how messages name the proxy (never with its credentials).
+  std::string Display() const;
+};
+
+// The pool key of a connection to `origin` through `proxy` (nullptr: direct). A direct and
+// a proxied connection to one origin never share a key, nor do two proxies or two sets of
+// proxy credentials.
+std::string RouteKey(const Origin& origin, const Proxy* proxy);
 
 struct TlsOptions {
   bool verify_peer = true;  // false: any certificate is accepted (insecure_skip_verify)
@@ -99,9 +124,11 @@ struct Response {
 // One connection, used by one thread at a time (Interrupt excepted).
 class Connection {
  public:
-  // `tls` must be set for a TLS origin and is ignored otherwise.
+  // `tls` must be set for a TLS origin and is ignored otherwise. Through `proxy` when it
+  // is not null; failures of the proxy say so ("proxy proxy.corp:3128 answered 407 ...").
   static Result<std::unique_ptr<Connection>> Open(const Origin& origin, std::shared_ptr<TlsContext> tls,
-                                                  std::chrono::milliseconds connect_timeout);
+                                                  std::chrono::milliseconds connect_timeout,
+                                                  const Proxy* proxy = nullptr);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -125,8 +152,15 @@ class Connection {
   bool reusable() const;
   // True when this connection has served an exchange before (so a peer may have closed it).
   bool used() const;
+  // False when the last request failed before any of its bytes went out, so the peer
+  // cannot have seen it (safe to send again whatever the method).
+  bool request_written() const;
+  // For an idle connection: false when the peer has closed it or sent something unasked
+  // (an idle keep-alive connection has nothing to read). One non-blocking peek.
+  bool IdleAndOpen() const;
 
   const Origin& origin() const;
+  const std::string& route_key() const;  // RouteKey(origin, proxy)
 
  private:
   Connection();
@@ -134,12 +168,13 @@ class Connection {
   std::unique_ptr<Impl> impl_;
 };
 
-// Idle keep-alive connections, per Origin::Key(). Thread-safe.
+// Idle keep-alive connections, per RouteKey. Thread-safe.
 class ConnectionPool {
  public:
   explicit ConnectionPool(size_t max_idle_per_origin = 8) : max_idle_(max_idle_per_origin) {}
 
-  std::unique_ptr<Connection> Take(const Origin& origin);
+  // An idle connection of that route that is still open (closed ones are dropped), or null.
+  std::unique_ptr<Connection> Take(const Origin& origin, const Proxy* proxy = nullptr);
   // Keeps `connection` if it is reusable and there is room; otherwise closes it.
   void Return(std::unique_ptr<Connection> connection);
 
@@ -153,10 +188,18 @@ struct ExchangeOptions {
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds timeout{30000};  // the rest of the exchange, after connecting
   size_t body_limit = 64 << 20;
+  std::optional<Proxy> proxy;  // connect through it; nullopt: directly
 };
 
-// One exchange through `pool`: an idle connection when there is one (retried once on a new
-// connection if the peer had closed it), else a new one; returned to the pool afterwards.
+// RFC 9110's idempotent methods: GET, HEAD, OPTIONS, TRACE, PUT, DELETE.
+bool IsIdempotent(std::string_view method);
+
+// One exchange through `pool`: an idle connection when there is one, else a new one;
+// returned to the pool afterwards. When a reused connection fails without a response (the
+// peer closed it meanwhile), the request is sent once more on a new connection only if
+// that cannot repeat an action: none of it had gone out, or the method is idempotent. A
+// POST or PATCH that may have reached the server fails instead, saying so. Through a
+// proxy, its 407 answer is an error naming the proxy, not a response.
 Result<Response> Exchange(ConnectionPool& pool, const Origin& origin, const std::shared_ptr<TlsContext>& tls,
                           const Request& request, const ExchangeOptions& options);
 

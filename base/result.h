@@ -32,13 +32,17 @@ const char* ErrorCodeName(ErrorCode code);
 struct Error {
   ErrorCode code = ErrorCode::kInternal;
   std::string message;
+  // The peer's own machine-readable name for the failure when it sent one (a Kubernetes
+  // Status reason: "AlreadyExists", "Conflict", "Expired"), "" otherwise. Where two
+  // reasons share a code, branch on this, never on the message text.
+  std::string reason;
 
   Error() = default;
-  Error(ErrorCode c, std::string m) : code(c), message(std::move(m)) {}
+  Error(ErrorCode c, std::string m, std::string r = {}) : code(c), message(std::move(m)), reason(std::move(r)) {}
 
   // Prepends context: Error(kNotFound, "manifest unknown").Wrap("nginx:1.25")
-  // -> "nginx:1.25: manifest unknown".
-  Error Wrap(const std::string& context) const { return Error(code, context + ": " + message); }
+  // -> "nginx:1.25: manifest unknown". The code and reason are kept.
+  Error Wrap(const std::string& context) const { return Error(code, context + ": " + message, reason); }
 };
 
 template <typename T>

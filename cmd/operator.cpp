@@ -8,9 +8,6 @@
 #include <thread>
 #include <unistd.h>
 
-#include <prometheus/registry.h>
-#include <prometheus/text_serializer.h>
-
 #include "base/duration.h"
 #include "base/encoding.h"
 #include "base/log.h"
@@ -95,11 +92,8 @@ int Run(const std::vector<std::string>& args) {
   registry::ResolverOptions resolver_options;
   registry::Resolver resolver(registry_client, resolver_options);
 
-  auto metrics_registry = std::make_shared<prometheus::Registry>();
-  op::Metrics metrics(*metrics_registry);
-  op::HealthServer metrics_server(config.metrics_listen, nullptr, [metrics_registry] {
-    return prometheus::TextSerializer().Serialize(metrics_registry->Collect());
-  });
+  op::Metrics metrics;
+  op::HealthServer metrics_server(config.metrics_listen, nullptr, [&metrics] { return metrics.Exposition(); });
   if (Status s = metrics_server.Start(); !s.ok()) {
     std::fprintf(stderr, "archway operator: metrics: %s\n", s.error().message.c_str());
     return 1;

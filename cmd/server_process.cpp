@@ -1,5 +1,8 @@
 #include "cmd/server_process.h"
 
+#include <cerrno>
+#include <ctime>
+
 #include <pthread.h>
 
 namespace archway::cmd {
@@ -24,6 +27,18 @@ int StopSignals::Wait() {
   int number = 0;
   sigwait(&signals_, &number);
   return number;
+}
+
+int StopSignals::WaitFor(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return 0;
+    timespec wait{static_cast<time_t>(left.count() / 1000000000), static_cast<long>(left.count() % 1000000000)};
+    int number = sigtimedwait(&signals_, nullptr, &wait);
+    if (number > 0) return number;
+    if (errno != EINTR) return 0;  // EAGAIN: the time ran out
+  }
 }
 
 }  // namespace archway::cmd

@@ -1,7 +1,8 @@
-// What the long-running commands (webhook, operator) share before their own set-up:
+// What the long-running commands (webhook, operator, node-labeler) share before their own set-up:
 // finding --config, and stop signals delivered to the main thread only.
 #pragma once
 
+#include <chrono>
 #include <csignal>
 #include <string>
 #include <vector>
@@ -19,6 +20,8 @@ class StopSignals {
   StopSignals();
   // Blocks until SIGTERM or SIGINT arrives; returns its number.
   int Wait();
+  // Same, for at most `timeout`: 0 when it passed with no signal.
+  int WaitFor(std::chrono::milliseconds timeout);
 
  private:
   sigset_t signals_;

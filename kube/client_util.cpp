@@ -1,5 +1,7 @@
 #include "kube/client.h"
 
+#include "kube/object.h"
+
 namespace archway::kube {
 
 const char* WatchEventTypeName(WatchEvent::Type type) {
@@ -50,13 +52,7 @@ std::string ObjectKey(const std::string& ns, const std::string& name) {
   return ns.empty() ? name : ns + "/" + name;
 }
 
-std::string ObjectKey(const Json& object) {
-  const Json* meta = object.is_object() && object.contains("metadata") ? &object["metadata"] : nullptr;
-  if (!meta || !meta->is_object()) return "";
-  std::string ns = meta->contains("namespace") && (*meta)["namespace"].is_string() ? (*meta)["namespace"].get<std::string>() : "";
-  std::string name = meta->contains("name") && (*meta)["name"].is_string() ? (*meta)["name"].get<std::string>() : "";
-  return ObjectKey(ns, name);
-}
+std::string ObjectKey(const Json& object) { return ObjectKey(NamespaceOf(object), NameOf(object)); }
 
 std::pair<std::string, std::string> SplitObjectKey(const std::string& key) {
   auto slash = key.find('/');

@@ -2,6 +2,8 @@
 
 #include <cctype>
 
+#include "kube/object.h"
+
 namespace archway::kube {
 namespace {
 
@@ -60,20 +62,16 @@ Error Make(int code, const std::string& reason, const std::string& message, cons
   text += " (HTTP " + std::to_string(code);
   if (!reason.empty()) text += " " + reason;
   text += ")";
-  Error error(CodeFor(code, reason), text);
+  Error error(CodeFor(code, reason), text, reason);
   return context.empty() ? error : error.Wrap(context);
 }
 
 }  // namespace
 
 Error ErrorFromStatus(const nlohmann::json& status, const std::string& context) {
-  int code = 0;
-  std::string reason, message;
-  if (status.is_object()) {
-    if (auto it = status.find("code"); it != status.end() && it->is_number_integer()) code = it->get<int>();
-    if (auto it = status.find("reason"); it != status.end() && it->is_string()) reason = it->get<std::string>();
-    if (auto it = status.find("message"); it != status.end() && it->is_string()) message = it->get<std::string>();
-  }
+  const int code = static_cast<int>(IntAt(status, {"code"}).value_or(0));
+  std::string reason = StringAt(status, {"reason"}).value_or("");
+  std::string message = StringAt(status, {"message"}).value_or("");
   if (reason.empty()) reason = DefaultReason(code);
   if (message.empty() && !status.is_object()) message = "malformed Status: " + Excerpt(status.dump());
   return Make(code, reason, message, context);
@@ -81,25 +79,13 @@ Error ErrorFromStatus(const nlohmann::json& status, const std::string& context) 
 
 Error ErrorFromResponse(int http_status, const std::string& body, const std::string& context) {
   auto parsed = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (parsed.is_object() && parsed.value("kind", "") == "Status") {
-    std::string reason = parsed.value("reason", "");
+  if (StringAt(parsed, {"kind"}) == "Status") {
+    std::string reason = StringAt(parsed, {"reason"}).value_or("");
     if (reason.empty()) reason = DefaultReason(http_status);
-    std::string message = parsed.contains("message") && parsed["message"].is_string()
-                              ? parsed["message"].get<std::string>() : "";
-    return Make(http_status, reason, message, context);
+    return Make(http_status, reason, StringAt(parsed, {"message"}).value_or(""), context);
   }
   std::string message = body.empty() ? "empty response body" : "unexpected response body: " + Excerpt(body);
   return Make(http_status, DefaultReason(http_status), message, context);
-}
-
-std::string ApiReason(const Error& error) {
-  // Made above as "... (HTTP <code> <Reason>)".
-  const std::string& m = error.message;
-  auto open = m.rfind("(HTTP ");
-  if (open == std::string::npos || m.empty() || m.back() != ')') return "";
-  auto space = m.find(' ', open + 6);
-  if (space == std::string::npos || space > m.size() - 1) return "";
-  return m.substr(space + 1, m.size() - space - 2);
 }
 
 }  // namespace archway::kube

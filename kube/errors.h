@@ -1,7 +1,7 @@
 // Kubernetes `Status` failures as archway Errors. The HTTP status and the API's reason
-// map to an ErrorCode; the message is the API's own, followed by "(HTTP <code> <Reason>)"
-// so the reason stays available where two reasons share a code (409 Conflict and
-// AlreadyExists, 410 Expired and Gone).
+// map to an ErrorCode; Error::reason is the API's reason (where two reasons share a code:
+// 409 Conflict and AlreadyExists, 410 Expired and Gone); the message is the API's own,
+// followed by "(HTTP <code> <Reason>)" for the person reading it.
 //
 //   404 NotFound -> kNotFound          409 Conflict, AlreadyExists -> kConflict
 //   410 Expired/Gone -> kGone          403 Forbidden -> kForbidden
@@ -25,15 +25,9 @@ Error ErrorFromResponse(int http_status, const std::string& body, const std::str
 // Same, from an already-decoded Status object (a watch ERROR event's object).
 Error ErrorFromStatus(const nlohmann::json& status, const std::string& context);
 
-// The API reason recorded in an Error made above ("Conflict", "AlreadyExists",
-// "Expired", ...), or "" if it carries none.
-std::string ApiReason(const Error& error);
-
 inline bool IsNotFound(const Error& e) { return e.code == ErrorCode::kNotFound; }
-inline bool IsConflict(const Error& e) { return e.code == ErrorCode::kConflict && ApiReason(e) == "Conflict"; }
-inline bool IsAlreadyExists(const Error& e) {
-  return e.code == ErrorCode::kConflict && ApiReason(e) == "AlreadyExists";
-}
+inline bool IsConflict(const Error& e) { return e.code == ErrorCode::kConflict && e.reason == "Conflict"; }
+inline bool IsAlreadyExists(const Error& e) { return e.code == ErrorCode::kConflict && e.reason == "AlreadyExists"; }
 inline bool IsGone(const Error& e) { return e.code == ErrorCode::kGone; }
 
 }  // namespace archway::kube

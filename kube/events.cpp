@@ -4,28 +4,17 @@
 #include <cstdio>
 
 #include "base/log.h"
-#include "kube/leader.h"
+#include "kube/object.h"
+#include "kube/time.h"
 
 namespace archway::kube {
-namespace {
-
-std::string Field(const Json& obj, const char* a, const char* b = nullptr) {
-  if (!obj.is_object() || !obj.contains(a)) return "";
-  const Json& v = obj[a];
-  if (!b) return v.is_string() ? v.get<std::string>() : "";
-  if (!v.is_object() || !v.contains(b) || !v[b].is_string()) return "";
-  return v[b];
-}
-
-}  // namespace
-
 EventRecorder::EventRecorder(Client& client, EventSource source) : client_(client), source_(std::move(source)) {}
 
 Status EventRecorder::Record(const Json& regarding, const std::string& type, const std::string& reason,
                              const std::string& action, const std::string& note) {
-  const std::string name = Field(regarding, "metadata", "name");
+  const std::string name = NameOf(regarding);
   if (name.empty()) return Error(ErrorCode::kInvalidArgument, "event: the regarding object has no name");
-  std::string ns = Field(regarding, "metadata", "namespace");
+  std::string ns = NamespaceOf(regarding);
   if (ns.empty()) ns = "default";  // events about cluster-scoped objects live in "default"
   const auto now = std::chrono::system_clock::now();
   char suffix[32];
@@ -34,12 +23,12 @@ Status EventRecorder::Record(const Json& regarding, const std::string& type, con
                     std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count()));
   std::string text = note.size() > 1024 ? note.substr(0, 1021) + "..." : note;
 
-  Json ref = {{"apiVersion", Field(regarding, "apiVersion")},
-              {"kind", Field(regarding, "kind")},
+  Json ref = {{"apiVersion", StringAt(regarding, {"apiVersion"}).value_or("")},
+              {"kind", StringAt(regarding, {"kind"}).value_or("")},
               {"name", name}};
-  if (!Field(regarding, "metadata", "namespace").empty()) ref["namespace"] = ns;
-  if (auto uid = Field(regarding, "metadata", "uid"); !uid.empty()) ref["uid"] = uid;
-  if (auto rv = Field(regarding, "metadata", "resourceVersion"); !rv.empty()) ref["resourceVersion"] = rv;
+  if (!NamespaceOf(regarding).empty()) ref["namespace"] = ns;
+  if (auto uid = UidOf(regarding); !uid.empty()) ref["uid"] = uid;
+  if (auto rv = StringAt(regarding, {"metadata", "resourceVersion"}).value_or(""); !rv.empty()) ref["resourceVersion"] = rv;
 
   if (!use_core_v1_) {
     Json event = {{"apiVersion", "events.k8s.io/v1"},

@@ -8,6 +8,7 @@
 #include "base/http.h"
 #include "base/log.h"
 #include "kube/client.h"
+#include "kube/object.h"
 #include "kube/watch_decoder.h"
 
 namespace archway::kube {
@@ -112,17 +113,13 @@ class HttpClient final : public Client {
     if (!body.ok()) return body.error();
     ListResult result;
     const Json& j = *body;
-    if (!j.is_object() || !j.contains("items") || !(j["items"].is_array() || j["items"].is_null()))
+    const Json* items = At(j, {"items"});
+    if (items == nullptr || !(items->is_array() || items->is_null()))
       return Error(ErrorCode::kBadResponse, "list " + ref.resource + ": response is not a list");
-    if (j["items"].is_array())
-      for (const auto& item : j["items"]) result.items.push_back(item);
-    if (j.contains("metadata") && j["metadata"].is_object()) {
-      const Json& m = j["metadata"];
-      if (m.contains("resourceVersion") && m["resourceVersion"].is_string()) result.resource_version = m["resourceVersion"];
-      if (m.contains("continue") && m["continue"].is_string()) result.continue_token = m["continue"];
-      if (m.contains("remainingItemCount") && m["remainingItemCount"].is_number_integer())
-        result.remaining_item_count = m["remainingItemCount"].get<int64_t>();
-    }
+    if (items->is_array()) result.items.assign(items->begin(), items->end());
+    result.resource_version = StringAt(j, {"metadata", "resourceVersion"}).value_or("");
+    result.continue_token = StringAt(j, {"metadata", "continue"}).value_or("");
+    result.remaining_item_count = IntAt(j, {"metadata", "remainingItemCount"});
     return result;
   }
 
@@ -168,12 +165,6 @@ class HttpClient final : public Client {
                const WatchHandler& handler, std::stop_token stop) override;
 
  private:
-  static std::string NameOf(const Json& object) {
-    if (object.is_object() && object.contains("metadata") && object["metadata"].is_object() &&
-        object["metadata"].contains("name") && object["metadata"]["name"].is_string())
-      return object["metadata"]["name"];
-    return "";
-  }
   static std::string Ns(const ResourceRef& ref, const std::string& ns) { return ref.namespaced ? ns : ""; }
   // apiVersion/kind are required on writes; fill them when the caller left them out.
   static void Stamp(const ResourceRef& ref, Json& object) {

@@ -6,16 +6,19 @@
 #include <thread>
 
 #include "base/log.h"
+#include "kube/object.h"
 
 namespace archway::kube {
 namespace {
 
 std::string ResourceVersionOf(const Json& object) {
-  if (object.is_object() && object.contains("metadata") && object["metadata"].is_object()) {
-    const Json& m = object["metadata"];
-    if (m.contains("resourceVersion") && m["resourceVersion"].is_string()) return m["resourceVersion"];
-  }
-  return "";
+  return StringAt(object, {"metadata", "resourceVersion"}).value_or("");
+}
+
+// Items of built-in lists and watch events carry no apiVersion/kind; keep cached objects uniform.
+void SetTypeMeta(Json& object, const ResourceRef& ref) {
+  if (!object.contains("apiVersion")) object["apiVersion"] = ref.ApiVersion();
+  if (!object.contains("kind")) object["kind"] = ref.kind;
 }
 
 }  // namespace
@@ -42,6 +45,20 @@ struct Informer::Impl {
 
   Impl(Client& c, ResourceRef r, InformerOptions o) : client(c), ref(std::move(r)), options(std::move(o)) {}
 
+  // Calls a handler (if set). A handler that throws (a library's exception on an object
+  // of an unexpected shape) must not end the watch: the cache is already updated.
+  template <typename Handler, typename... Objects>
+  void Dispatch(const char* what, const Handler& handler, const Objects&... objects) {
+    if (!handler) return;
+    try {
+      handler(objects...);
+    } catch (const std::exception& e) {
+      log::Error("kube informer: handler threw", {{"resource", ref.resource}, {"event", what}, {"error", e.what()}});
+    } catch (...) {
+      log::Error("kube informer: handler threw", {{"resource", ref.resource}, {"event", what}, {"error", "unknown"}});
+    }
+  }
+
   // Sleeps up to `d`; false when stop was requested.
   bool Sleep(std::stop_token stop, std::chrono::milliseconds d) {
     std::unique_lock lock(sleep_mu);
@@ -58,11 +75,8 @@ struct Informer::Impl {
     if (!listed.ok()) return listed.error();
     std::map<std::string, Json> fresh;
     for (auto& item : listed->items) {
-      // Items of built-in lists carry no apiVersion/kind; keep cached objects uniform.
-      if (item.is_object()) {
-        if (!item.contains("apiVersion")) item["apiVersion"] = ref.ApiVersion();
-        if (!item.contains("kind")) item["kind"] = ref.kind;
-      }
+      if (!item.is_object()) continue;  // nothing a handler could read
+      SetTypeMeta(item, ref);
       std::string key = ObjectKey(item);
       fresh[key] = std::move(item);
     }
@@ -84,15 +98,12 @@ struct Informer::Impl {
     std::lock_guard dispatch(dispatch_mu);
     for (const auto& [old_obj, new_obj] : updates) {
       if (stop.stop_requested()) return Status::Ok();
-      if (old_obj.is_null()) {
-        if (handlers.on_add) handlers.on_add(new_obj);
-      } else if (handlers.on_update) {
-        handlers.on_update(old_obj, new_obj);
-      }
+      if (old_obj.is_null()) Dispatch("add", handlers.on_add, new_obj);
+      else Dispatch("update", handlers.on_update, old_obj, new_obj);
     }
     for (const auto& obj : deletes) {
       if (stop.stop_requested()) return Status::Ok();
-      if (handlers.on_delete) handlers.on_delete(obj);
+      Dispatch("delete", handlers.on_delete, obj);
     }
     {
       std::lock_guard lock(mu);
@@ -111,8 +122,7 @@ struct Informer::Impl {
       if (!rv.empty()) resource_version = rv;
       return true;
     }
-    if (!obj.contains("apiVersion")) obj["apiVersion"] = ref.ApiVersion();
-    if (!obj.contains("kind")) obj["kind"] = ref.kind;
+    SetTypeMeta(obj, ref);
     std::string key = ObjectKey(obj);
     Json old_obj;
     {
@@ -124,13 +134,9 @@ struct Informer::Impl {
       if (!rv.empty()) resource_version = rv;
     }
     std::lock_guard dispatch(dispatch_mu);
-    if (event.type == WatchEvent::Type::kDeleted) {
-      if (handlers.on_delete) handlers.on_delete(obj);
-    } else if (old_obj.is_null()) {
-      if (handlers.on_add) handlers.on_add(obj);
-    } else if (handlers.on_update) {
-      handlers.on_update(old_obj, obj);
-    }
+    if (event.type == WatchEvent::Type::kDeleted) Dispatch("delete", handlers.on_delete, obj);
+    else if (old_obj.is_null()) Dispatch("add", handlers.on_add, obj);
+    else Dispatch("update", handlers.on_update, old_obj, obj);
     return true;
   }
 
@@ -192,7 +198,7 @@ struct Informer::Impl {
       std::lock_guard dispatch(dispatch_mu);
       for (const auto& obj : objects) {
         if (stop.stop_requested()) return;
-        if (handlers.on_update) handlers.on_update(obj, obj);
+        Dispatch("update", handlers.on_update, obj, obj);
       }
     }
   }

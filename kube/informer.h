@@ -11,7 +11,8 @@
 // RV of every event. A dropped stream is resumed from the last RV (no event lost or
 // repeated); a 410 Expired re-lists and emits adds/updates/deletes for the difference
 // between the cache and the new list. Reconnects back off exponentially (capped).
-// Handlers run on the informer's thread, one at a time, in order.
+// Handlers run on the informer's thread, one at a time, in order; one that throws is
+// logged and the informer carries on (the cache is already updated).
 #pragma once
 
 #include <chrono>
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "kube/client.h"
+#include "kube/object_reader.h"
 
 namespace archway::kube {
 
@@ -43,10 +45,10 @@ struct InformerHandlers {
   std::function<void(const Json& last_known)> on_delete{};
 };
 
-class Informer {
+class Informer : public ObjectReader {
  public:
   Informer(Client& client, ResourceRef ref, InformerOptions options = {});
-  ~Informer();  // Stop()s
+  ~Informer() override;  // Stop()s
   Informer(const Informer&) = delete;
   Informer& operator=(const Informer&) = delete;
 
@@ -63,9 +65,9 @@ class Informer {
   // Waits for HasSynced() up to `timeout`.
   bool WaitForSync(std::chrono::milliseconds timeout) const;
 
-  std::optional<Json> Get(const std::string& ns, const std::string& name) const;
+  std::optional<Json> Get(const std::string& ns, const std::string& name) const override;
   std::optional<Json> GetByKey(const std::string& key) const;
-  std::vector<Json> List() const;
+  std::vector<Json> List() const override;
   std::vector<std::string> Keys() const;
 
   // The resourceVersion the cache reflects (last list or event/bookmark).

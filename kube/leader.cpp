@@ -3,12 +3,12 @@
 #include <atomic>
 #include <cmath>
 #include <condition_variable>
-#include <cstdio>
-#include <ctime>
 #include <mutex>
 #include <thread>
 
 #include "base/log.h"
+#include "kube/object.h"
+#include "kube/time.h"
 
 namespace archway::kube {
 namespace {
@@ -17,72 +17,6 @@ using SteadyClock = std::chrono::steady_clock;
 using SystemClock = std::chrono::system_clock;
 
 }  // namespace
-
-std::string FormatMicroTime(SystemClock::time_point t) {
-  auto micros = std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
-  std::time_t seconds = static_cast<std::time_t>(micros / 1000000);
-  long fraction = static_cast<long>(micros % 1000000);
-  if (fraction < 0) {
-    fraction += 1000000;
-    --seconds;
-  }
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, fraction);
-  return buf;
-}
-
-std::string FormatTime(SystemClock::time_point t) {
-  std::time_t seconds = SystemClock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
-Result<SystemClock::time_point> ParseTime(const std::string& text) {
-  auto bad = [&] { return Error(ErrorCode::kInvalidArgument, "not an RFC 3339 time: \"" + text.substr(0, 64) + "\""); };
-  std::tm tm{};
-  int consumed = 0;
-  if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-                  &tm.tm_min, &tm.tm_sec, &consumed) != 6 || consumed != 19)
-    return bad();
-  if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 ||
-      tm.tm_sec > 60)
-    return bad();
-  tm.tm_year -= 1900;
-  tm.tm_mon -= 1;
-  size_t i = 19;
-  int64_t micros = 0;
-  if (i < text.size() && text[i] == '.') {
-    ++i;
-    int digits = 0;
-    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
-      if (digits < 6) micros = micros * 10 + (text[i] - '0');
-      ++digits;
-      ++i;
-    }
-    if (digits == 0) return bad();
-    for (int d = digits; d < 6; ++d) micros *= 10;
-  }
-  int64_t offset_seconds = 0;
-  if (i < text.size() && (text[i] == 'Z' || text[i] == 'z')) {
-    ++i;
-  } else if (i + 6 == text.size() && (text[i] == '+' || text[i] == '-') && text[i + 3] == ':') {
-    int hh = 0, mm = 0;
-    if (std::sscanf(text.c_str() + i + 1, "%2d:%2d", &hh, &mm) != 2) return bad();
-    offset_seconds = (hh * 3600 + mm * 60) * (text[i] == '+' ? 1 : -1);
-    i += 6;
-  } else {
-    return bad();
-  }
-  if (i != text.size()) return bad();
-  std::time_t seconds = timegm(&tm) - offset_seconds;
-  return SystemClock::time_point(std::chrono::seconds(seconds)) + std::chrono::microseconds(micros);
-}
 
 struct LeaderElector::Impl {
   Client& client;
@@ -110,8 +44,8 @@ struct LeaderElector::Impl {
   }
 
   void Observe(const Json& lease) {
-    std::string rv = lease["metadata"].value("resourceVersion", "");
-    std::string holder = lease.contains("spec") ? lease["spec"].value("holderIdentity", "") : "";
+    std::string rv = StringAt(lease, {"metadata", "resourceVersion"}).value_or("");
+    std::string holder = StringAt(lease, {"spec", "holderIdentity"}).value_or("");
     std::string previous;
     {
       std::lock_guard lock(mu);
@@ -149,22 +83,24 @@ struct LeaderElector::Impl {
       return true;
     }
     Json lease = std::move(got.value());
+    if (!lease.is_object()) {
+      log::Warn("leader election: the lease is not an object", {{"lease", config.lease_name}});
+      return false;
+    }
     Observe(lease);
-    Json spec = lease.contains("spec") && lease["spec"].is_object() ? lease["spec"] : Json::object();
-    const std::string holder = spec.value("holderIdentity", "");
+    const Json* stored_spec = ObjectAt(lease, {"spec"});
+    Json spec = stored_spec != nullptr ? *stored_spec : Json::object();
+    const std::string holder = StringAt(spec, {"holderIdentity"}).value_or("");
     bool expired;
     {
       std::lock_guard lock(mu);
-      int64_t held_seconds = spec.contains("leaseDurationSeconds") && spec["leaseDurationSeconds"].is_number_integer()
-                                 ? spec["leaseDurationSeconds"].get<int64_t>() : DurationSeconds();
+      int64_t held_seconds = IntAt(spec, {"leaseDurationSeconds"}).value_or(DurationSeconds());
       expired = SteadyClock::now() > observed_at + std::chrono::seconds(held_seconds);
     }
     if (!holder.empty() && holder != config.identity && !expired) return false;
     if (holder != config.identity) {
       spec["acquireTime"] = now;
-      int64_t transitions = spec.contains("leaseTransitions") && spec["leaseTransitions"].is_number_integer()
-                                ? spec["leaseTransitions"].get<int64_t>() : 0;
-      spec["leaseTransitions"] = transitions + 1;
+      spec["leaseTransitions"] = IntAt(spec, {"leaseTransitions"}).value_or(0) + 1;
     }
     spec["holderIdentity"] = config.identity;
     spec["leaseDurationSeconds"] = DurationSeconds();
@@ -184,7 +120,9 @@ struct LeaderElector::Impl {
     auto got = client.Get(resources::kLeases, config.lease_namespace, config.lease_name);
     if (!got.ok()) return;
     Json lease = std::move(got.value());
-    if (!lease.contains("spec") || lease["spec"].value("holderIdentity", "") != config.identity) return;
+    if (!lease.is_object() || ObjectAt(lease, {"spec"}) == nullptr ||
+        StringAt(lease, {"spec", "holderIdentity"}).value_or("") != config.identity)
+      return;
     const std::string now = FormatMicroTime(SystemClock::now());
     lease["spec"]["holderIdentity"] = "";
     lease["spec"]["leaseDurationSeconds"] = 1;

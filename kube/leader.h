@@ -2,8 +2,7 @@
 // acquire when the Lease is free, held by us, or expired (renewTime + duration in the
 // past); renew every retry period; step down when a renew has not succeeded within
 // renew_deadline; on Stop() release by clearing holderIdentity so a successor need not
-// wait for expiry. Times are MicroTime ("2026-11-23T15:11:40.976347Z", exactly 6
-// fractional digits, as the API requires).
+// wait for expiry. Times are MicroTime (time.h).
 #pragma once
 
 #include <chrono>
@@ -47,12 +46,5 @@ class LeaderElector {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
-
-// Formats a time point as MicroTime with exactly 6 fractional digits.
-std::string FormatMicroTime(std::chrono::system_clock::time_point t);
-// Parses MicroTime or RFC 3339 time (any fraction); kInvalidArgument otherwise.
-Result<std::chrono::system_clock::time_point> ParseTime(const std::string& text);
-// metav1.Time: RFC 3339 to the second ("2026-11-23T15:11:50Z").
-std::string FormatTime(std::chrono::system_clock::time_point t);
 
 }  // namespace archway::kube

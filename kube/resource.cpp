@@ -29,7 +29,6 @@ const ResourceRef kCoreEvents{"", "v1", "events", "Event", true};
 const ResourceRef kEvents{"events.k8s.io", "v1", "events", "Event", true};
 const ResourceRef kJobs{"batch", "v1", "jobs", "Job", true};
 const ResourceRef kLeases{"coordination.k8s.io", "v1", "leases", "Lease", true};
-const ResourceRef kMultiArchImages{"archway.dev", "v1alpha1", "multiarchimages", "MultiArchImage", true};
 }  // namespace resources
 
 }  // namespace archway::kube

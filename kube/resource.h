@@ -24,7 +24,7 @@ struct ResourceRef {
                          const std::string& subresource = "") const;
 };
 
-// The resources archway uses.
+// The built-in resources archway uses (its own, MultiArchImage, is defined in operator/spec.h).
 namespace resources {
 extern const ResourceRef kSecrets;          // v1 secrets
 extern const ResourceRef kNodes;            // v1 nodes (cluster-scoped)
@@ -34,7 +34,6 @@ extern const ResourceRef kCoreEvents;       // v1 events
 extern const ResourceRef kEvents;           // events.k8s.io/v1 events
 extern const ResourceRef kJobs;             // batch/v1 jobs
 extern const ResourceRef kLeases;           // coordination.k8s.io/v1 leases
-extern const ResourceRef kMultiArchImages;  // archway.dev/v1alpha1 multiarchimages
 }  // namespace resources
 
 }  // namespace archway::kube

@@ -1,9 +1,11 @@
 // The controller around the Reconciler: informers for MultiArchImages (resynced every
-// config.resync), the Jobs archway manages and Nodes; a rate-limited work queue of
-// resource keys; worker threads. A Job change enqueues its MultiArchImage (label
-// archway.dev/multiarchimage); a Node becoming Ready/unready or changing os/arch labels
-// enqueues every build-mode resource. Failed reconciles are retried with per-key
-// exponential backoff; a success forgets the key's backoff.
+// config.resync), the Jobs archway manages, Nodes, and Secrets of type
+// kubernetes.io/dockerconfigjson (push credentials: a watch, not a GET per reconcile);
+// a rate-limited work queue of resource keys; worker threads (kube/worker.h). A Job
+// change enqueues its MultiArchImage (label archway.dev/multiarchimage); a Node becoming
+// Ready/unready, cordoned or relabelled enqueues every build-mode resource; a push Secret
+// changing enqueues the resources naming it. Failed reconciles, and reconciles that
+// throw, are retried with per-key exponential backoff; a success forgets the key's backoff.
 #pragma once
 
 #include <chrono>
@@ -13,7 +15,7 @@
 #include "kube/events.h"
 #include "operator/config.h"
 #include "operator/metrics.h"
-#include "registry/client.h"
+#include "registry/registry_api.h"
 #include "registry/resolver.h"
 
 namespace archway::op {
@@ -28,8 +30,8 @@ struct ControllerOptions {
 class Controller {
  public:
   // `events` and `metrics` may be null. All references must outlive the Controller.
-  Controller(kube::Client& kube, registry::Client& registry, registry::Resolver& resolver, kube::EventRecorder* events,
-             Metrics* metrics, OperatorConfig config, ControllerOptions options = {});
+  Controller(kube::Client& kube, registry::RegistryApi& registry, registry::Resolver& resolver,
+             kube::EventRecorder* events, Metrics* metrics, OperatorConfig config, ControllerOptions options = {});
   ~Controller();  // Stop()s
   Controller(const Controller&) = delete;
   Controller& operator=(const Controller&) = delete;

@@ -1,7 +1,8 @@
 // Plain-HTTP endpoints for the kubelet and Prometheus, on the shared server
 // (base/http_server.h): GET /healthz answers 200 while the process serves; /readyz (only
 // when `ready` is given) answers 200 when `ready()` says so and 503 otherwise; /metrics
-// (only when `metrics` is given) answers its text, the Prometheus exposition format.
+// (only when `metrics` is given) answers what it returns, in the Prometheus text format
+// (Metrics::Exposition).
 // One IO thread: probes and scrapes are small and rare.
 #pragma once
 

@@ -1,44 +1,63 @@
 #include "operator/metrics.h"
 
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
 namespace archway::op {
+namespace {
 
-Metrics::Metrics(prometheus::Registry& registry)
-    : reconciles_(prometheus::BuildCounter()
-                      .Name("archway_reconciles_total")
-                      .Help("MultiArchImage reconciles by result")
-                      .Register(registry)),
-      jobs_created_(prometheus::BuildCounter()
-                        .Name("archway_builder_jobs_created_total")
-                        .Help("Builder Jobs created by this operator")
-                        .Register(registry)),
-      jobs_(prometheus::BuildGauge()
-                .Name("archway_builder_jobs")
-                .Help("Builder Jobs managed by archway, by state")
-                .Register(registry)),
-      publishes_(prometheus::BuildCounter()
-                     .Name("archway_publishes_total")
-                     .Help("Multi-arch list publications by result")
-                     .Register(registry)) {
-  // Create the series up front so they read 0 instead of being absent.
-  for (const char* r : {"success", "error"}) {
-    reconciles_.Add({{"result", r}});
-    publishes_.Add({{"result", r}});
-  }
-  jobs_created_.Add({});
-  for (const char* s : {"pending", "running", "succeeded", "failed"}) jobs_.Add({{"state", s}});
+constexpr kube::JobPhase kPhases[] = {kube::JobPhase::kPending, kube::JobPhase::kRunning, kube::JobPhase::kSucceeded,
+                                      kube::JobPhase::kFailed};
+
+const char* Result(bool ok) { return ok ? "success" : "error"; }
+
+prometheus::Family<prometheus::Counter>& Counter(prometheus::Registry& registry, const char* name, const char* help) {
+  return prometheus::BuildCounter().Name(name).Help(help).Register(registry);
 }
 
-void Metrics::Reconciled(bool ok) { reconciles_.Add({{"result", ok ? "success" : "error"}}).Increment(); }
-void Metrics::JobCreated() { jobs_created_.Add({}).Increment(); }
-void Metrics::Published(bool ok) { publishes_.Add({{"result", ok ? "success" : "error"}}).Increment(); }
+}  // namespace
 
-void Metrics::SetJobsByState(const std::map<std::string, int>& counts) {
-  for (const char* s : {"pending", "running", "succeeded", "failed"}) {
-    auto it = counts.find(s);
-    jobs_.Add({{"state", s}}).Set(it == counts.end() ? 0 : it->second);
+struct Metrics::Impl {
+  prometheus::Registry registry;
+  prometheus::Family<prometheus::Counter>& reconciles =
+      Counter(registry, "archway_reconciles_total", "MultiArchImage reconciles by result");
+  prometheus::Family<prometheus::Counter>& jobs_created =
+      Counter(registry, "archway_builder_jobs_created_total", "Builder Jobs created by this operator");
+  prometheus::Family<prometheus::Gauge>& jobs = prometheus::BuildGauge()
+                                                    .Name("archway_builder_jobs")
+                                                    .Help("Builder Jobs managed by archway, by state")
+                                                    .Register(registry);
+  prometheus::Family<prometheus::Counter>& publishes =
+      Counter(registry, "archway_publishes_total", "Multi-arch list publications by result");
+};
+
+Metrics::Metrics() : impl_(std::make_unique<Impl>()) {
+  for (bool ok : {true, false}) {
+    impl_->reconciles.Add({{"result", Result(ok)}});
+    impl_->publishes.Add({{"result", Result(ok)}});
+  }
+  impl_->jobs_created.Add({});
+  for (auto phase : kPhases) impl_->jobs.Add({{"state", kube::JobPhaseName(phase)}});
+}
+
+Metrics::~Metrics() = default;
+
+void Metrics::Reconciled(bool ok) { impl_->reconciles.Add({{"result", Result(ok)}}).Increment(); }
+void Metrics::JobCreated() { impl_->jobs_created.Add({}).Increment(); }
+void Metrics::Published(bool ok) { impl_->publishes.Add({{"result", Result(ok)}}).Increment(); }
+
+void Metrics::SetJobsByPhase(const std::map<kube::JobPhase, int>& counts) {
+  for (auto phase : kPhases) {
+    auto it = counts.find(phase);
+    impl_->jobs.Add({{"state", kube::JobPhaseName(phase)}}).Set(it == counts.end() ? 0 : it->second);
   }
 }
 
-double Metrics::ReconcileCount(bool ok) { return reconciles_.Add({{"result", ok ? "success" : "error"}}).Value(); }
+double Metrics::ReconcileCount(bool ok) const { return impl_->reconciles.Add({{"result", Result(ok)}}).Value(); }
+
+std::string Metrics::Exposition() const { return prometheus::TextSerializer().Serialize(impl_->registry.Collect()); }
 
 }  // namespace archway::op

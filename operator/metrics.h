@@ -4,36 +4,37 @@
 //   archway_builder_jobs{state="pending|running|succeeded|failed"}  gauge, the Jobs
 //                                                       archway manages, by state, now
 //   archway_publishes_total{result="success|error"}    counter, list publications
+// Every series exists from the start (reading 0 rather than absent). prometheus-cpp stays
+// inside metrics.cpp: /metrics serves Exposition().
 #pragma once
 
 #include <map>
 #include <memory>
 #include <string>
 
-#include <prometheus/counter.h>
-#include <prometheus/family.h>
-#include <prometheus/gauge.h>
-#include <prometheus/registry.h>
+#include "kube/job.h"
 
 namespace archway::op {
 
 class Metrics {
  public:
-  explicit Metrics(prometheus::Registry& registry);
+  Metrics();
+  ~Metrics();
 
   void Reconciled(bool ok);
   void JobCreated();
   void Published(bool ok);
-  // Replaces the gauge values: state ("pending", ...) -> count.
-  void SetJobsByState(const std::map<std::string, int>& counts);
+  // Replaces the gauge values: every phase not in `counts` reads 0.
+  void SetJobsByPhase(const std::map<kube::JobPhase, int>& counts);
 
-  double ReconcileCount(bool ok);
+  double ReconcileCount(bool ok) const;
+
+  // Every series in the Prometheus text exposition format (version 0.0.4).
+  std::string Exposition() const;
 
  private:
-  prometheus::Family<prometheus::Counter>& reconciles_;
-  prometheus::Family<prometheus::Counter>& jobs_created_;
-  prometheus::Family<prometheus::Gauge>& jobs_;
-  prometheus::Family<prometheus::Counter>& publishes_;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace archway::op

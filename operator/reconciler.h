@@ -1,20 +1,11 @@
-// The MultiArchImage reconciler, in controller-runtime's model: Reconcile(key) reads the
-// resource (informer cache), the Jobs it owns, the Nodes and the registry, converges
-// them on the spec, and writes the status only when it differs from the stored one (a
-// steady state makes no writes). It is level-based: it never remembers anything between
+// The MultiArchImage reconciler, in controller-runtime's model: Reconcile(key) reads,
+// plans, executes. It reads the resource, its Jobs, the Nodes and the push Secret from
+// caches (ObjectReader) and asks the registry what the plan depends on (RegistryApi:
+// each source's tag by HEAD, platforms by digest through the Resolver; the target tag
+// only when the plan asks); the planners (planner.h) decide; it then creates and deletes
+// Jobs, publishes, and writes the status once, only when it differs from the stored one
+// (a steady state makes no writes). It is level-based: nothing is remembered between
 // calls that is not in the API or the registry, so a restarted operator carries on.
-//
-// Sources mode: HEAD each source (a moved tag is seen at once), read its platforms by
-// digest (cached), check them against spec.platforms, and publish the list when the
-// inputs changed, the generation changed, or the target tag no longer holds
-// status.digest (someone overwrote it).
-//
-// Build mode: one Job per platform (job_builder.h), created when absent (AlreadyExists
-// is success: the name is deterministic); a platform with no Ready node of its
-// architecture waits (emulation: Never) or builds emulated (Allow); when every Job has
-// succeeded, the list is published from the Jobs' child tags. Jobs of older specs are
-// deleted. A Job that expired after finishing (ttlSecondsAfterFinished) keeps the state
-// recorded in the status instead of being built again.
 #pragma once
 
 #include <chrono>
@@ -25,12 +16,14 @@
 #include "base/result.h"
 #include "kube/client.h"
 #include "kube/events.h"
-#include "kube/informer.h"
+#include "kube/object_reader.h"
 #include "operator/config.h"
 #include "operator/metrics.h"
+#include "operator/planner.h"
 #include "operator/spec.h"
 #include "operator/status.h"
-#include "registry/client.h"
+#include "registry/credentials.h"
+#include "registry/registry_api.h"
 #include "registry/resolver.h"
 
 namespace archway::op {
@@ -40,14 +33,15 @@ struct ReconcileResult {
 };
 
 struct ReconcilerDeps {
-  kube::Client* kube = nullptr;
-  kube::Informer* images = nullptr;  // multiarchimages
-  kube::Informer* jobs = nullptr;    // jobs labelled app.kubernetes.io/managed-by=archway
-  kube::Informer* nodes = nullptr;
-  registry::Client* registry = nullptr;
-  registry::Resolver* resolver = nullptr;
-  kube::EventRecorder* events = nullptr;  // may be null
-  Metrics* metrics = nullptr;             // may be null
+  kube::Client* kube = nullptr;           // writes: Jobs, the status subresource
+  kube::ObjectReader* images = nullptr;   // multiarchimages
+  kube::ObjectReader* jobs = nullptr;     // jobs labelled app.kubernetes.io/managed-by=archway
+  kube::ObjectReader* nodes = nullptr;
+  kube::ObjectReader* secrets = nullptr;  // secrets of type kubernetes.io/dockerconfigjson
+  registry::RegistryApi* registry = nullptr;
+  registry::Resolver* resolver = nullptr;  // over `registry`
+  kube::EventRecorder* events = nullptr;   // may be null
+  Metrics* metrics = nullptr;              // may be null
   OperatorConfig config;
   std::function<std::chrono::system_clock::time_point()> clock;  // default system_clock
 };
@@ -60,14 +54,21 @@ class Reconciler {
   Result<ReconcileResult> Reconcile(const std::string& key);
 
  private:
-  Result<ReconcileResult> ReconcileSources(const Json& object, const MultiArchImage& mai);
-  Result<ReconcileResult> ReconcileBuild(const Json& object, const MultiArchImage& mai);
-  Result<std::optional<registry::Keychain>> PushKeychain(const MultiArchImage& mai);
-  bool HasBuilderNode(const registry::Platform& platform, const BuildSpec& build) const;
-  // Writes `desired` unless it equals the stored status; records an Event on a
-  // transition of the Ready condition.
-  Status WriteStatus(const Json& object, const DesiredStatus& desired);
-  void RecordEvent(const Json& object, bool warning, const std::string& reason, const std::string& note);
+  Plan PlanSourcesRun(const MultiArchImage& mai, const ObservedStatus& observed, const registry::Keychain* keychain,
+                      const Status& push_secret);
+  Plan PlanBuildRun(const MultiArchImage& mai, const ObservedStatus& observed, const registry::Keychain* keychain,
+                    const Status& push_secret);
+  SourceFacts ResolveSources(const MultiArchImageSpec& spec, const registry::Keychain* keychain);
+  // The keychain of spec.pushSecretRef (nullopt when none), from the Secret cache.
+  Result<std::optional<registry::Keychain>> PushKeychain(const MultiArchImage& mai) const;
+
+  void CreateJobs(const MultiArchImage& mai, const Json& object, Plan& plan);
+  void DeleteJobs(const MultiArchImage& mai, const Plan& plan);
+  void Publish(const MultiArchImage& mai, const ObservedStatus& observed, const registry::Keychain* keychain,
+               Plan& plan);
+  // Writes `plan.status` unless it renders to the stored status, then records the Events.
+  Status WriteStatus(const Json& object, const ObservedStatus& observed, const Plan& plan);
+  void RecordEvent(const Json& object, const EventNote& event);
 
   ReconcilerDeps deps_;
 };

@@ -3,6 +3,8 @@
 #include <regex>
 #include <set>
 
+#include "kube/object.h"
+
 namespace archway::op {
 namespace {
 
@@ -183,7 +185,7 @@ Result<MultiArchImageSpec> ParseSpec(const Json& spec) {
         return Invalid(field, "required");
       auto r = registry::ParseReference(s["image"].get<std::string>());
       if (!r.ok()) return Invalid(field, r.error().message);
-      out.sources.push_back(s["image"].get<std::string>());
+      out.sources.push_back(SourceImage{s["image"].get<std::string>(), std::move(r).value()});
     }
   } else {
     auto build = ParseBuild(spec["build"], out.platforms);
@@ -203,9 +205,8 @@ Result<MultiArchImage> ParseMultiArchImage(const Json& object) {
     if (!value.ok()) return value.error();
     *out = std::move(*value);
   }
-  if (md.contains("generation") && md["generation"].is_number_integer()) mai.generation = md["generation"].get<int64_t>();
+  mai.generation = kube::GenerationOf(object);
   if (mai.name.empty()) return Error(ErrorCode::kInvalidArgument, "MultiArchImage: metadata.name missing");
-  mai.status = object.contains("status") && object["status"].is_object() ? object["status"] : Json::object();
   mai.spec_json = object.contains("spec") ? object["spec"] : Json();
   auto spec = ParseSpec(mai.spec_json);
   if (!spec.ok()) return spec.error();

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/result.h"
+#include "kube/resource.h"
 #include "registry/platform.h"
 #include "registry/reference.h"
 
@@ -22,6 +23,8 @@ using Json = nlohmann::json;
 inline constexpr const char* kGroup = "archway.dev";
 inline constexpr const char* kApiVersion = "archway.dev/v1alpha1";
 inline constexpr const char* kKind = "MultiArchImage";
+// The resource, as the API serves it (crds/archway.dev_multiarchimages.yaml).
+inline const kube::ResourceRef kMultiArchImageResource{kGroup, "v1alpha1", "multiarchimages", kKind, true};
 
 struct PlatformOverride {
   std::string dockerfile;                         // "" = the build's dockerfile
@@ -43,13 +46,18 @@ struct BuildSpec {
   Json resources = Json::object();                              // container resources, as given
 };
 
+struct SourceImage {
+  std::string text;         // sources[].image as written
+  registry::Reference ref;  // parsed
+};
+
 struct MultiArchImageSpec {
   registry::Reference image;  // has a tag (a list is published at a tag)
   std::string image_text;     // as written
   std::vector<registry::Platform> platforms;  // normalised, in spec order
   bool docker_format = false;                 // format: docker
   std::string push_secret;                    // pushSecretRef.name, "" = none
-  std::vector<std::string> sources;           // sources[].image as written
+  std::vector<SourceImage> sources;           // sources mode
   std::optional<BuildSpec> build;
 };
 
@@ -59,12 +67,12 @@ struct MultiArchImage {
   std::string uid;
   int64_t generation = 0;
   Json spec_json;   // the raw spec (hashed for Job names)
-  Json status;      // the stored status ({} when none)
   MultiArchImageSpec spec;
 };
 
-// Parses a MultiArchImage object. Errors are kInvalidArgument naming the field
-// ("spec.platforms[1]: ...") so they can go straight into a condition message.
+// Parses a MultiArchImage object's metadata and spec (its status: status.h). Errors are
+// kInvalidArgument naming the field ("spec.platforms[1]: ...") so they can go straight
+// into a condition message.
 Result<MultiArchImage> ParseMultiArchImage(const Json& object);
 
 // Same checks on a bare spec (used by ParseMultiArchImage and tests).

@@ -1,25 +1,43 @@
 #include "operator/status.h"
 
 namespace archway::op {
+namespace {
 
-std::pair<std::string, std::string> ReadyConditionOf(const Json& status) {
-  if (!status.is_object() || !status.contains("conditions") || !status["conditions"].is_array()) return {};
-  for (const auto& c : status["conditions"]) {
-    if (c.is_object() && c.value("type", "") == "Ready") return {c.value("status", ""), c.value("reason", "")};
-  }
-  return {};
+PlatformStatus ReadPlatformStatus(const Json& entry) {
+  auto field = [&](const char* key) { return kube::StringAt(entry, {key}).value_or(""); };
+  return PlatformStatus{field("platform"), field("digest"), field("source"),
+                        field("job"),      field("state"),  field("message")};
 }
 
-static std::string OldTransitionTime(const Json& status, const std::string& wanted_status) {
-  if (!status.is_object() || !status.contains("conditions") || !status["conditions"].is_array()) return "";
-  for (const auto& c : status["conditions"]) {
-    if (c.is_object() && c.value("type", "") == "Ready" && c.value("status", "") == wanted_status)
-      return c.value("lastTransitionTime", "");
+}  // namespace
+
+const PlatformStatus* ObservedStatus::FindPlatform(const std::string& platform) const {
+  for (const auto& entry : platforms) {
+    if (entry.platform == platform) return &entry;
   }
-  return "";
+  return nullptr;
 }
 
-Json RenderStatus(const DesiredStatus& desired, const Json& old_status, int64_t generation, const std::string& now) {
+ObservedStatus ReadObservedStatus(const Json& object) {
+  ObservedStatus observed;
+  const Json* status = kube::ObjectAt(object, {"status"});
+  if (status == nullptr) return observed;
+  observed.stored = *status;
+  observed.observed_generation = kube::IntAt(*status, {"observedGeneration"}).value_or(0);
+  observed.phase = kube::StringAt(*status, {"phase"}).value_or("");
+  observed.digest = kube::StringAt(*status, {"digest"}).value_or("");
+  if (const Json* platforms = kube::ArrayAt(*status, {"platforms"})) {
+    for (const Json& entry : *platforms) {
+      PlatformStatus p = ReadPlatformStatus(entry);
+      if (!p.platform.empty()) observed.platforms.push_back(std::move(p));
+    }
+  }
+  observed.ready = kube::ConditionOf(object, "Ready").value_or(kube::Condition{});
+  return observed;
+}
+
+Json RenderStatus(const DesiredStatus& desired, const ObservedStatus& observed, int64_t generation,
+                  const std::string& now) {
   Json status = Json::object();
   status["observedGeneration"] = generation;
   status["phase"] = desired.phase;
@@ -36,33 +54,15 @@ Json RenderStatus(const DesiredStatus& desired, const Json& old_status, int64_t 
   }
   status["platforms"] = platforms;
   const std::string ready = desired.ready ? "True" : "False";
-  std::string transition = OldTransitionTime(old_status, ready);
-  if (transition.empty()) transition = now;
+  const bool unchanged = observed.ready.status == ready && !observed.ready.last_transition_time.empty();
   Json condition = {{"type", "Ready"},
                     {"status", ready},
                     {"reason", desired.reason},
                     {"message", desired.message},
                     {"observedGeneration", generation},
-                    {"lastTransitionTime", transition}};
+                    {"lastTransitionTime", unchanged ? observed.ready.last_transition_time : now}};
   status["conditions"] = Json::array({condition});
   return status;
-}
-
-std::vector<PlatformStatus> ParsePlatformStatuses(const Json& status) {
-  std::vector<PlatformStatus> out;
-  if (!status.is_object() || !status.contains("platforms") || !status["platforms"].is_array()) return out;
-  for (const auto& e : status["platforms"]) {
-    if (!e.is_object()) continue;
-    PlatformStatus p;
-    p.platform = e.value("platform", "");
-    p.digest = e.value("digest", "");
-    p.source = e.value("source", "");
-    p.job = e.value("job", "");
-    p.state = e.value("state", "");
-    p.message = e.value("message", "");
-    out.push_back(p);
-  }
-  return out;
 }
 
 }  // namespace archway::op

@@ -1,5 +1,6 @@
-// The status of a MultiArchImage: what the reconciler wants it to say, rendered to the
-// JSON stored through the status subresource. Rendering keeps the Ready condition's
+// The status of a MultiArchImage: what is stored (ObservedStatus, read once per
+// reconcile, never throwing), what the reconciler wants it to say (DesiredStatus), and
+// the JSON written through the status subresource. Rendering keeps the Ready condition's
 // lastTransitionTime when its status did not change, so an unchanged state renders to
 // exactly the stored JSON and the reconciler can skip the write.
 #pragma once
@@ -9,6 +10,8 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "kube/object.h"
 
 namespace archway::op {
 
@@ -68,14 +71,24 @@ struct DesiredStatus {
   std::string message;
 };
 
+struct ObservedStatus {
+  Json stored = Json::object();  // .status as stored ({} when none): an unchanged render equals it
+  int64_t observed_generation = 0;
+  std::string phase;
+  std::string digest;                     // the published list, "" when none
+  std::vector<PlatformStatus> platforms;  // entries without a platform are left out
+  kube::Condition ready;                  // the Ready condition (all "" when none)
+
+  // The entry of `platform` ("linux/arm64"), or nullptr.
+  const PlatformStatus* FindPlatform(const std::string& platform) const;
+};
+
+// The status of a MultiArchImage object. Fields of the wrong type read as absent.
+ObservedStatus ReadObservedStatus(const Json& object);
+
 // The status JSON for `desired` at `generation`; `now` (metav1.Time) is used for
-// lastTransitionTime only when the Ready status differs from `old_status`'s.
-Json RenderStatus(const DesiredStatus& desired, const Json& old_status, int64_t generation, const std::string& now);
-
-// Platform entries of a stored status (unknown fields ignored).
-std::vector<PlatformStatus> ParsePlatformStatuses(const Json& status);
-
-// The stored Ready condition's {status, reason}, or {"", ""}.
-std::pair<std::string, std::string> ReadyConditionOf(const Json& status);
+// lastTransitionTime only when the Ready status differs from the observed one.
+Json RenderStatus(const DesiredStatus& desired, const ObservedStatus& observed, int64_t generation,
+                  const std::string& now);
 
 }  // namespace archway::op

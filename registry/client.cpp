@@ -164,6 +164,8 @@ struct Client::Impl {
   ClientOptions options;
   Keychain default_keychain;
 
+  http::ProxyConfig proxies;
+
   std::mutex mu;
   http::ConnectionPool pool;
   std::map<std::string, std::shared_ptr<http::TlsContext>> tls_contexts;  // by endpoint host
@@ -174,6 +176,11 @@ struct Client::Impl {
 
   explicit Impl(ClientOptions o) : options(std::move(o)) {
     default_keychain = options.keychain.MergedOver(options.registries.ToKeychain());
+    proxies = options.proxy ? *options.proxy : http::ProxyConfig::FromEnvironment();
+    if (!proxies.direct()) log::Info("registry requests go through a proxy", {{"proxy", proxies.Describe()}});
+    for (const std::string& problem : proxies.Problems()) {
+      log::Warn("proxy setting unusable: registry requests it applies to will fail", {{"error", problem}});
+    }
   }
 
   const HostConfig* HostConfigFor(const std::string& host) const {
@@ -234,6 +241,8 @@ struct Client::Impl {
       if (!made.ok()) return made.error();
       tls = std::move(*made);
     }
+    auto proxy = proxies.For(*origin);
+    if (!proxy.ok()) return proxy.error().Wrap(context);
     http::Request message;
     message.method = request.method;
     message.target = target.path_and_query;
@@ -249,6 +258,7 @@ struct Client::Impl {
     exchange.connect_timeout = options.connect_timeout;
     exchange.timeout = options.request_timeout;
     exchange.body_limit = request.body_limit;
+    exchange.proxy = std::move(*proxy);
     Clock::time_point start = Clock::now();
     auto response = http::Exchange(pool, *origin, tls, message, exchange);
     Observe(target, request.method, response.ok() ? response->status : 0, start);

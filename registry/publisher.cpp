@@ -79,7 +79,7 @@ std::string SerializeIndex(ListFormat format, const std::vector<Child>& children
 
 class Run {
  public:
-  Run(Client& client, const Reference& target, const PublishOptions& options)
+  Run(RegistryApi& client, const Reference& target, const PublishOptions& options)
       : client_(client), target_(target), options_(options), keychain_(options.keychain) {}
 
   Result<PublishResult> Publish(const std::vector<Reference>& sources) {
@@ -331,7 +331,7 @@ class Run {
     return error.Wrap(context);
   }
 
-  Client& client_;
+  RegistryApi& client_;
   const Reference& target_;
   const PublishOptions& options_;
   const Keychain* keychain_;
@@ -343,7 +343,7 @@ class Run {
 
 }  // namespace
 
-Publisher::Publisher(Client& client) : client_(client) {}
+Publisher::Publisher(RegistryApi& client) : client_(client) {}
 
 Result<PublishResult> Publisher::Publish(const Reference& target, const std::vector<Reference>& sources,
                                          const PublishOptions& options) {

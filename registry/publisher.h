@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "base/result.h"
-#include "registry/client.h"
+#include "registry/registry_api.h"
 #include "registry/platform.h"
 #include "registry/reference.h"
 
@@ -58,12 +58,12 @@ struct PublishResult {
 
 class Publisher {
  public:
-  explicit Publisher(Client& client);
+  explicit Publisher(RegistryApi& client);
   Result<PublishResult> Publish(const Reference& target, const std::vector<Reference>& sources,
                                 const PublishOptions& options);
 
  private:
-  Client& client_;
+  RegistryApi& client_;
 };
 
 }  // namespace archway::registry

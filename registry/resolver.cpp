@@ -93,7 +93,7 @@ bool IsImageConfigType(std::string_view media_type) {
 }  // namespace
 
 struct Resolver::Impl {
-  Client& client;
+  RegistryApi& client;
   ResolverOptions options;
 
   std::mutex mu;  // guards the caches and the flight table, never held across a request
@@ -101,12 +101,12 @@ struct Resolver::Impl {
   LruCache<std::shared_ptr<const ImagePlatforms>> digests;  // shared: Cached() hands them out
   LruCache<FailureEntry> failures;
   std::unordered_map<std::string, std::shared_ptr<Flight>> flights;
-  // Registry domain -> the client's fingerprint without extra credentials, which depends on
-  // nothing else (the domain's endpoints, the client's own credentials: both fixed). It is
-  // a SHA-256 per look-up otherwise, a third of a cached admission's look-up.
+  // Registry domain -> the fingerprint without extra credentials, which depends on nothing
+  // else (registry_api.h: the credentials used for ref's registry). It is a SHA-256 per
+  // look-up otherwise, two thirds of the cost of a look-up answered from memory.
   std::unordered_map<std::string, std::string> default_fingerprints;
 
-  Impl(Client& c, ResolverOptions o)
+  Impl(RegistryApi& c, ResolverOptions o)
       : client(c),
         options(std::move(o)),
         tags(options.digest_cache_entries),
@@ -351,7 +351,7 @@ struct Resolver::Impl {
   }
 };
 
-Resolver::Resolver(Client& client, ResolverOptions options)
+Resolver::Resolver(RegistryApi& client, ResolverOptions options)
     : impl_(std::make_unique<Impl>(client, std::move(options))) {}
 
 Resolver::~Resolver() = default;

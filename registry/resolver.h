@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "base/result.h"
-#include "registry/client.h"
+#include "registry/registry_api.h"
 #include "registry/platform.h"
 #include "registry/reference.h"
 
@@ -45,7 +45,7 @@ struct ResolverOptions {
 
 class Resolver {
  public:
-  Resolver(Client& client, ResolverOptions options);
+  Resolver(RegistryApi& client, ResolverOptions options);
   ~Resolver();
   Result<ImagePlatforms> Resolve(const Reference& ref, const Keychain* extra = nullptr);
 

@@ -2,6 +2,8 @@
 
 #include "base/encoding.h"
 #include "base/log.h"
+#include "kube/node.h"
+#include "kube/object.h"
 #include "kube/resource.h"
 
 namespace archway::webhook {
@@ -106,26 +108,18 @@ void KubeCluster::DeleteSecret(const kube::Json& secret) {
 }
 
 void KubeCluster::PutNode(const kube::Json& node) {
-  const auto& metadata = Metadata(node);
+  const kube::NodeState state = kube::ReadNode(node);
   NodeInfo info;
-  if (auto labels = metadata.find("labels"); labels != metadata.end() && labels->is_object()) {
-    info.platform.os = StringAt(*labels, "kubernetes.io/os");
-    info.platform.arch = StringAt(*labels, "kubernetes.io/arch");
-  }
-  if (auto status = node.find("status"); status != node.end() && status->is_object()) {
-    if (auto conditions = status->find("conditions"); conditions != status->end() && conditions->is_array()) {
-      for (const auto& condition : *conditions) {
-        if (StringAt(condition, "type") == "Ready") info.ready = StringAt(condition, "status") == "True";
-      }
-    }
-  }
+  info.platform.os = state.Label(kube::kOsLabel);
+  info.platform.arch = state.Label(kube::kArchLabel);
+  info.ready = state.ready;
   std::unique_lock lock(mu_);
-  node_info_[StringAt(metadata, "name")] = info;
+  node_info_[state.name] = info;
 }
 
 void KubeCluster::DeleteNode(const kube::Json& node) {
   std::unique_lock lock(mu_);
-  node_info_.erase(StringAt(Metadata(node), "name"));
+  node_info_.erase(kube::NameOf(node));
 }
 
 std::shared_ptr<const registry::Keychain> KubeCluster::KeychainFor(const std::string& ns,

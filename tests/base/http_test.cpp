@@ -9,6 +9,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <map>
+#include <mutex>
 #include <thread>
 
 #include "tests/support/http_server.h"
@@ -281,6 +283,90 @@ TEST(HttpConnection, InterruptFromAnotherThreadEndsABlockedRead) {
   EXPECT_LT(Clock::now() - start, std::chrono::seconds(5));
   EXPECT_TRUE((*conn)->interrupted());
   EXPECT_FALSE((*conn)->reusable());
+}
+
+// A server that reads a request and closes the connection without answering, on a
+// connection an earlier exchange left in the pool: what a keep-alive race or a crashing
+// registry looks like from the client.
+HttpReply CloseWithoutReply() {
+  HttpReply reply;
+  reply.close_without_reply = true;
+  return reply;
+}
+
+TEST(HttpRetry, APostOrPatchThatMayHaveReachedTheServerIsNotSentTwice) {
+  LoopbackHttpServer server([](const HttpRecord& r) { return r.Path() == "/warm" ? Reply(200) : CloseWithoutReply(); });
+  ConnectionPool pool;
+  for (const char* method : {"POST", "PATCH"}) {
+    server.ResetRequests();
+    ASSERT_TRUE(Exchange(pool, PlainOrigin(server), nullptr, Req("GET", "/warm"), ExchangeOptions{}).ok());
+    Request upload = Req(method, "/v2/x/blobs/uploads/");
+    upload.body = "chunk";
+    auto response = Exchange(pool, PlainOrigin(server), nullptr, upload, ExchangeOptions{});
+    ASSERT_FALSE(response.ok()) << method;
+    EXPECT_EQ(response.error().code, ErrorCode::kNetwork);
+    EXPECT_NE(response.error().message.find(std::string("the connection closed after the ") + method +
+                                            " was sent: it may have reached the server, so it is not sent again"),
+              std::string::npos)
+        << response.error().message;
+    auto seen = server.Requests();
+    ASSERT_EQ(seen.size(), 2u) << method;  // /warm, then the upload exactly once
+    EXPECT_EQ(seen[1].method, method);
+    EXPECT_EQ(seen[1].body, "chunk");
+  }
+  // On a new connection nothing is retried either.
+  server.ResetRequests();
+  ConnectionPool empty;
+  EXPECT_FALSE(Exchange(empty, PlainOrigin(server), nullptr, Req("POST", "/v2/x/blobs/uploads/"), ExchangeOptions{}).ok());
+  EXPECT_EQ(server.Requests().size(), 1u);
+}
+
+TEST(HttpRetry, IdempotentRequestsInTheSameSituationAreSentAgainOnANewConnection) {
+  std::mutex mu;
+  std::map<std::string, int> seen_paths;
+  LoopbackHttpServer server([&](const HttpRecord& r) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (r.Path() == "/warm") return Reply(200);
+    return seen_paths[r.method + " " + r.Path()]++ == 0 ? CloseWithoutReply() : Reply(200, "second " + r.method);
+  });
+  ConnectionPool pool;
+  for (const char* method : {"GET", "HEAD", "PUT", "DELETE"}) {
+    server.ResetRequests();
+    ASSERT_TRUE(Exchange(pool, PlainOrigin(server), nullptr, Req("GET", "/warm"), ExchangeOptions{}).ok());
+    Request request = Req(method, "/v2/x/manifests/v1");
+    if (std::string(method) == "PUT") request.body = "{}";
+    auto response = Exchange(pool, PlainOrigin(server), nullptr, request, ExchangeOptions{});
+    ASSERT_TRUE(response.ok()) << method << ": " << response.error().message;
+    EXPECT_EQ(response->status, 200);
+    auto seen = server.Requests();
+    ASSERT_EQ(seen.size(), 3u) << method;  // /warm, the closed attempt, the retry
+    EXPECT_EQ(seen[1].method, method);
+    EXPECT_EQ(seen[2].method, method);
+    if (std::string(method) == "PUT") {
+      EXPECT_EQ(seen[2].body, "{}");
+    }
+  }
+}
+
+TEST(HttpRetry, APostGoesOnANewConnectionWhenThePooledOneIsAlreadyClosed) {
+  // The peer closes its side of the idle connection (a keep-alive timeout) before the POST:
+  // the pool notices, so none of the POST is written to the dead connection, and it is
+  // sent once, on a new one.
+  LoopbackHttpServer server([](const HttpRecord& r) {
+    HttpReply reply = Reply(r.method == "POST" ? 202 : 200);
+    reply.close_after_reply = r.Path() == "/warm";
+    return reply;
+  });
+  ConnectionPool pool;
+  ASSERT_TRUE(Exchange(pool, PlainOrigin(server), nullptr, Req("GET", "/warm"), ExchangeOptions{}).ok());
+  for (int i = 0; i < 200 && server.ClosedConnections() == 0; ++i) std::this_thread::sleep_for(milliseconds(5));
+  ASSERT_EQ(server.ClosedConnections(), 1);
+  auto response = Exchange(pool, PlainOrigin(server), nullptr, Req("POST", "/v2/x/blobs/uploads/"), ExchangeOptions{});
+  ASSERT_TRUE(response.ok()) << response.error().message;
+  EXPECT_EQ(response->status, 202);
+  ASSERT_EQ(server.Requests().size(), 2u);
+  EXPECT_EQ(server.Requests()[1].method, "POST");
+  EXPECT_EQ(pool.Take(PlainOrigin(server)) != nullptr, true);  // the new connection went back to the pool
 }
 
 }  // namespace

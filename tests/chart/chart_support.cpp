@@ -16,6 +16,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include <gtest/gtest.h>
+
 #include "base/encoding.h"
 
 extern char** environ;
@@ -176,6 +178,22 @@ YAML::Node Container(const YAML::Node& deployment, const std::string& name) {
     if (container["name"].as<std::string>("") == name) return container;
   }
   return Absent();
+}
+
+void ExpectRestrictedSecurity(const YAML::Node& workload, const YAML::Node& container) {
+  const YAML::Node pod = workload["spec"]["template"]["spec"];
+  EXPECT_TRUE(pod["securityContext"]["runAsNonRoot"].as<bool>(false));
+  EXPECT_EQ(pod["securityContext"]["runAsUser"].as<int>(0), 65532);
+  EXPECT_EQ(Str(pod["securityContext"]["seccompProfile"]["type"]), "RuntimeDefault");
+  const YAML::Node sc = container["securityContext"];
+  EXPECT_TRUE(sc["runAsNonRoot"].as<bool>(false));
+  EXPECT_EQ(sc["runAsUser"].as<int>(0), 65532);
+  EXPECT_FALSE(sc["allowPrivilegeEscalation"].as<bool>(true));
+  EXPECT_TRUE(sc["readOnlyRootFilesystem"].as<bool>(false));
+  EXPECT_FALSE(sc["privileged"].as<bool>(false));
+  EXPECT_EQ(Strings(sc["capabilities"]["drop"]), std::vector<std::string>{"ALL"});
+  EXPECT_FALSE(sc["capabilities"]["add"]);
+  EXPECT_EQ(Str(sc["seccompProfile"]["type"]), "RuntimeDefault");
 }
 
 std::vector<std::string> Strings(const YAML::Node& sequence) {

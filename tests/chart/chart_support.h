@@ -74,4 +74,21 @@ YAML::Node Absent();
 // Sorted string values of a sequence node.
 std::vector<std::string> Strings(const YAML::Node& sequence);
 
+// In a gtest: the pod and `container` of `workload` (a Deployment or DaemonSet) run as
+// UID 65532, non-root, read-only root, no privilege escalation, no capabilities,
+// seccomp RuntimeDefault.
+void ExpectRestrictedSecurity(const YAML::Node& workload, const YAML::Node& container);
+
+// A scalar's text; "" when the node is absent or not a scalar.
+inline std::string Str(const YAML::Node& node) { return node ? node.as<std::string>("") : ""; }
+
+// In a gtest: fails the current test (not skip) when chart-render is missing or the
+// render failed.
+#define ASSERT_RENDERED(rendered)                                                               \
+  do {                                                                                          \
+    ASSERT_TRUE(::archway::charttest::ChartRenderPath().has_value())                            \
+        << ::archway::charttest::ChartRenderMissingMessage();                                   \
+    ASSERT_TRUE((rendered).ok()) << (rendered).Describe();                                      \
+  } while (0)
+
 }  // namespace archway::charttest

@@ -31,15 +31,6 @@ const char kWebhook[] = "archway-webhook";
 const char kOperator[] = "archway-operator";
 const char kTlsSecret[] = "archway-webhook-tls";
 
-// Fails the current test (not skip) when chart-render is missing or the render failed.
-#define ASSERT_RENDERED(rendered)                                         \
-  do {                                                                    \
-    ASSERT_TRUE(ChartRenderPath().has_value()) << ChartRenderMissingMessage(); \
-    ASSERT_TRUE((rendered).ok()) << (rendered).Describe();                \
-  } while (0)
-
-std::string Str(const YAML::Node& node) { return node ? node.as<std::string>("") : ""; }
-
 // Flattens a map to dotted leaf keys ("tls.certFile"); sequences are leaves.
 void LeafKeys(const YAML::Node& node, const std::string& prefix, std::set<std::string>& out) {
   for (const auto& entry : node) {
@@ -124,21 +115,9 @@ void ExpectNoWildcards(const YAML::Node& role) {
 
 void ExpectHardenedPod(const YAML::Node& deployment, const std::string& container_name) {
   SCOPED_TRACE(Str(deployment["metadata"]["name"]));
-  const YAML::Node pod = deployment["spec"]["template"]["spec"];
-  EXPECT_TRUE(pod["securityContext"]["runAsNonRoot"].as<bool>(false));
-  EXPECT_EQ(pod["securityContext"]["runAsUser"].as<int>(0), 65532);
-  EXPECT_EQ(Str(pod["securityContext"]["seccompProfile"]["type"]), "RuntimeDefault");
   const YAML::Node container = Container(deployment, container_name);
   ASSERT_TRUE(container) << "no container " << container_name;
-  const YAML::Node sc = container["securityContext"];
-  EXPECT_TRUE(sc["runAsNonRoot"].as<bool>(false));
-  EXPECT_EQ(sc["runAsUser"].as<int>(0), 65532);
-  EXPECT_FALSE(sc["allowPrivilegeEscalation"].as<bool>(true));
-  EXPECT_TRUE(sc["readOnlyRootFilesystem"].as<bool>(false));
-  EXPECT_FALSE(sc["privileged"].as<bool>(false));
-  EXPECT_EQ(Strings(sc["capabilities"]["drop"]), std::vector<std::string>{"ALL"});
-  EXPECT_FALSE(sc["capabilities"]["add"]);
-  EXPECT_EQ(Str(sc["seccompProfile"]["type"]), "RuntimeDefault");
+  ExpectRestrictedSecurity(deployment, container);
   EXPECT_TRUE(container["resources"]["requests"]["memory"]) << "memory request";
   EXPECT_TRUE(container["resources"]["limits"]["memory"]) << "memory limit";
   // A read-only root needs a writable /tmp.
@@ -200,7 +179,9 @@ TEST(Chart, EveryObjectCarriesTheStandardLabels) {
     EXPECT_FALSE(Str(labels["app.kubernetes.io/version"]).empty());
     EXPECT_EQ(Str(labels["helm.sh/chart"]).rfind("archway-", 0), 0u);
     const std::string kind = Str(doc["kind"]);
-    const bool cluster_scoped = kind == "ClusterRole" || kind == "ClusterRoleBinding" || kind == "MutatingWebhookConfiguration";
+    const bool cluster_scoped = kind == "ClusterRole" || kind == "ClusterRoleBinding" ||
+                                kind == "MutatingWebhookConfiguration" || kind == "ValidatingAdmissionPolicy" ||
+                                kind == "ValidatingAdmissionPolicyBinding";
     EXPECT_EQ(Str(doc["metadata"]["namespace"]), cluster_scoped ? "" : kNamespace);
   }
 }
@@ -322,7 +303,7 @@ TEST(Chart, RbacIsExactlyWhatEachBinaryUses) {
       {"archway.dev/multiarchimages/finalizers", {"update"}},
       {"batch/jobs", {"get", "list", "watch", "create", "delete"}},
       {"/nodes", {"list", "watch"}},
-      {"/secrets", {"get"}},
+      {"/secrets", {"list", "watch"}},
       {"/events", {"create"}},
       {"events.k8s.io/events", {"create"}},
   };

@@ -21,7 +21,7 @@
 #include <boost/beast/http.hpp>
 
 #include "base/encoding.h"
-#include "kube/leader.h"
+#include "kube/time.h"
 #include "tests/fakeapi/selectors.h"
 
 namespace archway::fakeapi {
@@ -44,6 +44,9 @@ struct ResourceInfo {
   std::string GroupResource() const { return ref.group.empty() ? ref.resource : ref.resource + "." + ref.group; }
 };
 
+// The custom resource the tests install (crds/archway.dev_multiarchimages.yaml).
+const kube::ResourceRef kMultiArchImages{"archway.dev", "v1alpha1", "multiarchimages", "MultiArchImage", true};
+
 const std::vector<ResourceInfo>& Known() {
   namespace r = kube::resources;
   static const std::vector<ResourceInfo> known = {
@@ -55,7 +58,7 @@ const std::vector<ResourceInfo>& Known() {
       {r::kEvents, false, false, false, false},
       {r::kJobs, true, true, false, false},
       {r::kLeases, false, false, false, false},
-      {r::kMultiArchImages, true, true, true, false},
+      {kMultiArchImages, true, true, true, false},
   };
   return known;
 }

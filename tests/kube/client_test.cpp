@@ -71,7 +71,7 @@ TEST_F(ClientTest, ErrorsCarryTheApiStatusMessageAndReason) {
   EXPECT_TRUE(IsNotFound(missing.error()));
   EXPECT_NE(missing.error().message.find(TestJson("status-404-secret-notfound.json")["message"].get<std::string>()),
             std::string::npos) << missing.error().message;
-  EXPECT_EQ(ApiReason(missing.error()), "NotFound");
+  EXPECT_EQ(missing.error().reason, "NotFound");
 
   ASSERT_TRUE(client().Create(r::kSecrets, "samples", TestJson("requests/secret-regcred.json")).ok());
   auto again = client().Create(r::kSecrets, "samples", TestJson("requests/secret-regcred.json"));
@@ -87,7 +87,7 @@ TEST_F(ClientTest, ErrorsCarryTheApiStatusMessageAndReason) {
   EXPECT_NE(invalid.error().message.find(TestJson("status-422-pod-no-containers.json")["message"].get<std::string>()),
             std::string::npos) << invalid.error().message;
 
-  auto bad_mai = client().Create(r::kMultiArchImages, "samples", TestJson("requests/mai-bad2.json"));
+  auto bad_mai = client().Create(testing::kMultiArchImages, "samples", TestJson("requests/mai-bad2.json"));
   ASSERT_FALSE(bad_mai.ok());
   EXPECT_NE(bad_mai.error().message.find(TestJson("status-422-mai-bad-platform.json")["message"].get<std::string>()),
             std::string::npos) << bad_mai.error().message;
@@ -96,7 +96,7 @@ TEST_F(ClientTest, ErrorsCarryTheApiStatusMessageAndReason) {
   no_name["metadata"].erase("name");
   auto unnamed = client().Create(r::kSecrets, "samples", no_name);
   ASSERT_FALSE(unnamed.ok());
-  EXPECT_EQ(ApiReason(unnamed.error()), "Invalid");
+  EXPECT_EQ(unnamed.error().reason, "Invalid");
 }
 
 TEST_F(ClientTest, StaleUpdateGetsConflictWithTheRealMessage) {
@@ -144,7 +144,7 @@ TEST_F(ClientTest, RetryOnConflictRereadsAndSucceeds) {
 }
 
 TEST_F(ClientTest, StatusSubresourceAndGeneration) {
-  auto created = client().Create(r::kMultiArchImages, "samples", TestJson("requests/mai-web.json"));
+  auto created = client().Create(testing::kMultiArchImages, "samples", TestJson("requests/mai-web.json"));
   ASSERT_TRUE(created.ok()) << created.error().message;
   EXPECT_EQ((*created)["metadata"]["generation"], 1);
   EXPECT_EQ((*created)["spec"]["format"], "oci");  // the CRD's schema default
@@ -154,7 +154,7 @@ TEST_F(ClientTest, StatusSubresourceAndGeneration) {
   Json obj = *created;
   obj["status"] = {{"phase", "Ready"}};
   obj["spec"]["platforms"].push_back("linux/arm/v7");
-  auto updated = client().Update(r::kMultiArchImages, "samples", obj);
+  auto updated = client().Update(testing::kMultiArchImages, "samples", obj);
   ASSERT_TRUE(updated.ok()) << updated.error().message;
   EXPECT_EQ((*updated)["metadata"]["generation"], 2);
   EXPECT_FALSE(updated->contains("status"));
@@ -163,7 +163,7 @@ TEST_F(ClientTest, StatusSubresourceAndGeneration) {
   Json status_obj = *updated;
   status_obj["status"] = {{"phase", "Building"}, {"observedGeneration", 2}};
   status_obj["spec"]["image"] = "changed/by:status";
-  auto with_status = client().UpdateStatus(r::kMultiArchImages, "samples", status_obj);
+  auto with_status = client().UpdateStatus(testing::kMultiArchImages, "samples", status_obj);
   ASSERT_TRUE(with_status.ok()) << with_status.error().message;
   EXPECT_EQ((*with_status)["status"]["phase"], "Building");
   EXPECT_EQ((*with_status)["spec"]["image"], "registry.lan:5000/web:1.4");
@@ -172,16 +172,16 @@ TEST_F(ClientTest, StatusSubresourceAndGeneration) {
   // Metadata-only change: no generation bump. A no-op update stores nothing.
   Json labelled = *with_status;
   labelled["metadata"]["labels"]["x"] = "y";
-  auto relabelled = client().Update(r::kMultiArchImages, "samples", labelled);
+  auto relabelled = client().Update(testing::kMultiArchImages, "samples", labelled);
   ASSERT_TRUE(relabelled.ok());
   EXPECT_EQ((*relabelled)["metadata"]["generation"], 2);
   int64_t rv_before = server().CurrentResourceVersion();
-  auto same = client().Update(r::kMultiArchImages, "samples", *relabelled);
+  auto same = client().Update(testing::kMultiArchImages, "samples", *relabelled);
   ASSERT_TRUE(same.ok());
   EXPECT_EQ(server().CurrentResourceVersion(), rv_before);
 
   // Status patch (merge) on /status.
-  auto patched = client().Patch(r::kMultiArchImages, "samples", "web", PatchType::kMerge,
+  auto patched = client().Patch(testing::kMultiArchImages, "samples", "web", PatchType::kMerge,
                                 {{"status", {{"phase", "Ready"}}}}, "status");
   ASSERT_TRUE(patched.ok()) << patched.error().message;
   EXPECT_EQ((*patched)["status"]["phase"], "Ready");
@@ -190,7 +190,7 @@ TEST_F(ClientTest, StatusSubresourceAndGeneration) {
   // Custom resources need a resourceVersion on update.
   Json no_rv = *patched;
   no_rv["metadata"].erase("resourceVersion");
-  auto refused = client().Update(r::kMultiArchImages, "samples", no_rv);
+  auto refused = client().Update(testing::kMultiArchImages, "samples", no_rv);
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.error().code, ErrorCode::kInvalidArgument);
 }
@@ -208,9 +208,9 @@ TEST_F(ClientTest, JsonPatchAppliesAndFailsCleanly) {
 }
 
 TEST_F(ClientTest, DeleteAnswersStatusForCustomResourcesAndObjectForPods) {
-  auto mai = client().Create(r::kMultiArchImages, "samples", TestJson("requests/mai-web.json"));
+  auto mai = client().Create(testing::kMultiArchImages, "samples", TestJson("requests/mai-web.json"));
   ASSERT_TRUE(mai.ok());
-  auto deleted = client().Delete(r::kMultiArchImages, "samples", "web");
+  auto deleted = client().Delete(testing::kMultiArchImages, "samples", "web");
   ASSERT_TRUE(deleted.ok());
   Json expected = TestJson("mai-delete-response.json");
   expected["details"]["name"] = "web";
@@ -226,7 +226,7 @@ TEST_F(ClientTest, DeleteAnswersStatusForCustomResourcesAndObjectForPods) {
 }
 
 TEST_F(ClientTest, DeletingAnOwnerDeletesWhatItOwns) {
-  auto mai = client().Create(r::kMultiArchImages, "samples", TestJson("requests/mai-web.json"));
+  auto mai = client().Create(testing::kMultiArchImages, "samples", TestJson("requests/mai-web.json"));
   ASSERT_TRUE(mai.ok());
   Json job = TestJson("requests/job.json");
   job["metadata"]["ownerReferences"][0]["uid"] = (*mai)["metadata"]["uid"];
@@ -240,7 +240,7 @@ TEST_F(ClientTest, DeletingAnOwnerDeletesWhatItOwns) {
   unrelated["metadata"].erase("ownerReferences");
   ASSERT_TRUE(client().Create(r::kJobs, "samples", unrelated).ok());
 
-  ASSERT_TRUE(client().Delete(r::kMultiArchImages, "samples", "web").ok());
+  ASSERT_TRUE(client().Delete(testing::kMultiArchImages, "samples", "web").ok());
   EXPECT_TRUE(IsNotFound(client().Get(r::kJobs, "samples", job["metadata"]["name"]).error()));
   EXPECT_TRUE(client().Get(r::kJobs, "samples", "unrelated").ok());
 }
@@ -295,7 +295,7 @@ TEST_F(ClientTest, PaginationWithContinueTokensAndExpiry) {
   auto expired = client().List(r::kNodes, "", {.limit = 3, .continue_token = second->continue_token});
   ASSERT_FALSE(expired.ok());
   EXPECT_TRUE(IsGone(expired.error()));
-  EXPECT_EQ(ApiReason(expired.error()), "Expired");
+  EXPECT_EQ(expired.error().reason, "Expired");
 
   // ListAll restarts once and returns the current state, every page followed.
   auto all = ListAll(client(), r::kNodes, "", {.limit = 2});

@@ -10,7 +10,7 @@ namespace {
 using EventsTest = testing::FakeApiTest;
 
 TEST_F(EventsTest, RecordsEventsK8sIoV1ShapedLikeTheRealOne) {
-  auto mai = client().Create(resources::kMultiArchImages, "samples", testing::TestJson("requests/mai-web.json"));
+  auto mai = client().Create(testing::kMultiArchImages, "samples", testing::TestJson("requests/mai-web.json"));
   ASSERT_TRUE(mai.ok());
   EventRecorder recorder(client(), {"archway.dev/operator", "archway-operator-7c9d5b6f4-x2x9k"});
   ASSERT_TRUE(recorder.Record(*mai, "Normal", "Published", "Publish", "published registry.lan:5000/web:1.4").ok());

@@ -17,6 +17,9 @@
 
 namespace archway::kube::testing {
 
+// A custom resource, as the fake serves it (the operator's own ResourceRef lives above kube/).
+inline const ResourceRef kMultiArchImages{"archway.dev", "v1alpha1", "multiarchimages", "MultiArchImage", true};
+
 inline std::string Testdata(const std::string& name) {
   std::ifstream in(std::string(ARCHWAY_SOURCE_DIR) + "/tests/kube/testdata/" + name, std::ios::binary);
   std::ostringstream ss;

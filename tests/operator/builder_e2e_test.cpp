@@ -18,6 +18,7 @@
 #include "base/encoding.h"
 #include "base/log.h"
 #include "kube/resource.h"
+#include "operator/spec.h"
 #include "tests/operator/operator_env.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/process.h"
@@ -41,7 +42,7 @@ void CaptureLogs() {
 }
 
 Json Status(fakeapi::FakeApiServer& api) {
-  auto obj = api.Peek(kube::resources::kMultiArchImages, "ci", "hello");
+  auto obj = api.Peek(op::kMultiArchImageResource, "ci", "hello");
   return obj && obj->contains("status") ? (*obj)["status"] : Json::object();
 }
 
@@ -90,7 +91,7 @@ TEST(BuilderEndToEnd, GeneratedJobsBuildWithBuildahAndTheOperatorPublishesTheLis
                  {"contextDir", "."},
                  {"dockerfile", "Dockerfile"},
                  {"buildArgs", {{"GREETING", "hi"}}}}}};
-  ASSERT_TRUE((*kube)->Create(kube::resources::kMultiArchImages, "ci", MultiArchImageObject("ci", "hello", spec)).ok());
+  ASSERT_TRUE((*kube)->Create(op::kMultiArchImageResource, "ci", MultiArchImageObject("ci", "hello", spec)).ok());
 
   std::vector<Json> jobs;
   ASSERT_TRUE(WaitFor([&] {

@@ -5,10 +5,7 @@
 
 #include <atomic>
 
-#include <prometheus/counter.h>
-#include <prometheus/registry.h>
-#include <prometheus/text_serializer.h>
-
+#include "operator/metrics.h"
 #include "tests/support/http_server.h"
 
 namespace archway::op {
@@ -38,17 +35,21 @@ TEST(HealthServer, HealthzAlwaysReadyzFollowsTheCallbackOthersAreNotFound) {
   EXPECT_ANY_THROW(HttpCall(host, "GET", "/healthz"));
 }
 
-TEST(HealthServer, ServesTheMetricsRegistryInPrometheusTextFormat) {
-  auto registry = std::make_shared<prometheus::Registry>();
-  auto& family = prometheus::BuildCounter().Name("archway_test_total").Help("a test counter").Register(*registry);
-  family.Add({{"result", "success"}}).Increment(3);
-  HealthServer server("127.0.0.1:0", nullptr, [registry] { return prometheus::TextSerializer().Serialize(registry->Collect()); });
+TEST(HealthServer, ServesTheOperatorMetricsInPrometheusTextFormat) {
+  Metrics metrics;
+  for (int i = 0; i < 3; ++i) metrics.Reconciled(true);
+  metrics.SetJobsByPhase({{kube::JobPhase::kRunning, 2}});
+  HealthServer server("127.0.0.1:0", nullptr, [&] { return metrics.Exposition(); });
   ASSERT_TRUE(server.Start().ok());
   const std::string host = "127.0.0.1:" + std::to_string(server.port());
   auto scrape = HttpCall(host, "GET", "/metrics");
   EXPECT_EQ(scrape.status, 200);
-  EXPECT_NE(scrape.body.find("# TYPE archway_test_total counter"), std::string::npos) << scrape.body;
-  EXPECT_NE(scrape.body.find("archway_test_total{result=\"success\"} 3"), std::string::npos) << scrape.body;
+  EXPECT_EQ(archway::testing::ReplyHeader(scrape, "content-type"), "text/plain; version=0.0.4");
+  EXPECT_NE(scrape.body.find("# TYPE archway_reconciles_total counter"), std::string::npos) << scrape.body;
+  EXPECT_NE(scrape.body.find("archway_reconciles_total{result=\"success\"} 3"), std::string::npos) << scrape.body;
+  EXPECT_NE(scrape.body.find("archway_reconciles_total{result=\"error\"} 0"), std::string::npos) << scrape.body;
+  EXPECT_NE(scrape.body.find("archway_builder_jobs{state=\"running\"} 2"), std::string::npos) << scrape.body;
+  EXPECT_NE(scrape.body.find("archway_builder_jobs{state=\"failed\"} 0"), std::string::npos) << scrape.body;
   EXPECT_EQ(HttpCall(host, "GET", "/healthz").status, 200);
   EXPECT_EQ(HttpCall(host, "GET", "/readyz").status, 404);  // no readiness callback on this port
 }

@@ -47,7 +47,10 @@ TEST(Spec, ParsesBothExamples) {
   EXPECT_EQ(build.spec.build->platform_overrides.at("linux/arm/v7").dockerfile, "Dockerfile.armv7");
   EXPECT_EQ(build.spec.push_secret, "regcred");
   MultiArchImage sources = ParseOk(optest::LoadYamlFile(kRoot + "/crds/examples/sources-mode.yaml"));
-  EXPECT_EQ(sources.spec.sources.size(), 2u);
+  ASSERT_EQ(sources.spec.sources.size(), 2u);
+  EXPECT_EQ(sources.spec.sources[0].text, "registry.lan:5000/web:1.4-amd64");
+  EXPECT_EQ(sources.spec.sources[0].ref.domain, "registry.lan:5000");
+  EXPECT_EQ(sources.spec.sources[0].ref.tag, "1.4-amd64");
   EXPECT_FALSE(sources.spec.build);
 }
 
@@ -210,21 +213,54 @@ builder:
 TEST(Status, TransitionTimeChangesOnlyOnTransitions) {
   DesiredStatus building{phase::kBuilding, "", {{"linux/arm64", "", "", "j", state::kRunning, ""}}, false,
                          reason::kBuilding, "0 of 1 platforms built"};
-  Json s1 = RenderStatus(building, Json::object(), 1, "2026-11-23T15:00:00Z");
+  auto observed = [](const Json& status) { return ReadObservedStatus(Json{{"status", status}}); };
+  Json s1 = RenderStatus(building, ObservedStatus{}, 1, "2026-11-23T15:00:00Z");
   EXPECT_EQ(s1["conditions"][0]["lastTransitionTime"], "2026-11-23T15:00:00Z");
   EXPECT_EQ(s1["observedGeneration"], 1);
   // Same state later: identical JSON, so the reconciler writes nothing.
-  EXPECT_EQ(RenderStatus(building, s1, 1, "2026-11-23T15:05:00Z"), s1);
+  EXPECT_EQ(RenderStatus(building, observed(s1), 1, "2026-11-23T15:05:00Z"), s1);
   // Another False reason: no transition of the status.
   DesiredStatus waiting = building;
   waiting.reason = reason::kNoBuilderNode;
-  Json s2 = RenderStatus(waiting, s1, 1, "2026-11-23T15:06:00Z");
+  Json s2 = RenderStatus(waiting, observed(s1), 1, "2026-11-23T15:06:00Z");
   EXPECT_EQ(s2["conditions"][0]["lastTransitionTime"], "2026-11-23T15:00:00Z");
   DesiredStatus ready{phase::kReady, "sha256:ab", {}, true, reason::kPublished, "published"};
-  Json s3 = RenderStatus(ready, s2, 1, "2026-11-23T15:07:00Z");
+  Json s3 = RenderStatus(ready, observed(s2), 1, "2026-11-23T15:07:00Z");
   EXPECT_EQ(s3["conditions"][0]["lastTransitionTime"], "2026-11-23T15:07:00Z");
   EXPECT_EQ(s3["digest"], "sha256:ab");
-  EXPECT_EQ(ReadyConditionOf(s3), std::make_pair(std::string("True"), std::string("Published")));
+  EXPECT_EQ(observed(s3).ready.status, "True");
+  EXPECT_EQ(observed(s3).ready.reason, "Published");
+}
+
+TEST(Status, TheStoredStatusIsReadOnceAndOddFieldsReadAsAbsent) {
+  const Json object = {{"status",
+                        {{"observedGeneration", 3},
+                         {"phase", "Ready"},
+                         {"digest", "sha256:ab"},
+                         {"platforms", Json::array({{{"platform", "linux/amd64"}, {"digest", "sha256:01"},
+                                                     {"job", "web-linux-amd64-1234abcd"}, {"state", "Succeeded"}},
+                                                    {{"platform", 5}},
+                                                    "junk",
+                                                    {{"platform", "linux/arm64"}, {"digest", 7}}})},
+                         {"conditions", Json::array({{{"type", "Ready"}, {"status", "True"}, {"reason", "Published"},
+                                                      {"message", "published"},
+                                                      {"lastTransitionTime", "2026-11-23T15:07:00Z"}}})}}}};
+  ObservedStatus observed = ReadObservedStatus(object);
+  EXPECT_EQ(observed.stored, object["status"]);
+  EXPECT_EQ(observed.observed_generation, 3);
+  EXPECT_EQ(observed.phase, "Ready");
+  EXPECT_EQ(observed.digest, "sha256:ab");
+  ASSERT_EQ(observed.platforms.size(), 2u);
+  ASSERT_NE(observed.FindPlatform("linux/amd64"), nullptr);
+  EXPECT_EQ(observed.FindPlatform("linux/amd64")->job, "web-linux-amd64-1234abcd");
+  EXPECT_EQ(observed.FindPlatform("linux/arm64")->digest, "");
+  EXPECT_EQ(observed.FindPlatform("linux/s390x"), nullptr);
+  EXPECT_EQ(observed.ready.message, "published");
+  for (const Json& odd : {Json(), Json{{"status", "Ready"}}, Json{{"status", {{"phase", 1}, {"conditions", "x"}}}}}) {
+    ObservedStatus none = ReadObservedStatus(odd);
+    EXPECT_EQ(none.phase, "");
+    EXPECT_EQ(none.ready.status, "");
+  }
 }
 
 }  // namespace

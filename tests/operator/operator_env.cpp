@@ -18,7 +18,7 @@ OperatorInstance::OperatorInstance(const kube::ClusterConfig& cluster, op::Opera
   registry_ = std::make_unique<registry::Client>(registry::ClientOptions{});
   resolver_ = std::make_unique<registry::Resolver>(*registry_, registry::ResolverOptions{});
   events_ = std::make_unique<kube::EventRecorder>(*kube_, kube::EventSource{"archway.dev/operator", "test"});
-  metrics_ = std::make_unique<op::Metrics>(prometheus_);
+  metrics_ = std::make_unique<op::Metrics>();
   op::ControllerOptions options;
   options.workers = 4;
   options.min_backoff = std::chrono::milliseconds(50);

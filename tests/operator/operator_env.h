@@ -8,7 +8,6 @@
 #include <string>
 
 #include <nlohmann/json.hpp>
-#include <prometheus/registry.h>
 
 #include "kube/client.h"
 #include "kube/events.h"
@@ -40,7 +39,6 @@ class OperatorInstance {
   std::unique_ptr<registry::Client> registry_;
   std::unique_ptr<registry::Resolver> resolver_;
   std::unique_ptr<kube::EventRecorder> events_;
-  prometheus::Registry prometheus_;
   std::unique_ptr<op::Metrics> metrics_;
   std::unique_ptr<op::Controller> controller_;
 };

@@ -7,6 +7,7 @@
 #include "base/encoding.h"
 #include "kube/resource.h"
 #include "kube/informer.h"
+#include "kube/object.h"
 #include "operator/job_builder.h"
 #include "operator/reconciler.h"
 #include "registry/reference.h"
@@ -19,7 +20,7 @@ namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
-const auto& kMai = kube::resources::kMultiArchImages;
+const auto& kMai = op::kMultiArchImageResource;
 const auto& kJobs = kube::resources::kJobs;
 const auto& kNodes = kube::resources::kNodes;
 
@@ -48,19 +49,18 @@ class OperatorTest : public ::testing::Test {
 
   bool WaitForPhase(const std::string& ns, const std::string& name, const std::string& phase,
                     milliseconds timeout = seconds(20)) {
-    return WaitFor([&] { return Status(ns, name).value("phase", "") == phase; }, timeout);
+    return WaitFor([&] { return kube::StringAt(Status(ns, name), {"phase"}) == phase; }, timeout);
   }
 
+  // (Read with kube/object.h: some tests store statuses of odd shapes.)
   std::string ReadyReason(const std::string& ns, const std::string& name) {
-    for (const auto& c : Status(ns, name).value("conditions", Json::array()))
-      if (c["type"] == "Ready") return c.value("reason", "");
-    return "";
+    auto ready = kube::ConditionOf(Json{{"status", Status(ns, name)}}, "Ready");
+    return ready ? ready->reason : "";
   }
 
   std::string ReadyMessage(const std::string& ns, const std::string& name) {
-    for (const auto& c : Status(ns, name).value("conditions", Json::array()))
-      if (c["type"] == "Ready") return c.value("message", "");
-    return "";
+    auto ready = kube::ConditionOf(Json{{"status", Status(ns, name)}}, "Ready");
+    return ready ? ready->message : "";
   }
 
   void Apply(const std::string& ns, const std::string& name, const Json& spec) {
@@ -74,6 +74,12 @@ class OperatorTest : public ::testing::Test {
     for (const auto& job : api_.Objects(kJobs))
       if (job["metadata"]["labels"].value("archway.dev/multiarchimage", "") == name) out.push_back(job);
     return out;
+  }
+
+  // The two single-platform sources SourcesSpec names.
+  void PushSources() {
+    PushTinyImage(registry_, "app/src", "amd64", "linux", "amd64");
+    PushTinyImage(registry_, "app/src", "arm64", "linux", "arm64");
   }
 
   void MarkJob(const std::string& ns, const std::string& job_name, const std::string& sample) {
@@ -160,8 +166,7 @@ TEST_F(OperatorTest, PlatformMismatchAndMissingPlatformNameTheCause) {
 
 TEST_F(OperatorTest, TwoHundredResourcesConvergeAndResyncMakesNoWrites) {
   const std::string host = registry_.host();
-  PushTinyImage(registry_, "app/src", "amd64", "linux", "amd64");
-  PushTinyImage(registry_, "app/src", "arm64", "linux", "arm64");
+  PushSources();
   constexpr int kCount = 200;
   for (int i = 0; i < kCount; ++i) Apply("bulk", "img-" + std::to_string(i), SourcesSpec(host, "app/bulk:r" + std::to_string(i)));
   auto op = StartOperator(seconds(2));
@@ -185,8 +190,7 @@ TEST_F(OperatorTest, TwoHundredResourcesConvergeAndResyncMakesNoWrites) {
 
 TEST_F(OperatorTest, MovedSourceTagAndOverwrittenTargetAreRepublishedOnResync) {
   const std::string host = registry_.host();
-  PushTinyImage(registry_, "app/src", "amd64", "linux", "amd64");
-  PushTinyImage(registry_, "app/src", "arm64", "linux", "arm64");
+  PushSources();
   auto op = StartOperator(milliseconds(500));
   Apply("team", "web", SourcesSpec(host, "app/web:2"));
   ASSERT_TRUE(WaitForPhase("team", "web", "Ready"));
@@ -313,6 +317,77 @@ TEST_F(OperatorTest, RestartMidBuildCreatesNoDuplicateJobs) {
   EXPECT_EQ(JobsOf("web").size(), 2u);
 }
 
+Json DockerConfigSecret(const std::string& ns, const std::string& name, const std::string& host,
+                        const std::string& type = "kubernetes.io/dockerconfigjson") {
+  const std::string config = Json{{"auths", {{host, {{"auth", Base64Encode("ci:secret")}}}}}}.dump();
+  return Json{{"apiVersion", "v1"}, {"kind", "Secret"}, {"metadata", {{"name", name}, {"namespace", ns}}},
+              {"type", type}, {"data", {{".dockerconfigjson", Base64Encode(config)}}}};
+}
+
+TEST_F(OperatorTest, ThePushSecretComesFromAWatchOfPushSecretsOnlyAndALateOneIsUsed) {
+  const std::string host = registry_.host();
+  PushSources();
+  auto op = StartOperator();
+  Json spec = SourcesSpec(host, "app/web:s");
+  spec["pushSecretRef"] = {{"name", "regcred"}};
+  Apply("team", "web", spec);
+  ASSERT_TRUE(WaitFor([&] { return ReadyReason("team", "web") == "PushSecretNotFound"; }, seconds(10)))
+      << Status("team", "web").dump(2);
+  EXPECT_NE(ReadyMessage("team", "web").find("no Secret regcred of type kubernetes.io/dockerconfigjson in namespace team"),
+            std::string::npos) << ReadyMessage("team", "web");
+
+  // A Secret of another type never reaches the operator's cache.
+  api_.Put(kube::resources::kSecrets, DockerConfigSecret("team", "regcred", host, "Opaque"));
+  std::this_thread::sleep_for(milliseconds(300));
+  EXPECT_EQ(ReadyReason("team", "web"), "PushSecretNotFound");
+  api_.Remove(kube::resources::kSecrets, "team", "regcred");
+  api_.Put(kube::resources::kSecrets, DockerConfigSecret("team", "regcred", host));
+  ASSERT_TRUE(WaitForPhase("team", "web", "Ready")) << Status("team", "web").dump(2);
+
+  int secret_gets = 0, secret_watches = 0;
+  for (const auto& r : api_.Requests()) {
+    if (r.path.find("/secrets") == std::string::npos) continue;
+    secret_gets += r.verb == "get";
+    secret_watches += r.verb == "watch" && r.query.find("fieldSelector=type%3Dkubernetes.io%2Fdockerconfigjson") !=
+                                               std::string::npos;
+  }
+  EXPECT_EQ(secret_gets, 0) << "reconciles read the push Secret from the cache";
+  EXPECT_GE(secret_watches, 1);
+}
+
+TEST_F(OperatorTest, ObjectsOfOddShapesNeitherThrowNorStopTheController) {
+  // Each of these made a throwing accessor (nlohmann's type_error) fire on the informer's
+  // or a worker's thread before every read went through kube/object.h.
+  Json node = SampleNode("pi-01");
+  api_.Put(kNodes, node);
+  const std::string host = registry_.host();
+  PushSources();
+  Json odd_status = MultiArchImageObject("team", "odd", BuildSpecJson(host, "app/odd:1"));
+  odd_status["status"] = {{"conditions", "Ready"}, {"platforms", 5}, {"observedGeneration", "1"}, {"digest", 7}};
+  api_.Put(kMai, odd_status);
+  Json odd_spec = MultiArchImageObject("team", "odd-spec", Json{{"image", 5}, {"platforms", "linux/amd64"}});
+  api_.Put(kMai, odd_spec);
+  auto op = StartOperator();
+
+  node["status"]["conditions"] = "Ready";  // an update: the Node handler compares old and new
+  node["metadata"]["labels"]["kubernetes.io/arch"] = Json::array({"arm64"});
+  node["spec"] = {{"unschedulable", "yes"}};
+  api_.Put(kNodes, node);
+  Json job = {{"apiVersion", "batch/v1"}, {"kind", "Job"},
+              {"metadata", {{"name", "odd-job"}, {"namespace", "team"}, {"ownerReferences", "me"},
+                            {"labels", {{"app.kubernetes.io/managed-by", "archway"}, {"archway.dev/multiarchimage", "odd"}}}}},
+              {"status", {{"conditions", Json::array({"Complete"})}, {"active", "1"}}}};
+  api_.Put(kJobs, job);
+
+  ASSERT_TRUE(WaitFor([&] { return ReadyReason("team", "odd") == "NoBuilderNode"; }, seconds(10)))
+      << Status("team", "odd").dump(2);
+  EXPECT_EQ(Status("team", "odd")["phase"], "Building");  // the stored status was rewritten whole
+  ASSERT_TRUE(WaitFor([&] { return ReadyReason("team", "odd-spec") == "InvalidSpec"; }, seconds(10)));
+  Apply("team", "web", SourcesSpec(host, "app/web:odd"));
+  ASSERT_TRUE(WaitForPhase("team", "web", "Ready")) << Status("team", "web").dump(2);
+  EXPECT_TRUE(op->controller().Synced());
+}
+
 TEST_F(OperatorTest, CreateRacingAStaleCacheIsAnsweredAlreadyExistsAndTreatedAsDone) {
   // A Job cache that has not seen the Jobs yet (as right after a restart, or when a
   // previous leader created them a moment ago): the reconciler's creates get 409
@@ -326,15 +401,16 @@ TEST_F(OperatorTest, CreateRacingAStaleCacheIsAnsweredAlreadyExistsAndTreatedAsD
   ASSERT_TRUE(mai.ok());
   for (const auto& p : mai->spec.platforms) api_.Put(kJobs, op::BuildJob(*mai, p, op::OperatorConfig{}, false));
 
-  kube::Informer images(*kube_, kMai), jobs(*kube_, kJobs), nodes(*kube_, kNodes);
+  kube::Informer images(*kube_, kMai), jobs(*kube_, kJobs), nodes(*kube_, kNodes), secrets(*kube_, kube::resources::kSecrets);
   images.Start();
   nodes.Start();  // `jobs` is never started: its cache stays empty
   ASSERT_TRUE(images.WaitForSync(seconds(5)) && nodes.WaitForSync(seconds(5)));
   registry::Client registry_client(registry::ClientOptions{});
   registry::Resolver resolver(registry_client, registry::ResolverOptions{});
   op::Reconciler reconciler(op::ReconcilerDeps{.kube = kube_.get(), .images = &images, .jobs = &jobs, .nodes = &nodes,
-                                               .registry = &registry_client, .resolver = &resolver, .events = nullptr,
-                                               .metrics = nullptr, .config = op::OperatorConfig{}, .clock = {}});
+                                               .secrets = &secrets, .registry = &registry_client, .resolver = &resolver,
+                                               .events = nullptr, .metrics = nullptr, .config = op::OperatorConfig{},
+                                               .clock = {}});
   api_.ResetCounts();
   auto result = reconciler.Reconcile("team/web");
   ASSERT_TRUE(result.ok()) << result.error().message;

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/encoding.h"
+#include "registry/client.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/http_server.h"
 #include "tests/support/registry_server.h"

@@ -1,84 +1,66 @@
 #include "tests/support/http_server.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cctype>
 #include <stdexcept>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+
+#include "tests/support/process.h"
 
 namespace archway::testing {
 namespace {
 
 namespace asio = boost::asio;
+namespace ssl = boost::asio::ssl;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
 
-std::string Lower(std::string s) {
+}  // namespace
+
+std::string LowerCase(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return s;
 }
 
-}  // namespace
+struct LoopbackHttpServer::TlsState {
+  TempDir dir{"archway-loopback-tls"};
+  ssl::context context{ssl::context::tls_server};
+};
 
 LoopbackHttpServer::LoopbackHttpServer(Handler handler) : handler_(std::move(handler)) {
-  listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (listen_fd_ < 0) throw std::runtime_error("socket() failed");
-  int one = 1;
-  setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || listen(listen_fd_, 64) != 0 ||
-      getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    close(listen_fd_);
-    throw std::runtime_error("cannot listen on 127.0.0.1");
-  }
-  port_ = ntohs(addr.sin_port);
-  acceptor_ = std::thread([this] { AcceptLoop(); });
+  listener_.Start([this](int fd) { Serve(fd); });
 }
+
+LoopbackHttpServer::LoopbackHttpServer(Handler handler, LoopbackTls tls)
+    : handler_(std::move(handler)), tls_(std::make_shared<TlsState>()) {
+  std::string names = "IP:127.0.0.1";
+  for (const auto& name : tls.names) names += ",DNS:" + name;
+  CommandResult made = RunCommand({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+                                   "/CN=archway-loopback", "-addext", "subjectAltName=" + names, "-keyout",
+                                   tls_->dir.File("tls.key"), "-out", tls_->dir.File("tls.crt")},
+                                  std::chrono::seconds(30));
+  if (made.exit_code != 0) throw std::runtime_error("openssl req failed: " + made.output);
+  tls_->context.use_certificate_chain_file(tls_->dir.File("tls.crt"));
+  tls_->context.use_private_key_file(tls_->dir.File("tls.key"), ssl::context::pem);
+  listener_.Start([this](int fd) { Serve(fd); });
+}
+
+std::string LoopbackHttpServer::ca_file() const { return tls_ ? tls_->dir.File("tls.crt") : ""; }
 
 LoopbackHttpServer::~LoopbackHttpServer() {
-  stopping_ = true;
   {
+    // Under the lock: a hanging connection has either not checked the flag yet or is waiting.
     std::lock_guard<std::mutex> lock(mu_);
-    for (int fd : connections_) shutdown(fd, SHUT_RDWR);
+    stopping_ = true;
   }
   stopped_.notify_all();
-  acceptor_.join();
-  std::vector<std::thread> threads;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    threads.swap(threads_);
-  }
-  for (auto& t : threads) t.join();
-  close(listen_fd_);
-}
-
-void LoopbackHttpServer::AcceptLoop() {
-  while (!stopping_) {
-    pollfd pfd{listen_fd_, POLLIN, 0};
-    if (poll(&pfd, 1, 50) <= 0) continue;
-    int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) continue;
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_) {
-      close(fd);
-      break;
-    }
-    connections_.push_back(fd);
-    threads_.emplace_back([this, fd] { Serve(fd); });
-  }
+  listener_.Stop();
 }
 
 void LoopbackHttpServer::Serve(int fd) {
@@ -86,6 +68,23 @@ void LoopbackHttpServer::Serve(int fd) {
   tcp::socket socket(io);
   boost::system::error_code ec;
   socket.assign(tcp::v4(), fd, ec);
+  if (!ec && tls_) {
+    ssl::stream<tcp::socket&> stream(socket, tls_->context);
+    stream.handshake(ssl::stream_base::server, ec);
+    if (!ec) ServeStream(stream);
+  } else if (!ec) {
+    ServeStream(socket);
+  }
+  socket.shutdown(tcp::socket::shutdown_both, ec);
+  listener_.Untrack(fd);
+  socket.close(ec);
+  std::lock_guard<std::mutex> lock(mu_);
+  ++closed_connections_;
+}
+
+template <typename Stream>
+void LoopbackHttpServer::ServeStream(Stream& socket) {
+  boost::system::error_code ec;
   beast::flat_buffer buffer;
   while (!ec && !stopping_) {
     bhttp::request_parser<bhttp::string_body> parser;
@@ -93,17 +92,14 @@ void LoopbackHttpServer::Serve(int fd) {
     bhttp::read(socket, buffer, parser, ec);
     if (ec) break;
     const auto& message = parser.get();
-    HttpRecord record;
-    record.method = std::string(message.method_string());
-    record.target = std::string(message.target());
-    for (const auto& field : message) record.headers[Lower(std::string(field.name_string()))] = std::string(field.value());
-    record.body = message.body();
+    HttpRecord record = RecordOf(message);
     {
       std::lock_guard<std::mutex> lock(mu_);
       requests_.push_back(record);
     }
     HttpReply reply = handler_(record);
     bool keep_alive = message.keep_alive();
+    if (reply.close_without_reply) break;
     if (reply.hang && reply.declared_length < 0) {
       std::unique_lock<std::mutex> lock(mu_);
       stopped_.wait(lock, [this] { return stopping_.load(); });
@@ -127,7 +123,7 @@ void LoopbackHttpServer::Serve(int fd) {
       // Content-Length describes the GET body; a HEAD response has none.
       auto length = reply.body.size();
       bool has_length = false;
-      for (const auto& [name, value] : reply.headers) has_length |= Lower(name) == "content-length";
+      for (const auto& [name, value] : reply.headers) has_length |= LowerCase(name) == "content-length";
       if (!has_length) response.content_length(length);
       bhttp::response_serializer<bhttp::string_body> serializer(response);
       serializer.split(true);
@@ -139,12 +135,8 @@ void LoopbackHttpServer::Serve(int fd) {
       response.prepare_payload();
       bhttp::write(socket, response, ec);
     }
-    if (!keep_alive) break;
+    if (!keep_alive || reply.close_after_reply) break;
   }
-  socket.shutdown(tcp::socket::shutdown_both, ec);
-  std::lock_guard<std::mutex> lock(mu_);
-  connections_.erase(std::remove(connections_.begin(), connections_.end(), fd), connections_.end());
-  socket.close(ec);
 }
 
 std::vector<HttpRecord> LoopbackHttpServer::Requests() const {
@@ -155,6 +147,11 @@ std::vector<HttpRecord> LoopbackHttpServer::Requests() const {
 void LoopbackHttpServer::ResetRequests() {
   std::lock_guard<std::mutex> lock(mu_);
   requests_.clear();
+}
+
+int LoopbackHttpServer::ClosedConnections() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return closed_connections_;
 }
 
 HttpReply HttpCall(const std::string& host, const std::string& method, const std::string& target,
@@ -188,9 +185,9 @@ HttpReply HttpCall(const std::string& host, const std::string& method, const std
 }
 
 std::string ReplyHeader(const HttpReply& reply, const std::string& name) {
-  std::string wanted = Lower(name);
+  std::string wanted = LowerCase(name);
   for (const auto& [key, value] : reply.headers) {
-    if (Lower(key) == wanted) return value;
+    if (LowerCase(key) == wanted) return value;
   }
   return "";
 }

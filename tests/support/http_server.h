@@ -8,6 +8,9 @@
 //   ... point a client at server.host() ...
 //   EXPECT_EQ(server.Requests().size(), 2u);
 //
+// With LoopbackTls it serves HTTPS instead, with a fresh self-signed certificate for
+// 127.0.0.1 and the names given (ca_file() verifies it).
+//
 // Also a minimal blocking HTTP client (HttpCall) that does not share code with archway's.
 #pragma once
 
@@ -20,6 +23,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "tests/support/loopback_listener.h"
 
 namespace archway::testing {
 
@@ -47,6 +52,14 @@ struct HttpReply {
   long long declared_length = -1;
   // Send the body with chunked transfer encoding (no Content-Length).
   bool chunked = false;
+  // Close the connection right after reading the request, without answering.
+  bool close_without_reply = false;
+  // Answer (without "Connection: close"), then close the connection: a keep-alive timeout.
+  bool close_after_reply = false;
+};
+
+struct LoopbackTls {
+  std::vector<std::string> names;  // DNS names in the certificate besides IP 127.0.0.1
 };
 
 class LoopbackHttpServer {
@@ -54,31 +67,36 @@ class LoopbackHttpServer {
   using Handler = std::function<HttpReply(const HttpRecord&)>;
 
   explicit LoopbackHttpServer(Handler handler);
+  LoopbackHttpServer(Handler handler, LoopbackTls tls);
   ~LoopbackHttpServer();
   LoopbackHttpServer(const LoopbackHttpServer&) = delete;
   LoopbackHttpServer& operator=(const LoopbackHttpServer&) = delete;
 
-  int port() const { return port_; }
-  std::string host() const { return "127.0.0.1:" + std::to_string(port_); }
-  std::string url() const { return "http://" + host(); }
+  int port() const { return listener_.port(); }
+  std::string host() const { return "127.0.0.1:" + std::to_string(port()); }
+  std::string url() const { return (tls_ ? "https://" : "http://") + host(); }
+  // TLS mode: the PEM certificate that verifies this server ("" otherwise).
+  std::string ca_file() const;
 
   std::vector<HttpRecord> Requests() const;
   void ResetRequests();
+  // Connections the server has closed so far (its side of a keep-alive timeout).
+  int ClosedConnections() const;
 
  private:
-  void AcceptLoop();
+  struct TlsState;
   void Serve(int fd);
+  template <typename Stream>
+  void ServeStream(Stream& stream);
 
   Handler handler_;
-  int listen_fd_ = -1;
-  int port_ = 0;
   std::atomic<bool> stopping_{false};
   mutable std::mutex mu_;
   std::condition_variable stopped_;
   std::vector<HttpRecord> requests_;
-  std::vector<int> connections_;
-  std::vector<std::thread> threads_;
-  std::thread acceptor_;
+  int closed_connections_ = 0;
+  std::shared_ptr<TlsState> tls_;
+  LoopbackListener listener_;
 };
 
 // One request on a fresh connection to "host:port" (plain HTTP). Throws on connection
@@ -89,5 +107,18 @@ HttpReply HttpCall(const std::string& host, const std::string& method, const std
 
 // The value of a reply header, case-insensitive ("" when absent).
 std::string ReplyHeader(const HttpReply& reply, const std::string& name);
+
+std::string LowerCase(std::string text);
+
+// The record of a request the loopback servers read with Beast (http::request<string_body>).
+template <typename BeastRequest>
+HttpRecord RecordOf(const BeastRequest& request) {
+  HttpRecord record;
+  record.method = std::string(request.method_string());
+  record.target = std::string(request.target());
+  for (const auto& field : request) record.headers[LowerCase(std::string(field.name_string()))] = std::string(field.value());
+  record.body = request.body();
+  return record;
+}
 
 }  // namespace archway::testing

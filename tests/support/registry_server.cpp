@@ -70,8 +70,10 @@ RegistryServer::RegistryServer(RegistryServerOptions options)
   }
   std::string tls_section;
   if (options_.tls) {
+    std::string names = "IP:127.0.0.1";
+    for (const auto& name : options_.tls_names) names += ",DNS:" + name;
     CommandResult r = RunCommand({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
-                                  "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout",
+                                  "/CN=127.0.0.1", "-addext", "subjectAltName=" + names, "-keyout",
                                   dir_.File("tls.key"), "-out", dir_.File("tls.crt")},
                                  std::chrono::seconds(30));
     if (r.exit_code != 0) throw std::runtime_error("openssl req failed: " + r.output);

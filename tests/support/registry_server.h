@@ -48,6 +48,9 @@ struct RegistryServerOptions {
   // Serve HTTPS with a fresh self-signed certificate for 127.0.0.1 (ca_file()). The
   // fixture helpers and request counting speak plain HTTP and are not available then.
   bool tls = false;
+  // TLS mode: DNS names the certificate covers besides IP 127.0.0.1 (for a registry that a
+  // test reaches by a name only its proxy resolves).
+  std::vector<std::string> tls_names;
 
   static RegistryServerOptions Plain() { return {}; }
   static RegistryServerOptions Tls() {

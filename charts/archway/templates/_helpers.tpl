@@ -57,6 +57,10 @@ app.kubernetes.io/component: {{ .component }}
 {{- printf "%s-operator" (include "archway.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
+{{- define "archway.nodeLabelerName" -}}
+{{- printf "%s-node-labeler" (include "archway.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
 {{- define "archway.tlsSecretName" -}}
 {{- default (printf "%s-tls" (include "archway.webhookName" .)) .Values.tls.secretName }}
 {{- end }}
@@ -156,6 +160,38 @@ seccompProfile:
   valueFrom:
     fieldRef:
       fieldPath: metadata.namespace
+{{- include "archway.proxyEnv" . }}
+{{- end }}
+
+{{/* The proxy for registry traffic (proxy.*); nothing while no proxy is set. */}}
+{{- define "archway.proxyEnv" -}}
+{{- $proxy := .Values.proxy | default dict -}}
+{{- if $proxy.existingSecret }}
+{{- if or $proxy.httpsProxy $proxy.httpProxy }}
+{{- fail "proxy.existingSecret replaces proxy.httpsProxy and proxy.httpProxy: put the URLs in the Secret (keys HTTPS_PROXY, HTTP_PROXY) and leave those two empty" }}
+{{- end }}
+{{- range $key := list "HTTPS_PROXY" "HTTP_PROXY" }}
+- name: {{ $key }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $proxy.existingSecret }}
+      key: {{ $key }}
+      optional: true
+{{- end }}
+{{- else }}
+{{- with $proxy.httpsProxy }}
+- name: HTTPS_PROXY
+  value: {{ . | quote }}
+{{- end }}
+{{- with $proxy.httpProxy }}
+- name: HTTP_PROXY
+  value: {{ . | quote }}
+{{- end }}
+{{- end }}
+{{- if or $proxy.existingSecret $proxy.httpsProxy $proxy.httpProxy }}
+- name: NO_PROXY
+  value: {{ $proxy.noProxy | default "" | quote }}
+{{- end }}
 {{- end }}
 
 {{/* The registries.yaml text the chart stores (file wins over config). */}}
