@@ -169,7 +169,7 @@ enum class AdmissionResult {
   kDenied,            // ... and policy deny: refused
   kError,             // an image not inspected (failed, or past the budget), or a malformed pod
   kIgnored,           // not a Pod CREATE (the admitter's; Decide never returns it)
-  kBadRequest,        // not an AdmissionReview: HTTP 400/413 (the admitter's and the server's)
+  kBadRequest,        // not an AdmissionReview: HTTP 400 (the admitter's; Decide never returns it)
 };
 inline constexpr size_t kAdmissionResultCount = 8;
 // "mutated", "skipped", "unchanged", "no_common_platform", "denied", "error", "ignored",

@@ -3,7 +3,8 @@
 //   archway_admission_requests_total{result}          counter; result is one of
 //       mutated, skipped, unchanged, no_common_platform, denied, error (an image could
 //       not be inspected or the budget ran out), ignored (not a Pod CREATE),
-//       bad_request (HTTP 400/413: not an AdmissionReview)
+//       bad_request (HTTP 400: not an AdmissionReview; a body over the limit is refused
+//       with 413 by the server before it is read, and not counted here)
 //   archway_admission_latency_seconds                 histogram, body read -> answer ready
 //   archway_registry_requests_total{registry,status}  counter, one per HTTP exchange with a
 //       registry (status "0" when no answer arrived)
