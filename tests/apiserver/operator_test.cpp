@@ -415,16 +415,25 @@ TEST_F(OperatorOnApiserver, LeaseIsHeldAndTakenOverOnShutdown) {
 }
 
 // Runs last: the operator processes' own requests (user agent archway/...), across this
-// suite, as the audit log saw them. Nothing was refused.
-TEST_F(OperatorOnApiserver, TheOperatorWasNeverRefused) {
+// suite, as the audit log saw them. Nothing was refused, and every read of Secrets was the
+// push-secret cache's list or watch with its type field selector (RBAC allows listing all
+// Secrets: it cannot narrow a list by field).
+TEST_F(OperatorOnApiserver, TheOperatorWasNeverRefusedAndListsOnlyPushSecrets) {
   int own = 0;
+  int secret_reads = 0;
   for (const auto& e : AuditEventsOf(ServiceAccountUser(kOperatorServiceAccount))) {
     if (e.value("userAgent", "").rfind("archway/", 0) != 0) continue;  // the tests' own calls with its token
     ++own;
     const int code = e["responseStatus"].value("code", 0);
     EXPECT_TRUE(code != 401 && code != 403) << code << " for " << e.value("verb", "") << " " << e.value("requestURI", "");
+    if (e.value("objectRef", Json::object()).value("resource", "") != "secrets") continue;
+    ++secret_reads;
+    const std::string uri = e.value("requestURI", "");
+    EXPECT_NE(uri.find("fieldSelector=type%3Dkubernetes.io%2Fdockerconfigjson"), std::string::npos)
+        << "a Secret read without the push-secret field selector: " << e.value("verb", "") << " " << uri;
   }
   EXPECT_GT(own, 0) << "the operator made no request";
+  EXPECT_GT(secret_reads, 0) << "the operator's push-secret cache never listed";
 }
 
 }  // namespace
