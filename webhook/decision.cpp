@@ -322,6 +322,7 @@ const char* ResultName(AdmissionResult result) {
     case AdmissionResult::kError: return "error";
     case AdmissionResult::kIgnored: return "ignored";
     case AdmissionResult::kBadRequest: return "bad_request";
+    case AdmissionResult::kGated: return "gated";
   }
   return "error";
 }
