@@ -36,6 +36,8 @@ class KubeCluster : public PullSecretSource, public NodeInventory, public PodEve
   std::optional<OsArch> PlatformOf(const std::string& node_name) const override;
   void Warn(const std::string& ns, const std::string& pod_name, const std::string& reason,
             const std::string& note) override;
+  void WarnController(const std::string& ns, const kube::OwnerReference& controller, const std::string& reason,
+                      const std::string& note) override;
 
  private:
   struct NodeInfo {
