@@ -1095,6 +1095,10 @@ struct FakeApiServer::Impl {
       } else if (it->status == 429) {
         r.body = Failure(429, "TooManyRequests", "too many requests, please try again later",
                          Json{{"retryAfterSeconds", it->retry_after}}).body.dump();
+      } else if (it->status == 409) {
+        r.body = Failure(409, "Conflict",
+                         "Operation cannot be fulfilled: the object has been modified; please apply your changes to "
+                         "the latest version and try again (injected)").body.dump();
       } else {
         r.body = Failure(it->status, it->status == 503 ? "ServiceUnavailable" : "InternalError",
                          "Internal error occurred: injected failure").body.dump();

@@ -107,7 +107,8 @@ class FakeApiServer {
   // --- fault injection ---
   // The next `count` requests whose path starts with `path_prefix` (and, if non-empty,
   // whose method is `method`) answer `http_status` with a Status body (InternalError for
-  // 5xx, TooManyRequests for 429); `retry_after_seconds` > 0 adds a Retry-After header.
+  // 5xx, TooManyRequests for 429, Conflict for 409); `retry_after_seconds` > 0 adds a
+  // Retry-After header.
   void FailNext(const std::string& path_prefix, int count, int http_status, int retry_after_seconds = 0,
                 const std::string& method = "");
   // Answer `count` requests on `path_prefix` with a non-JSON body (like a proxy's HTML).
