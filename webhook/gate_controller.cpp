@@ -398,27 +398,49 @@ bool GateController::Synced() const {
   return impl_->term != nullptr && impl_->term->gated->HasSynced() && impl_->term->events->HasSynced();
 }
 
-GateSupport DetectSchedulingGates(kube::Client& client) {
-  GateSupport support;
-  auto version = client.GetPath("/version");
-  if (!version.ok()) {
-    support.reason = "cannot read the API server's version: " + version.error().message;
-    return support;
+namespace {
+
+// The leading digits of `text` from `at` (at most 6), advancing `at`; -1 when there are none.
+int ReadNumber(const std::string& text, size_t& at) {
+  int value = 0;
+  size_t digits = 0;
+  for (; at < text.size() && digits < 6 && std::isdigit(static_cast<unsigned char>(text[at])); ++at, ++digits) {
+    value = value * 10 + (text[at] - '0');
   }
-  support.version = kube::StringAt(*version, {"gitVersion"}).value_or("");
-  auto number = [&](const char* key) -> int {
-    const std::string text = kube::StringAt(*version, {key}).value_or("");
-    int value = 0;
-    size_t digits = 0;
-    for (; digits < text.size() && digits < 6 && std::isdigit(static_cast<unsigned char>(text[digits])); ++digits) {
-      value = value * 10 + (text[digits] - '0');
+  return digits == 0 ? -1 : value;
+}
+
+}  // namespace
+
+GateSupport SchedulingGatesIn(const Json& version) {
+  GateSupport support;
+  support.version = kube::StringAt(version, {"gitVersion"}).value_or("");
+  // gitVersion first ("v1.28.15", "v1.29.3+k3s1", "v1.27.4-eks-2d98532"): an apiserver
+  // built from source without the release's ldflags serves "major": "" and "minor": ""
+  // (envtest's does), and some providers serve "minor": "28+".
+  int major = -1;
+  int minor = -1;
+  size_t at = 0;
+  if (support.version.size() > 1 && support.version[0] == 'v') {
+    at = 1;
+    major = ReadNumber(support.version, at);
+    if (major >= 0 && at < support.version.size() && support.version[at] == '.') {
+      ++at;
+      minor = ReadNumber(support.version, at);
+    } else {
+      major = -1;
     }
-    return digits == 0 ? -1 : value;  // "28+" (some providers) reads 28
-  };
-  const int major = number("major");
-  const int minor = number("minor");
+  }
   if (major < 0 || minor < 0) {
-    support.reason = "the API server's version (" + version->dump() + ") does not say its major and minor";
+    const std::string major_text = kube::StringAt(version, {"major"}).value_or("");
+    const std::string minor_text = kube::StringAt(version, {"minor"}).value_or("");
+    size_t major_at = 0;
+    size_t minor_at = 0;
+    major = ReadNumber(major_text, major_at);
+    minor = ReadNumber(minor_text, minor_at);
+  }
+  if (major < 0 || minor < 0) {
+    support.reason = "the API server's version (" + version.dump() + ") says no major and minor version";
     return support;
   }
   support.supported = major > 1 || (major == 1 && minor >= 27);
@@ -427,6 +449,16 @@ GateSupport DetectSchedulingGates(kube::Client& client) {
                      " does not serve scheduling gates by default (1.27 or later does)";
   }
   return support;
+}
+
+GateSupport DetectSchedulingGates(kube::Client& client) {
+  auto version = client.GetPath("/version");
+  if (!version.ok()) {
+    GateSupport support;
+    support.reason = "cannot read the API server's version: " + version.error().message;
+    return support;
+  }
+  return SchedulingGatesIn(*version);
 }
 
 }  // namespace archway::webhook

@@ -89,5 +89,8 @@ struct GateSupport {
   std::string reason;
 };
 GateSupport DetectSchedulingGates(kube::Client& client);
+// The same, from the body of GET /version: gitVersion ("v1.28.15", "v1.29.3+k3s1"), else
+// the major and minor fields ("28+" reads 28).
+GateSupport SchedulingGatesIn(const Json& version);
 
 }  // namespace archway::webhook

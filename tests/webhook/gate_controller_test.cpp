@@ -367,5 +367,34 @@ TEST_F(GateControllerTest, SupportIsReadFromTheApiServersVersion) {
   EXPECT_TRUE(support.reason.empty()) << support.reason;
 }
 
+TEST(SchedulingGatesIn, ReadsGitVersionThenMajorAndMinor) {
+  struct Case {
+    const char* version;
+    bool supported;
+  };
+  for (const auto& [text, supported] : std::vector<Case>{
+           // envtest's apiserver, built from source: no major/minor (seen on the real one).
+           {R"({"gitVersion":"v1.28.15","major":"","minor":""})", true},
+           {R"({"gitVersion":"v1.29.3+k3s1","major":"1","minor":"29"})", true},
+           {R"({"gitVersion":"v1.27.4-eks-2d98532","major":"1","minor":"27+"})", true},
+           {R"({"gitVersion":"v1.26.9","major":"1","minor":"26"})", false},
+           {R"({"gitVersion":"v2.0.0"})", true},
+           {R"({"gitVersion":"","major":"1","minor":"30+"})", true},
+           {R"({"gitVersion":"v1.x","major":"1","minor":"25"})", false},
+       }) {
+    const auto support = SchedulingGatesIn(Json::parse(text));
+    EXPECT_EQ(support.supported, supported) << text << ": " << support.reason;
+    EXPECT_EQ(support.reason.empty(), supported) << text;
+  }
+  for (const char* unreadable : {R"({})", R"({"gitVersion":"v1","major":"","minor":""})", R"({"major":1,"minor":28})",
+                                 R"([])"}) {
+    const auto support = SchedulingGatesIn(Json::parse(unreadable));
+    EXPECT_FALSE(support.supported) << unreadable;
+    EXPECT_NE(support.reason.find("says no major and minor"), std::string::npos) << unreadable << ": " << support.reason;
+  }
+  EXPECT_NE(SchedulingGatesIn(Json::parse(R"({"gitVersion":"v1.26.1"})")).reason.find("Kubernetes 1.26"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace archway::webhook
