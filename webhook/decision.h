@@ -210,4 +210,9 @@ Decision Decide(const PodPlan& plan, const std::vector<ImageOutcome>& outcomes, 
 // Supported platforms: intersection over images (nullopt = every platform: all data-only).
 std::optional<std::set<OsArch>> CommonPlatforms(const std::vector<ImageOutcome>& outcomes);
 
+// Text of decisions (also gates.h's): `items` joined by `separator`, and platforms as
+// archway.dev/platforms writes them ("linux/amd64,linux/arm64").
+std::string Join(const std::vector<std::string>& items, const std::string& separator);
+std::string JoinPlatforms(const std::set<OsArch>& platforms);
+
 }  // namespace archway::webhook

@@ -9,21 +9,6 @@
 namespace archway::webhook {
 namespace {
 
-std::string Join(const std::vector<std::string>& items, const std::string& separator) {
-  std::string out;
-  for (const auto& item : items) {
-    if (!out.empty()) out += separator;
-    out += item;
-  }
-  return out;
-}
-
-std::string PlatformList(const std::set<OsArch>& platforms) {
-  std::vector<std::string> names;
-  for (const auto& p : platforms) names.push_back(p.String());
-  return Join(names, ",");
-}
-
 bool Waiting(const ImageOutcome& outcome) {
   return outcome.state == ImageOutcome::State::kUnfinished ||
          (outcome.state == ImageOutcome::State::kFailed && outcome.transient);
@@ -118,7 +103,7 @@ std::optional<std::set<OsArch>> NarrowIfNeeded(Mutation& mutation, const PodLayo
   for (auto& entry : mutation.required) {
     if (!entry.empty()) entry = {alternative};
   }
-  mutation.annotations[kPlatformsAnnotation] = PlatformList(product);
+  mutation.annotations[kPlatformsAnnotation] = JoinPlatforms(product);
   return product;
 }
 
@@ -252,10 +237,10 @@ std::optional<GateRelease> PlanRelease(const Json& pod, const std::string& ns, c
         release.outcome = GateOutcome::kNarrowed;
         release.events.push_back(PodEvent{
             kPlatformsNarrowedReason,
-            "the images run on " + PlatformList(all) +
+            "the images run on " + JoinPlatforms(all) +
                 ", which needs one node affinity term per OS; the pod's own terms can only gain requirements while "
                 "it is gated, so it was narrowed to " +
-                PlatformList(*narrowed) + " (left out: " + PlatformList(left_out) + ")"});
+                JoinPlatforms(*narrowed) + " (left out: " + JoinPlatforms(left_out) + ")"});
       }
     }
   }
