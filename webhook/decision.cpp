@@ -174,14 +174,7 @@ std::string Join(const std::vector<std::string>& items, const std::string& separ
   return out;
 }
 
-std::string JoinPlatforms(const std::set<OsArch>& platforms) {
-  std::string joined;
-  for (const auto& p : platforms) {
-    if (!joined.empty()) joined += ',';
-    joined.append(p.os).append(1, '/').append(p.arch);
-  }
-  return joined;
-}
+std::string JoinPlatforms(const std::set<OsArch>& platforms) { return PlatformsAnnotationValue(platforms); }
 
 std::string DescribeImages(const std::vector<ImageOutcome>& outcomes) {
   std::vector<std::string> parts;
@@ -285,19 +278,9 @@ Decision DecideNoCommonPlatform(const PodPlan& plan, const std::vector<ImageOutc
 }
 
 Decision DecideAffinity(const PodPlan& plan, const std::set<OsArch>& common, const ClusterFacts& facts) {
-  // One alternative per OS: kubernetes.io/os In [os] AND kubernetes.io/arch In [archs].
-  std::vector<Requirements> alternatives;
-  for (auto it = common.begin(); it != common.end();) {
-    Requirements& alternative = alternatives.emplace_back();
-    alternative.reserve(2);
-    alternative.push_back(Requirement{kOsLabel, "In", {it->os}});
-    Requirement& arch = alternative.emplace_back(Requirement{kArchLabel, "In", {}});
-    const std::string& os = it->os;
-    for (; it != common.end() && it->os == os; ++it) arch.values.push_back(it->arch);
-  }
   Decision decision;
   decision.result = AdmissionResult::kMutated;
-  decision.mutation.required = AndedIntoEveryTerm(plan.layout, std::move(alternatives));
+  decision.mutation.required = AndedIntoEveryTerm(plan.layout, PlatformRequirements(common));
   decision.mutation.annotations.emplace(kPlatformsAnnotation, JoinPlatforms(common));
   if (facts.ready_node_platforms) {
     const bool any = std::any_of(common.begin(), common.end(),
@@ -322,6 +305,7 @@ const char* ResultName(AdmissionResult result) {
     case AdmissionResult::kError: return "error";
     case AdmissionResult::kIgnored: return "ignored";
     case AdmissionResult::kBadRequest: return "bad_request";
+    case AdmissionResult::kFromTemplate: return "from_template";
   }
   return "error";
 }
@@ -357,6 +341,29 @@ std::optional<std::set<OsArch>> CommonPlatforms(const std::vector<ImageOutcome>&
     }
   }
   return common;
+}
+
+std::vector<Requirements> PlatformRequirements(const std::set<OsArch>& platforms) {
+  // One alternative per OS: kubernetes.io/os In [os] AND kubernetes.io/arch In [archs].
+  std::vector<Requirements> alternatives;
+  for (auto it = platforms.begin(); it != platforms.end();) {
+    Requirements& alternative = alternatives.emplace_back();
+    alternative.reserve(2);
+    alternative.push_back(Requirement{kOsLabel, "In", {it->os}});
+    Requirement& arch = alternative.emplace_back(Requirement{kArchLabel, "In", {}});
+    const std::string& os = it->os;
+    for (; it != platforms.end() && it->os == os; ++it) arch.values.push_back(it->arch);
+  }
+  return alternatives;
+}
+
+std::string PlatformsAnnotationValue(const std::set<OsArch>& platforms) {
+  std::string joined;
+  for (const auto& p : platforms) {
+    if (!joined.empty()) joined += ',';
+    joined.append(p.os).append(1, '/').append(p.arch);
+  }
+  return joined;
 }
 
 Decision Decide(const PodPlan& plan, const std::vector<ImageOutcome>& outcomes, const ClusterFacts& facts,

@@ -35,7 +35,10 @@
 // whether they exist: a patch must add into them, not replace them),
 // spec.initContainers[].image, spec.containers[].image, spec.imagePullSecrets,
 // spec.nodeName, spec.nodeSelector, spec.affinity. ParseAdmissionReview (review.cpp)
-// builds only these (and metadata.name): a rule that reads another field must add it there.
+// builds only these (and metadata.name; metadata.ownerReferences only for a pod that
+// carries archway.dev/platforms, which daemonset.h reads): a rule that reads another field
+// must add it there. A DaemonSet's pod template is decided by the same functions
+// (webhook/daemonset.h).
 #pragma once
 
 #include <compare>
@@ -170,10 +173,11 @@ enum class AdmissionResult {
   kError,             // an image not inspected (failed, or past the budget), or a malformed pod
   kIgnored,           // not a Pod CREATE (the admitter's; Decide never returns it)
   kBadRequest,        // not an AdmissionReview: HTTP 400 (the admitter's; Decide never returns it)
+  kFromTemplate,      // a DaemonSet's pod, placed by its template's affinity: no look-up (daemonset.h)
 };
-inline constexpr size_t kAdmissionResultCount = 8;
+inline constexpr size_t kAdmissionResultCount = 9;
 // "mutated", "skipped", "unchanged", "no_common_platform", "denied", "error", "ignored",
-// "bad_request".
+// "bad_request", "from_template".
 const char* ResultName(AdmissionResult result);
 
 // A Warning Event to record on the pod (not for dryRun requests).
@@ -204,5 +208,11 @@ Decision Decide(const PodPlan& plan, const std::vector<ImageOutcome>& outcomes, 
 
 // Supported platforms: intersection over images (nullopt = every platform: all data-only).
 std::optional<std::set<OsArch>> CommonPlatforms(const std::vector<ImageOutcome>& outcomes);
+
+// What archway ANDs into a term for `platforms` (not empty): one alternative per OS,
+// kubernetes.io/os In [os] and kubernetes.io/arch In [its archs], in the set's order.
+std::vector<Requirements> PlatformRequirements(const std::set<OsArch>& platforms);
+// The value of archway.dev/platforms for `platforms`: "linux/amd64,linux/arm64".
+std::string PlatformsAnnotationValue(const std::set<OsArch>& platforms);
 
 }  // namespace archway::webhook

@@ -23,10 +23,14 @@ struct AdmissionRequest {
   std::string name;         // "" with generateName
   bool dry_run = false;
   // request.object (null when absent), built with only the fields decision.h reads: the
-  // rest of the pod is left out while parsing.
+  // rest of the pod is left out while parsing. For a DaemonSet, its metadata name and uid
+  // and its spec.template with the fields decision.h reads of a pod.
   Json object;
+  // request.oldObject of a DaemonSet UPDATE, built as `object` (null otherwise).
+  Json old_object;
 
   bool IsPodCreate() const { return group.empty() && kind == "Pod" && operation == "CREATE"; }
+  bool IsDaemonSet() const { return group == "apps" && kind == "DaemonSet"; }
 };
 
 struct JsonShape;  // filtered_json.h
@@ -36,6 +40,9 @@ const JsonShape& AdmissionReviewShape();
 
 // kInvalidArgument when the body is not JSON or not an AdmissionReview with a request
 // and a uid (then no valid answer can be built: the server answers HTTP 400).
+// A review is read once with the pod's shape; only a DaemonSet's review, and a pod that
+// carries archway.dev/platforms (for its metadata.ownerReferences), are read a second
+// time with theirs, so a pod's admission builds no member it does not need.
 Result<AdmissionRequest> ParseAdmissionReview(std::string_view body);
 
 // The AdmissionReview answer for `decision` with its JSON Patch text (patch.h; "" for none),
