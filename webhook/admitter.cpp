@@ -8,6 +8,7 @@
 
 #include "base/log.h"
 #include "registry/reference.h"
+#include "webhook/daemonset.h"
 #include "webhook/patch.h"
 #include "webhook/review.h"
 
@@ -16,23 +17,6 @@ namespace {
 
 double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-ImageOutcome Failed(const std::string& image, std::string error) {
-  ImageOutcome outcome;
-  outcome.image = image;
-  outcome.state = ImageOutcome::State::kFailed;
-  outcome.error = std::move(error);
-  return outcome;
-}
-
-// The resolver's error, without its own "<reference>: " prefix (Decide() names the image).
-ImageOutcome Failed(const std::string& image, const registry::Reference& ref, const Error& error) {
-  std::string_view message = error.message;
-  for (const std::string& prefix : {ref.String() + ": ", image + ": "}) {
-    if (message.starts_with(prefix)) message.remove_prefix(prefix.size());
-  }
-  return Failed(image, std::string(message));
 }
 
 // The scheduling view of an image's platforms: (os, arch) pairs, variants folded.
@@ -47,19 +31,40 @@ ImageOutcome Resolved(const std::string& image, const registry::ImagePlatforms& 
     }
   }
   outcome.data_only = platforms.data_only && outcome.platforms.empty();
-  if (!outcome.data_only && outcome.platforms.empty()) return Failed(image, "the image declares no runnable platform");
+  if (!outcome.data_only && outcome.platforms.empty()) return FailedOutcome(image, "the image declares no runnable platform");
   outcome.state = ImageOutcome::State::kResolved;
   return outcome;
 }
 
 }  // namespace
 
+ImageOutcome FailedOutcome(const std::string& image, std::string error) {
+  ImageOutcome outcome;
+  outcome.image = image;
+  outcome.state = ImageOutcome::State::kFailed;
+  outcome.error = std::move(error);
+  return outcome;
+}
+
+ImageOutcome OutcomeOf(const std::string& image, const registry::Reference& ref,
+                       const Result<registry::ImagePlatforms>& platforms) {
+  if (platforms.ok()) return Resolved(image, *platforms);
+  std::string_view message = platforms.error().message;
+  for (const std::string& prefix : {ref.String() + ": ", image + ": "}) {
+    if (message.starts_with(prefix)) message.remove_prefix(prefix.size());
+  }
+  return FailedOutcome(image, std::string(message));
+}
+
 // One admission waiting on look-ups.
 struct Admitter::Pending {
   explicit Pending(const boost::asio::any_io_executor& executor) : timer(executor) {}
+  const std::vector<std::string>& Images() const { return daemon_set ? daemon_set->pod.images : plan.images; }
+
   Clock::time_point start;
   AdmissionRequest request;
   PodPlan plan;  // views request.object
+  std::optional<TemplatePlan> daemon_set;  // a DaemonSet's template instead of a pod
   std::shared_ptr<const registry::Keychain> keychain;
   Respond later;
   boost::asio::steady_timer timer;
@@ -90,6 +95,9 @@ std::optional<HttpResponse> Admitter::Admit(std::string_view body, std::chrono::
     return HttpResponse{400, parsed.error().message + "\n", "text/plain"};
   }
   AdmissionRequest& request = *parsed;
+  if (request.IsDaemonSet() && options_.daemon_sets && (request.operation == "CREATE" || request.operation == "UPDATE")) {
+    return AdmitDaemonSet(request, deadline_cap, timer_executor, std::move(later), start);
+  }
   if (!request.IsPodCreate()) return Answer(request, nullptr, Decision{AdmissionResult::kIgnored}, start);
   auto plan = PlanPod(request.object, request.ns, options_.decision);
   if (!plan.ok()) {
@@ -97,6 +105,9 @@ std::optional<HttpResponse> Admitter::Admit(std::string_view body, std::chrono::
     decision.warnings.push_back("archway: node affinity not set: " + plan.error().message);
     log::Warn("pod not inspected", {{"namespace", request.ns}, {"pod", request.name}, {"error", plan.error().message}});
     return Answer(request, nullptr, decision, start);
+  }
+  if (plan->skip_reason.empty() && !plan->untouched && PlacedByDaemonSetTemplate(request.object)) {
+    return Answer(request, nullptr, Decision{AdmissionResult::kFromTemplate}, start);
   }
   const bool node_check = deps_.nodes != nullptr && deps_.nodes->HasSynced();
   if (!plan->skip_reason.empty() || (!plan->node_name.empty() && !node_check)) {
@@ -116,6 +127,40 @@ std::optional<HttpResponse> Admitter::Admit(std::string_view body, std::chrono::
   pending->later = std::move(later);
   pending->keychain = std::move(keychain);
   pending->outcomes = std::move(outcomes);
+  return Defer(pending, std::move(missing), deadline_cap);
+}
+
+std::optional<HttpResponse> Admitter::AdmitDaemonSet(AdmissionRequest& request, std::chrono::milliseconds deadline_cap,
+                                                     const boost::asio::any_io_executor& timer_executor, Respond later,
+                                                     Clock::time_point start) {
+  auto plan = PlanDaemonSet(request.object, request.old_object, request.ns, options_.decision);
+  if (!plan.ok()) {
+    Decision decision{AdmissionResult::kError};
+    decision.warnings.push_back("archway: node affinity not set: " + plan.error().message);
+    log::Warn("DaemonSet not inspected",
+              {{"namespace", request.ns}, {"daemonset", request.name}, {"error", plan.error().message}});
+    return Answer(request, nullptr, decision, start);
+  }
+  if (!plan->NeedsLookUp()) return DecidedDaemonSet(request, *plan, {}, start);
+  std::shared_ptr<const registry::Keychain> keychain;
+  if (deps_.secrets) keychain = deps_.secrets->KeychainFor(request.ns, plan->pod.pull_secrets);
+  std::vector<ImageOutcome> outcomes;
+  auto missing = FromMemory(plan->pod.images, keychain.get(), outcomes);
+  if (missing.empty()) return DecidedDaemonSet(request, *plan, outcomes, start);
+
+  auto pending = std::make_shared<Pending>(timer_executor);
+  pending->start = start;
+  pending->request = std::move(request);
+  pending->daemon_set = std::move(*plan);
+  pending->later = std::move(later);
+  pending->keychain = std::move(keychain);
+  pending->outcomes = std::move(outcomes);
+  return Defer(pending, std::move(missing), deadline_cap);
+}
+
+std::optional<HttpResponse> Admitter::Defer(const std::shared_ptr<Pending>& pending,
+                                            std::vector<std::pair<size_t, registry::Reference>> missing,
+                                            std::chrono::milliseconds deadline_cap) {
   pending->remaining = missing.size();
   pending->timer.expires_after(std::max(std::chrono::milliseconds(1), std::min(options_.budget, deadline_cap)));
   pending->timer.async_wait([this, pending](const boost::system::error_code& ec) {
@@ -135,12 +180,12 @@ std::vector<std::pair<size_t, registry::Reference>> Admitter::FromMemory(const s
   for (const auto& image : images) {
     auto ref = registry::ParseReference(image);
     if (!ref.ok()) {
-      outcomes.push_back(Failed(image, ref.error().message));
+      outcomes.push_back(FailedOutcome(image, ref.error().message));
       continue;
     }
     auto known = resolver_.Cached(*ref, keychain);
     if (!known.ok()) {
-      outcomes.push_back(Failed(image, *ref, known.error()));
+      outcomes.push_back(OutcomeOf(image, *ref, known.error()));
     } else if (*known) {
       outcomes.push_back(Resolved(image, **known));
     } else {
@@ -152,19 +197,21 @@ std::vector<std::pair<size_t, registry::Reference>> Admitter::FromMemory(const s
 }
 
 void Admitter::LookUp(const std::shared_ptr<Pending>& pending, size_t index, const registry::Reference& ref) {
-  const std::string& image = pending->plan.images[index];
-  auto platforms = resolver_.Resolve(ref, pending->keychain.get());
-  ImageOutcome outcome = platforms.ok() ? Resolved(image, *platforms) : Failed(image, ref, platforms.error());
+  const std::string& image = pending->Images()[index];
+  ImageOutcome outcome = OutcomeOf(image, ref, resolver_.Resolve(ref, pending->keychain.get()));
   bool last = false;
+  bool after_the_answer = false;
   {
     std::lock_guard lock(pending->mu);
     pending->outcomes[index] = std::move(outcome);
     last = --pending->remaining == 0 && !pending->answered;
+    after_the_answer = pending->remaining == 0 && pending->answered;
   }
   if (last) {
     boost::asio::post(pending->timer.get_executor(), [pending] { pending->timer.cancel(); });
     Finish(pending);
   }
+  if (after_the_answer && pending->daemon_set) PlaceLater(pending->request);
 }
 
 void Admitter::Finish(const std::shared_ptr<Pending>& pending) {
@@ -175,9 +222,12 @@ void Admitter::Finish(const std::shared_ptr<Pending>& pending) {
     pending->answered = true;
     outcomes = pending->outcomes;
   }
-  HttpResponse answer = Decided(pending->request, pending->plan, outcomes, pending->start);
+  HttpResponse answer = pending->daemon_set
+                            ? DecidedDaemonSet(pending->request, *pending->daemon_set, outcomes, pending->start)
+                            : Decided(pending->request, pending->plan, outcomes, pending->start);
   auto later = std::move(pending->later);
   pending->request.object = nullptr;  // look-ups may outlive the answer; the pod is no longer needed
+  pending->request.old_object = nullptr;
   later(std::move(answer));
 }
 

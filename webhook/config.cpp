@@ -31,6 +31,12 @@ std::function<Status(const std::string&)> Parsed(T& field, Parse parse) {
 
 Result<std::string> AsIs(const std::string& value) { return value; }
 
+Result<bool> ParseBool(const std::string& value) {
+  if (value == "true" || value == "True" || value == "TRUE") return true;
+  if (value == "false" || value == "False" || value == "FALSE") return false;
+  return Invalid("\"" + value + "\" is not a boolean: expected true or false");
+}
+
 // A listen address is checked when set, and kept as written.
 Result<std::string> CheckedListen(const std::string& value) {
   if (auto address = ParseListenAddress(value); !address.ok()) return address.error();
@@ -62,6 +68,7 @@ std::vector<ConfigKey> Keys(WebhookConfig& c) {
       {.name = "globalPullSecret.namespace", .set = Parsed(c.global_pull_secret.ns, AsIs)},
       {.name = "globalPullSecret.name", .set = Parsed(c.global_pull_secret.name, AsIs)},
       {.name = "kubeconfig", .set = Parsed(c.kubeconfig, AsIs)},
+      {.name = "workloads.daemonSets", .set = Parsed(c.daemon_sets, ParseBool)},
   };
 }
 
@@ -123,7 +130,9 @@ std::string FlagsHelp() {
          "  --registries-config-file FILE k3s registries.yaml (registries.configFile; alias --registries)\n"
          "  --docker-config FILE          Docker config.json (registries.dockerConfig)\n"
          "  --global-pull-secret NS/NAME  pull secret used for every pod, \"\" for none (globalPullSecret)\n"
-         "  --kubeconfig FILE             \"\" = in-cluster (kubeconfig)\n";
+         "  --kubeconfig FILE             \"\" = in-cluster (kubeconfig)\n"
+         "  --workloads-daemon-sets BOOL  give DaemonSets' pod templates their node affinity (workloads.daemonSets,\n"
+         "                                default true)\n";
 }
 
 }  // namespace archway::webhook

@@ -13,6 +13,7 @@
 //   registries: {configFile, dockerConfig}  --registries-config-file, --docker-config
 //   globalPullSecret: {namespace, name}     --global-pull-secret ns/name ("" = none)
 //   kubeconfig: ""                     --kubeconfig           ("" = in-cluster, else a path)
+//   workloads: {daemonSets: true}      --workloads-daemon-sets (mutate DaemonSets' pod templates)
 #pragma once
 
 #include <chrono>
@@ -47,6 +48,7 @@ struct WebhookConfig {
   std::string docker_config = "/etc/archway/docker/config.json";
   SecretRef global_pull_secret{"archway-system", "archway-pull"};
   std::string kubeconfig;  // "" = in-cluster (then $KUBECONFIG, ~/.kube/config)
+  bool daemon_sets = true;  // workloads.daemonSets
 };
 
 // Parses the YAML text over the defaults. Unknown keys are errors (a typo must not silently

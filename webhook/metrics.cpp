@@ -1,6 +1,7 @@
 #include "webhook/metrics.h"
 
 #include <prometheus/counter.h>
+#include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/metric_family.h>
 #include <prometheus/registry.h>
@@ -42,6 +43,15 @@ struct Metrics::Impl {
                                         .Help("Platform look-ups answered from the cache")
                                         .Register(*registry)
                                         .Add({});
+  prometheus::Family<prometheus::Gauge>& skipped_nodes = prometheus::BuildGauge()
+                                                            .Name("archway_daemonset_skipped_nodes")
+                                                            .Help("Ready nodes a DaemonSet's template excludes because of archway")
+                                                            .Register(*registry);
+  prometheus::Family<prometheus::Counter>& template_patches =
+      prometheus::BuildCounter()
+          .Name("archway_daemonset_template_patches_total")
+          .Help("DaemonSet templates patched after a look-up missed the budget, by result")
+          .Register(*registry);
   prometheus::Counter& cache_misses = prometheus::BuildCounter()
                                           .Name("archway_cache_misses_total")
                                           .Help("Platform look-ups that needed the registry")
@@ -71,6 +81,12 @@ void Metrics::RegistryRequest(const registry::RequestEvent& event) {
 }
 
 void Metrics::CacheLookup(bool hit) { (hit ? impl_->cache_hits : impl_->cache_misses).Increment(); }
+
+void Metrics::DaemonSetSkippedNodes(const std::string& ns, const std::string& name, size_t nodes) {
+  impl_->skipped_nodes.Add({{"namespace", ns}, {"daemonset", name}}).Set(static_cast<double>(nodes));
+}
+
+void Metrics::TemplatePatch(const std::string& result) { impl_->template_patches.Add({{"result", result}}).Increment(); }
 
 void Metrics::CountConnections(std::string listener, std::function<uint64_t()> count) {
   impl_->connections.emplace_back(std::move(listener), std::move(count));

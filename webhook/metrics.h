@@ -13,6 +13,12 @@
 //   archway_webhook_connections_total{listener}       counter, connections accepted on the
 //       https and metrics ports (the apiserver reuses one: a count that keeps climbing
 //       with the admissions means connections are not kept alive)
+//   archway_daemonset_skipped_nodes{namespace,daemonset}  gauge, Ready nodes the DaemonSet's
+//       template excludes because of archway, as of its last admission or patch (a deleted
+//       DaemonSet's series stays until the webhook restarts)
+//   archway_daemonset_template_patches_total{result}  counter, templates patched after a
+//       look-up missed the budget: patched, unchanged (nothing to write), gone (never
+//       stored, or deleted), failed (given up after retries)
 #pragma once
 
 #include <cstdint>
@@ -39,6 +45,8 @@ class Metrics {
   void Admission(AdmissionResult result, double seconds);
   void RegistryRequest(const registry::RequestEvent& event);
   void CacheLookup(bool hit);
+  void DaemonSetSkippedNodes(const std::string& ns, const std::string& name, size_t nodes);
+  void TemplatePatch(const std::string& result);
   // archway_webhook_connections_total{listener=`listener`} is read from `count` when scraped
   // (the server keeps the count). Call before serving.
   void CountConnections(std::string listener, std::function<uint64_t()> count);
