@@ -95,10 +95,13 @@ std::optional<HttpResponse> Admitter::Admit(std::string_view body, std::chrono::
     return HttpResponse{400, parsed.error().message + "\n", "text/plain"};
   }
   AdmissionRequest& request = *parsed;
-  if (request.IsDaemonSet() && options_.daemon_sets && (request.operation == "CREATE" || request.operation == "UPDATE")) {
-    return AdmitDaemonSet(request, deadline_cap, timer_executor, std::move(later), start);
+  if (!request.IsPodCreate()) {
+    if (request.IsDaemonSet() && options_.daemon_sets &&
+        (request.operation == "CREATE" || request.operation == "UPDATE")) {
+      return AdmitDaemonSet(request, deadline_cap, timer_executor, std::move(later), start);
+    }
+    return Answer(request, nullptr, Decision{AdmissionResult::kIgnored}, start);
   }
-  if (!request.IsPodCreate()) return Answer(request, nullptr, Decision{AdmissionResult::kIgnored}, start);
   auto plan = PlanPod(request.object, request.ns, options_.decision);
   if (!plan.ok()) {
     Decision decision{AdmissionResult::kError};
@@ -106,7 +109,7 @@ std::optional<HttpResponse> Admitter::Admit(std::string_view body, std::chrono::
     log::Warn("pod not inspected", {{"namespace", request.ns}, {"pod", request.name}, {"error", plan.error().message}});
     return Answer(request, nullptr, decision, start);
   }
-  if (plan->skip_reason.empty() && !plan->untouched && PlacedByDaemonSetTemplate(request.object)) {
+  if (plan->platforms_annotated && plan->skip_reason.empty() && PlacedByDaemonSetTemplate(ReadOwnerReferences(body))) {
     return Answer(request, nullptr, Decision{AdmissionResult::kFromTemplate}, start);
   }
   const bool node_check = deps_.nodes != nullptr && deps_.nodes->HasSynced();

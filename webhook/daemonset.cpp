@@ -366,12 +366,9 @@ bool NodeMatches(const std::string& name, const std::map<std::string, std::strin
   return std::any_of(terms->begin(), terms->end(), [&](const Json& term) { return TermMatches(name, labels, term); });
 }
 
-bool PlacedByDaemonSetTemplate(const Json& pod) {
-  if (!AnnotationOf(pod, kPlatformsAnnotation)) return false;
-  const Json* metadata = Member(pod, "metadata");
-  const Json* owners = metadata ? Member(*metadata, "ownerReferences") : nullptr;
-  if (!owners || !owners->is_array()) return false;
-  return std::any_of(owners->begin(), owners->end(), [](const Json& owner) {
+bool PlacedByDaemonSetTemplate(const Json& owner_references) {
+  if (!owner_references.is_array()) return false;
+  return std::any_of(owner_references.begin(), owner_references.end(), [](const Json& owner) {
     const Json* controller = Member(owner, "controller");
     const Json* kind = Member(owner, "kind");
     const Json* api_version = Member(owner, "apiVersion");

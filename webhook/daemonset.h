@@ -104,8 +104,9 @@ TemplateDecision DecideTemplate(const TemplatePlan& plan, const std::vector<Imag
                                 const ClusterFacts& facts, const std::vector<NodeLabels>* nodes,
                                 const DecisionOptions& options);
 
-// The pod carries archway.dev/platforms and its controller is an apps/v1 DaemonSet.
-bool PlacedByDaemonSetTemplate(const Json& pod);
+// A pod that carries archway.dev/platforms (PodPlan::platforms_annotated), of whose
+// `owner_references` (metadata.ownerReferences) the controller is an apps/v1 DaemonSet.
+bool PlacedByDaemonSetTemplate(const Json& owner_references);
 
 // "linux/amd64,linux/arm64" -> the set; nullopt unless every item is os/arch.
 std::optional<std::set<OsArch>> ParsePlatforms(std::string_view annotation);

@@ -324,6 +324,7 @@ Result<PodPlan> PlanPod(const Json& pod, const std::string& ns, const DecisionOp
   if (!spec || !spec->is_object()) return Malformed("spec is missing");
   if (auto s = ReadSpec(*spec, plan); !s.ok()) return s.error();
   plan.skip_reason = ReasonToSkip(*spec, annotations, plan);
+  plan.platforms_annotated = annotations && annotations->contains(kPlatformsAnnotation);
   return plan;
 }
 

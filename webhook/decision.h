@@ -35,10 +35,10 @@
 // whether they exist: a patch must add into them, not replace them),
 // spec.initContainers[].image, spec.containers[].image, spec.imagePullSecrets,
 // spec.nodeName, spec.nodeSelector, spec.affinity. ParseAdmissionReview (review.cpp)
-// builds only these (and metadata.name; metadata.ownerReferences only for a pod that
-// carries archway.dev/platforms, which daemonset.h reads): a rule that reads another field
-// must add it there. A DaemonSet's pod template is decided by the same functions
-// (webhook/daemonset.h).
+// builds only these (and metadata.name): a rule that reads another field must add it
+// there. (A pod that carries archway.dev/platforms has its metadata.ownerReferences read
+// again, ReadOwnerReferences.) A DaemonSet's pod template is decided by the same
+// functions (webhook/daemonset.h).
 #pragma once
 
 #include <compare>
@@ -102,6 +102,9 @@ struct PodPlan {
   std::vector<std::string> pull_secrets;  // spec.imagePullSecrets[].name
   std::string node_name;                  // spec.nodeName
   PodLayout layout;                       // not read when untouched: nothing is written then
+  // metadata.annotations has archway.dev/platforms: maybe a DaemonSet's pod, placed by
+  // its template (daemonset.h reads its owner then).
+  bool platforms_annotated = false;
 };
 
 // kInvalidArgument when a field archway reads has the wrong shape.

@@ -67,16 +67,8 @@ constexpr JsonShape kOwnersRequest{kOwnersRequestMembers};
 constexpr Member kOwnersReviewMembers[] = {{"request", &kOwnersRequest}};
 constexpr JsonShape kOwnersReview{kOwnersReviewMembers};
 
-bool HasPlatformsAnnotation(const Json& pod) {
-  if (!pod.is_object()) return false;
-  auto metadata = pod.find("metadata");
-  if (metadata == pod.end() || !metadata->is_object()) return false;
-  auto annotations = metadata->find("annotations");
-  return annotations != metadata->end() && annotations->is_object() && annotations->contains(kPlatformsAnnotation);
-}
-
 // Moves out obj[key] (null when absent).
-Json Take(Json& obj, const char* key) {
+Json Take(Json& obj, std::string_view key) {
   if (!obj.is_object()) return nullptr;
   auto it = obj.find(key);
   return it == obj.end() ? Json() : std::move(*it);
@@ -122,13 +114,6 @@ Result<AdmissionRequest> ParseAdmissionReview(std::string_view body) {
     Json again = RequestReadAgain(body, kDaemonSetReview);
     request.object = Take(again, "object");
     request.old_object = Take(again, "oldObject");
-  } else if (request.IsPodCreate() && HasPlatformsAnnotation(request.object)) {
-    Json again = RequestReadAgain(body, kOwnersReview);
-    Json object = Take(again, "object");
-    Json metadata = Take(object, "metadata");
-    if (metadata.is_object() && metadata.contains("ownerReferences")) {
-      request.object["metadata"]["ownerReferences"] = Take(metadata, "ownerReferences");
-    }
   }
   if (request.name.empty() && request.object.is_object()) {
     // generateName pods have no name yet; the prefix still identifies them in messages.
@@ -137,6 +122,13 @@ Result<AdmissionRequest> ParseAdmissionReview(std::string_view body) {
     }
   }
   return request;
+}
+
+Json ReadOwnerReferences(std::string_view body) {
+  Json again = RequestReadAgain(body, kOwnersReview);
+  Json object = Take(again, "object");
+  Json metadata = Take(object, "metadata");
+  return Take(metadata, "ownerReferences");
 }
 
 std::string EncodeAdmissionResponse(const AdmissionRequest& request, const Decision& decision, std::string_view patch) {

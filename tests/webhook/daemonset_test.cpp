@@ -418,15 +418,8 @@ TEST(DaemonSetPods, OnlyADaemonSetsPodIsTrustedWithTheAnnotation) {
     if (annotated) p["metadata"]["annotations"] = {{kPlatformsAnnotation, "linux/amd64"}};
     return p;
   };
-  EXPECT_TRUE(PlacedByDaemonSetTemplate(pod("DaemonSet", true, true)));
-  EXPECT_FALSE(PlacedByDaemonSetTemplate(pod("DaemonSet", true, false)));
-  EXPECT_FALSE(PlacedByDaemonSetTemplate(pod("DaemonSet", false, true)));
-  EXPECT_FALSE(PlacedByDaemonSetTemplate(pod("ReplicaSet", true, true)));
-  Json other_group = pod("DaemonSet", true, true);
-  other_group["metadata"]["ownerReferences"][0]["apiVersion"] = "example.com/v1";
-  EXPECT_FALSE(PlacedByDaemonSetTemplate(other_group));
-
-  // The review reader builds the owner references only for a pod with the annotation.
+  // What the admitter asks: does the pod carry the annotation (its plan), and then is its
+  // controller a DaemonSet (its owner references, read again from the review).
   auto review = [](const Json& object) {
     return Json{{"apiVersion", "admission.k8s.io/v1"},
                 {"kind", "AdmissionReview"},
@@ -435,13 +428,27 @@ TEST(DaemonSetPods, OnlyADaemonSetsPodIsTrustedWithTheAnnotation) {
                   {"namespace", "monitoring"}, {"object", object}}}}
         .dump();
   };
-  auto annotated = ParseAdmissionReview(review(pod("DaemonSet", true, true)));
-  ASSERT_TRUE(annotated.ok());
-  EXPECT_TRUE(PlacedByDaemonSetTemplate(annotated->object)) << annotated->object.dump();
-  EXPECT_EQ(annotated->object["metadata"]["ownerReferences"][0].size(), 3u) << "apiVersion, kind, controller";
-  auto plain = ParseAdmissionReview(review(pod("DaemonSet", true, false)));
-  ASSERT_TRUE(plain.ok());
-  EXPECT_FALSE(plain->object["metadata"].contains("ownerReferences"));
+  auto placed = [&](const Json& object) {
+    const std::string body = review(object);
+    auto request = ParseAdmissionReview(body);
+    EXPECT_TRUE(request.ok());
+    EXPECT_FALSE(request->object["metadata"].contains("ownerReferences")) << "not built for every pod";
+    auto plan = PlanPod(request->object, request->ns, {});
+    EXPECT_TRUE(plan.ok());
+    if (!plan->platforms_annotated) return false;
+    const Json owners = ReadOwnerReferences(body);
+    EXPECT_EQ(owners[0].size(), 3u) << "apiVersion, kind, controller: " << owners.dump();
+    return PlacedByDaemonSetTemplate(owners);
+  };
+  EXPECT_TRUE(placed(pod("DaemonSet", true, true)));
+  EXPECT_FALSE(placed(pod("DaemonSet", true, false)));
+  EXPECT_FALSE(placed(pod("DaemonSet", false, true)));
+  EXPECT_FALSE(placed(pod("ReplicaSet", true, true)));
+  Json other_group = pod("DaemonSet", true, true);
+  other_group["metadata"]["ownerReferences"][0]["apiVersion"] = "example.com/v1";
+  EXPECT_FALSE(placed(other_group));
+  EXPECT_FALSE(PlacedByDaemonSetTemplate(nullptr));
+  EXPECT_FALSE(PlacedByDaemonSetTemplate(Json::array({"DaemonSet"})));
 }
 
 TEST(DaemonSetReview, ReadsTheTemplateAndTheStoredOne) {
