@@ -47,6 +47,7 @@ TEST(LeastPrivilege, EachBinaryIsRefusedWhatItsRoleDoesNotGrant) {
   const std::string pod = R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"c","image":"x"}]}})";
   const std::string lease = R"({"apiVersion":"coordination.k8s.io/v1","kind":"Lease","metadata":{"name":"archway-operator"}})";
   const std::string merge = "application/merge-patch+json";
+  const std::string daemonsets = "/apis/apps/v1/namespaces/rbac/daemonsets";
   const std::vector<Attempt> attempts = {
       {"webhook", "POST", pods, pod, "application/json", 403, "it creates no pods"},
       {"webhook", "GET", pods, "", "", 403, "it reads no pods (the review carries them)"},
@@ -54,7 +55,15 @@ TEST(LeastPrivilege, EachBinaryIsRefusedWhatItsRoleDoesNotGrant) {
       {"webhook", "DELETE", secrets + "/app-credentials", "", "", 403, "Secrets are read-only to it"},
       {"webhook", "GET", mais, "", "", 403, "MultiArchImages are the operator's"},
       {"webhook", "POST", leases + kReleaseNamespace + "/leases", lease, "application/json", 403, "it holds no Lease"},
-      {"webhook", "GET", "/api/v1/namespaces/rbac/configmaps", "", "", 403, "nothing but Secrets, Nodes, Events"},
+      {"webhook", "GET", "/api/v1/namespaces/rbac/configmaps", "", "", 403, "nothing but Secrets, Nodes, Events, DaemonSets"},
+      // DaemonSets: get and patch one by one (a template placed after its look-up), no more.
+      {"webhook", "GET", daemonsets + "/none", "", "", 404, "it reads a DaemonSet it patches"},
+      {"webhook", "PATCH", daemonsets + "/none", R"({"metadata":{"labels":{"a":"b"}}})", merge, 404,
+       "it patches DaemonSets' templates"},
+      {"webhook", "GET", daemonsets, "", "", 403, "it never lists DaemonSets"},
+      {"webhook", "POST", daemonsets, "{}", "application/json", 403, "it creates no DaemonSets"},
+      {"webhook", "DELETE", daemonsets + "/none", "", "", 403, "it deletes no DaemonSets"},
+      {"webhook", "GET", "/apis/apps/v1/namespaces/rbac/deployments", "", "", 403, "no other workload"},
       // The operator caches push Secrets with a list+watch (field selector
       // type=kubernetes.io/dockerconfigjson); RBAC cannot narrow a list by field, so what
       // it may not do is write them. That it only ever lists with the selector is checked
