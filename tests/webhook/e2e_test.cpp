@@ -33,6 +33,7 @@
 #include "tests/support/http_server.h"
 #include "tests/support/process.h"
 #include "tests/support/registry_server.h"
+#include "tests/support/tcp_relay.h"
 
 namespace archway {
 namespace {
@@ -616,6 +617,103 @@ TEST_F(WebhookE2E, PullSecretsNodesAndEventsFromTheApi) {
   ASSERT_EQ(recorded.size(), 1u) << webhook.Log();
   EXPECT_NE(recorded[0].dump().find("pod-real"), std::string::npos) << recorded[0].dump();
   EXPECT_EQ(recorded[0].dump().find("pod-dry"), std::string::npos);
+}
+
+
+// A DaemonSet whose look-up misses the budget is admitted unchanged, and its stored template
+// is patched through the API once the look-up finishes (with the SkipsNodes Event); a pod
+// that DaemonSet makes is answered from its template, with no registry request.
+TEST_F(WebhookE2E, DaemonSetMissedTheBudgetIsPatchedAfterwardsAndItsPodsAreNotLookedUp) {
+  fakeapi::FakeApiServer api;
+  ASSERT_TRUE(api.Start().ok());
+  for (const auto& [name, arch] : {std::pair{"amd-01", "amd64"}, std::pair{"pi-01", "arm64"}}) {
+    api.Put(kube::resources::kNodes,
+            {{"apiVersion", "v1"},
+             {"kind", "Node"},
+             {"metadata", {{"name", name}, {"labels", {{"kubernetes.io/os", "linux"}, {"kubernetes.io/arch", arch}}}}},
+             {"status", {{"conditions", {{{"type", "Ready"}, {"status", "True"}}}}}}});
+  }
+  testing::TcpRelay slow(registry_->host());
+  slow.SetResponseDelay(std::chrono::milliseconds(1500));  // budget 1s
+  const std::string image = slow.host() + "/e2e/amd64-only:1";
+  Json daemon_set = {{"apiVersion", "apps/v1"}, {"kind", "DaemonSet"}, {"metadata", {{"name", "exporter"}, {"namespace", "team"}}}};
+  daemon_set["spec"]["selector"]["matchLabels"]["app"] = "exporter";
+  daemon_set["spec"]["template"]["metadata"]["labels"]["app"] = "exporter";
+  daemon_set["spec"]["template"]["spec"]["containers"] = Json::array({{{"name", "c"}, {"image", image}}});
+  const Json stored = api.Put(kube::resources::kDaemonSets, daemon_set);  // as the apiserver stores it after the answer
+
+  const std::string kubeconfig = dir_.File("kubeconfig");
+  testing::WriteFile(kubeconfig, "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: " +
+                                     api.url() +
+                                     "\nusers:\n- name: u\n  user: {}\ncontexts:\n- name: c\n  context: {cluster: fake, "
+                                     "user: u}\ncurrent-context: c\n");
+  WebhookProcess webhook(ConfigWith(cert_, key_), {"--kubeconfig", kubeconfig}, dir_);
+  ASSERT_TRUE(webhook.WaitHealthy()) << webhook.Log();
+  TlsClient client(webhook.https_port());
+  const auto ready_deadline = Clock::now() + std::chrono::seconds(20);
+  while (client.Request(http::verb::get, "/readyz").result_int() != 200 && Clock::now() < ready_deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(client.Request(http::verb::get, "/readyz").result_int(), 200u) << webhook.Log();
+
+  Json review = {{"kind", "AdmissionReview"},
+                 {"apiVersion", "admission.k8s.io/v1"},
+                 {"request",
+                  {{"uid", "ds-1"},
+                   {"kind", {{"group", "apps"}, {"version", "v1"}, {"kind", "DaemonSet"}}},
+                   {"resource", {{"group", "apps"}, {"version", "v1"}, {"resource", "daemonsets"}}},
+                   {"name", "exporter"},
+                   {"namespace", "team"},
+                   {"operation", "CREATE"},
+                   {"object", daemon_set},
+                   {"oldObject", nullptr},
+                   {"dryRun", false}}}};
+  const auto start = Clock::now();
+  Answer answer = Decode(review, client.Post(review.dump()));
+  EXPECT_LT(Clock::now() - start, std::chrono::milliseconds(1500)) << "answered within the budget";
+  EXPECT_TRUE(answer.response.value("allowed", false));
+  // No affinity (only archway.dev/skipped-reason, as for a pod), and a warning saying what follows.
+  EXPECT_FALSE(answer.pod["spec"]["template"]["spec"].contains("affinity")) << answer.pod.dump();
+  EXPECT_NE(answer.Warnings().find("once the look-up finishes"), std::string::npos) << answer.Warnings();
+
+  const auto template_terms = [&] {
+    Json now = api.Peek(kube::resources::kDaemonSets, "team", "exporter").value_or(Json());
+    const auto pointer =
+        "/spec/template/spec/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms"_json_pointer;
+    return now.contains(pointer) ? now.at(pointer) : Json();
+  };
+  const auto deadline = Clock::now() + std::chrono::seconds(20);
+  while (template_terms().is_null() && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(template_terms(), Arch({"amd64"})) << webhook.Log();
+  const Json patched = api.Peek(kube::resources::kDaemonSets, "team", "exporter").value_or(Json());
+  EXPECT_EQ(patched["spec"]["template"]["metadata"]["annotations"].value("archway.dev/platforms", ""), "linux/amd64");
+  EXPECT_EQ(patched["metadata"].value("generation", 0), stored["metadata"].value("generation", 0) + 1) << "one rollout";
+  const auto event_deadline = Clock::now() + std::chrono::seconds(10);
+  auto skips = [&] {
+    std::string notes;
+    for (const auto& e : api.Objects(kube::resources::kEvents, "team")) {
+      if (e.value("reason", "") == "SkipsNodes") notes += e.value("note", "");
+    }
+    return notes;
+  };
+  while (skips().empty() && Clock::now() < event_deadline) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(skips(), "skips 1 linux/arm64 node: image " + image + " has no linux/arm64 build");
+
+  // The DaemonSet's pod, as its controller makes it: the template's annotation, its node
+  // in matchFields. An image nobody looked up, so a look-up would reach the registry.
+  const int requests = registry_->CountRequests("GET", ".*") + registry_->CountRequests("HEAD", ".*");
+  Json pod_review = Review("ds-pod", "team", {}, {multi_});
+  Json& pod = pod_review["request"]["object"];
+  pod["metadata"]["annotations"]["archway.dev/platforms"] = "linux/amd64";
+  pod["metadata"]["ownerReferences"] = Json::array(
+      {{{"apiVersion", "apps/v1"}, {"kind", "DaemonSet"}, {"name", "exporter"}, {"uid", patched["metadata"]["uid"]},
+        {"controller", true}, {"blockOwnerDeletion", true}}});
+  pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"] =
+      Json::array({{{"matchFields", {{{"key", "metadata.name"}, {"operator", "In"}, {"values", {"amd-01"}}}}}}});
+  Answer from_template = Decode(pod_review, client.Post(pod_review.dump()));
+  EXPECT_TRUE(from_template.response.value("allowed", false));
+  EXPECT_FALSE(from_template.response.contains("patch")) << from_template.response.dump();
+  EXPECT_EQ(registry_->CountRequests("GET", ".*") + registry_->CountRequests("HEAD", ".*"), requests);
 }
 
 }  // namespace
