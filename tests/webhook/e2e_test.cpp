@@ -321,6 +321,25 @@ std::string ConfigWith(const std::string& cert, const std::string& key, const st
   return text + extra;
 }
 
+// A kubeconfig for the fake API server, in `dir`.
+std::string FakeApiKubeconfig(const fakeapi::FakeApiServer& api, TempDir& dir) {
+  const std::string kubeconfig = dir.File("kubeconfig");
+  testing::WriteFile(kubeconfig, "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: " +
+                                     api.url() +
+                                     "\nusers:\n- name: u\n  user: {}\ncontexts:\n- name: c\n  context: {cluster: fake, "
+                                     "user: u}\ncurrent-context: c\n");
+  return kubeconfig;
+}
+
+// /readyz answers 200 within 20s (the caches of the API have synced).
+bool WaitReady(TlsClient& client) {
+  const auto deadline = Clock::now() + std::chrono::seconds(20);
+  while (client.Request(http::verb::get, "/readyz").result_int() != 200 && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return client.Request(http::verb::get, "/readyz").result_int() == 200;
+}
+
 // One registry with buildah-made fixtures for the whole suite (buildah is slow).
 class WebhookE2E : public ::testing::Test {
  protected:
@@ -568,20 +587,12 @@ TEST_F(WebhookE2E, PullSecretsNodesAndEventsFromTheApi) {
            {"kind", "Node"},
            {"metadata", {{"name", "amd-01"}, {"labels", {{"kubernetes.io/os", "linux"}, {"kubernetes.io/arch", "amd64"}}}}},
            {"status", {{"conditions", {{{"type", "Ready"}, {"status", "True"}}}}}}});
-  const std::string kubeconfig = dir_.File("kubeconfig");
-  testing::WriteFile(kubeconfig, "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: " +
-                                     api.url() +
-                                     "\nusers:\n- name: u\n  user: {}\ncontexts:\n- name: c\n  context: {cluster: fake, "
-                                     "user: u}\ncurrent-context: c\n");
+  const std::string kubeconfig = FakeApiKubeconfig(api, dir_);
 
   WebhookProcess webhook(ConfigWith(cert_, key_), {"--kubeconfig", kubeconfig, "--budget", "5s"}, dir_);
   ASSERT_TRUE(webhook.WaitHealthy()) << webhook.Log();
   TlsClient client(webhook.https_port());
-  const auto deadline = Clock::now() + std::chrono::seconds(20);
-  while (client.Request(http::verb::get, "/readyz").result_int() != 200 && Clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  ASSERT_EQ(client.Request(http::verb::get, "/readyz").result_int(), 200u) << webhook.Log();
+  ASSERT_TRUE(WaitReady(client)) << webhook.Log();
 
   const Json with_secret = Review("p1", "team", {}, {private_image}, {"regcred"});
   Answer a = Decode(with_secret, client.Post(with_secret.dump()));
@@ -642,19 +653,11 @@ TEST_F(WebhookE2E, DaemonSetMissedTheBudgetIsPatchedAfterwardsAndItsPodsAreNotLo
   daemon_set["spec"]["template"]["spec"]["containers"] = Json::array({{{"name", "c"}, {"image", image}}});
   const Json stored = api.Put(kube::resources::kDaemonSets, daemon_set);  // as the apiserver stores it after the answer
 
-  const std::string kubeconfig = dir_.File("kubeconfig");
-  testing::WriteFile(kubeconfig, "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: " +
-                                     api.url() +
-                                     "\nusers:\n- name: u\n  user: {}\ncontexts:\n- name: c\n  context: {cluster: fake, "
-                                     "user: u}\ncurrent-context: c\n");
+  const std::string kubeconfig = FakeApiKubeconfig(api, dir_);
   WebhookProcess webhook(ConfigWith(cert_, key_), {"--kubeconfig", kubeconfig}, dir_);
   ASSERT_TRUE(webhook.WaitHealthy()) << webhook.Log();
   TlsClient client(webhook.https_port());
-  const auto ready_deadline = Clock::now() + std::chrono::seconds(20);
-  while (client.Request(http::verb::get, "/readyz").result_int() != 200 && Clock::now() < ready_deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  ASSERT_EQ(client.Request(http::verb::get, "/readyz").result_int(), 200u) << webhook.Log();
+  ASSERT_TRUE(WaitReady(client)) << webhook.Log();
 
   Json review = {{"kind", "AdmissionReview"},
                  {"apiVersion", "admission.k8s.io/v1"},
