@@ -20,8 +20,10 @@
 #include "webhook/config.h"
 #include "webhook/gate_controller.h"
 #include "webhook/kube_cluster.h"
+#include "webhook/kube_daemonsets.h"
 #include "webhook/metrics.h"
 #include "webhook/server.h"
+#include "webhook/template_patcher.h"
 #include "webhook/tls_context.h"
 
 namespace archway::cmd {
@@ -148,12 +150,24 @@ int Run(const std::vector<std::string>& args) {
   admitter_options.gate_on_miss = gate_on_miss;
   admitter_options.gate_controller = gates != nullptr;
   admitter_options.gate_timeout = config.gate_timeout;
+  admitter_options.daemon_sets = config.daemon_sets;
   webhook::AdmitterDeps deps;
   deps.metrics = &metrics;
   if (cluster) {
     deps.secrets = cluster.get();
     deps.nodes = cluster.get();
     deps.events = cluster.get();
+  }
+  // DaemonSets' Events, and their templates patched after a look-up missed the budget.
+  std::unique_ptr<webhook::KubeDaemonSets> daemon_set_api;
+  std::unique_ptr<webhook::TemplatePatcher> template_patcher;
+  if (cluster && config.daemon_sets) {
+    daemon_set_api = std::make_unique<webhook::KubeDaemonSets>(*kube_client, Hostname());
+    template_patcher = std::make_unique<webhook::TemplatePatcher>(
+        *daemon_set_api, resolver, cluster.get(), cluster.get(), &metrics,
+        webhook::TemplatePatcherOptions{.decision = admitter_options.decision});
+    template_patcher->Start();
+    deps.templates = template_patcher.get();
   }
   auto admitter = std::make_unique<webhook::Admitter>(resolver, admitter_options, deps);
 
@@ -170,6 +184,7 @@ int Run(const std::vector<std::string>& args) {
              {"budget", FormatDuration(config.budget)},
              {"noCommonPlatform", webhook::PolicyName(config.no_common_platform)},
              {"onMiss", gate_on_miss ? "gate" : "admit"},
+             {"daemonSets", config.daemon_sets ? "on" : "off"},
              {"kubernetes", cluster ? "on" : "off"}});
 
   const int signal_number = stop_signals.Wait();
@@ -180,7 +195,8 @@ int Run(const std::vector<std::string>& args) {
   log::Info("archway webhook stopped");
   // Every answer is written. Look-ups still running past their budget only warm a cache
   // that ends with this process, and a hanging registry would hold them for the client's
-  // request timeout: exit without waiting for (or destroying) the look-up pool.
+  // request timeout: exit without waiting for (or destroying) the look-up pool, nor for a
+  // template patch waiting on one (its DaemonSet is placed at its next update).
   std::fflush(nullptr);
   _exit(0);
 }

@@ -29,6 +29,7 @@ const ResourceRef kCoreEvents{"", "v1", "events", "Event", true};
 const ResourceRef kEvents{"events.k8s.io", "v1", "events", "Event", true};
 const ResourceRef kJobs{"batch", "v1", "jobs", "Job", true};
 const ResourceRef kLeases{"coordination.k8s.io", "v1", "leases", "Lease", true};
+const ResourceRef kDaemonSets{"apps", "v1", "daemonsets", "DaemonSet", true};
 }  // namespace resources
 
 }  // namespace archway::kube

@@ -9,6 +9,7 @@
 #include "base/log.h"
 #include "kube/object.h"
 #include "registry/reference.h"
+#include "webhook/daemonset.h"
 #include "webhook/gates.h"
 #include "webhook/image_outcome.h"
 #include "webhook/patch.h"
@@ -26,9 +27,12 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
 // One admission waiting on look-ups.
 struct Admitter::Pending {
   explicit Pending(const boost::asio::any_io_executor& executor) : timer(executor) {}
+  const std::vector<std::string>& Images() const { return daemon_set ? daemon_set->pod.images : plan.images; }
+
   Clock::time_point start;
   AdmissionRequest request;
   PodPlan plan;  // views request.object
+  std::optional<TemplatePlan> daemon_set;  // a DaemonSet's template instead of a pod
   std::shared_ptr<const registry::Keychain> keychain;
   Respond later;
   boost::asio::steady_timer timer;
@@ -59,7 +63,13 @@ std::optional<HttpResponse> Admitter::Admit(std::string_view body, std::chrono::
     return HttpResponse{400, parsed.error().message + "\n", "text/plain"};
   }
   AdmissionRequest& request = *parsed;
-  if (!request.IsPodCreate()) return Answer(request, nullptr, Decision{AdmissionResult::kIgnored}, start);
+  if (!request.IsPodCreate()) {
+    if (request.IsDaemonSet() && options_.daemon_sets &&
+        (request.operation == "CREATE" || request.operation == "UPDATE")) {
+      return AdmitDaemonSet(request, deadline_cap, timer_executor, std::move(later), start);
+    }
+    return Answer(request, nullptr, Decision{AdmissionResult::kIgnored}, start);
+  }
   auto plan = PlanPod(request.object, request.ns, options_.decision);
   if (!plan.ok()) {
     Decision decision{AdmissionResult::kError};
@@ -69,6 +79,9 @@ std::optional<HttpResponse> Admitter::Admit(std::string_view body, std::chrono::
   }
   if (options_.gate_controller && !plan->untouched && CarriesGate(request.object)) {
     return Answer(request, &*plan, HandOverAtAdmission(), start);
+  }
+  if (plan->platforms_annotated && plan->skip_reason.empty() && PlacedByDaemonSetTemplate(ReadOwnerReferences(body))) {
+    return Answer(request, nullptr, Decision{AdmissionResult::kFromTemplate}, start);
   }
   const bool node_check = deps_.nodes != nullptr && deps_.nodes->HasSynced();
   if (!plan->skip_reason.empty() || (!plan->node_name.empty() && !node_check)) {
@@ -88,6 +101,40 @@ std::optional<HttpResponse> Admitter::Admit(std::string_view body, std::chrono::
   pending->later = std::move(later);
   pending->keychain = std::move(keychain);
   pending->outcomes = std::move(outcomes);
+  return Defer(pending, std::move(missing), deadline_cap);
+}
+
+std::optional<HttpResponse> Admitter::AdmitDaemonSet(AdmissionRequest& request, std::chrono::milliseconds deadline_cap,
+                                                     const boost::asio::any_io_executor& timer_executor, Respond later,
+                                                     Clock::time_point start) {
+  auto plan = PlanDaemonSet(request.object, request.old_object, request.ns, options_.decision);
+  if (!plan.ok()) {
+    Decision decision{AdmissionResult::kError};
+    decision.warnings.push_back("archway: node affinity not set: " + plan.error().message);
+    log::Warn("DaemonSet not inspected",
+              {{"namespace", request.ns}, {"daemonset", request.name}, {"error", plan.error().message}});
+    return Answer(request, nullptr, decision, start);
+  }
+  if (!plan->NeedsLookUp()) return DecidedDaemonSet(request, *plan, {}, start);
+  std::shared_ptr<const registry::Keychain> keychain;
+  if (deps_.secrets) keychain = deps_.secrets->KeychainFor(request.ns, plan->pod.pull_secrets);
+  std::vector<ImageOutcome> outcomes;
+  auto missing = FromMemory(plan->pod.images, keychain.get(), outcomes);
+  if (missing.empty()) return DecidedDaemonSet(request, *plan, outcomes, start);
+
+  auto pending = std::make_shared<Pending>(timer_executor);
+  pending->start = start;
+  pending->request = std::move(request);
+  pending->daemon_set = std::move(*plan);
+  pending->later = std::move(later);
+  pending->keychain = std::move(keychain);
+  pending->outcomes = std::move(outcomes);
+  return Defer(pending, std::move(missing), deadline_cap);
+}
+
+std::optional<HttpResponse> Admitter::Defer(const std::shared_ptr<Pending>& pending,
+                                            std::vector<std::pair<size_t, registry::Reference>> missing,
+                                            std::chrono::milliseconds deadline_cap) {
   pending->remaining = missing.size();
   pending->timer.expires_after(std::max(std::chrono::milliseconds(1), std::min(options_.budget, deadline_cap)));
   pending->timer.async_wait([this, pending](const boost::system::error_code& ec) {
@@ -124,19 +171,21 @@ std::vector<std::pair<size_t, registry::Reference>> Admitter::FromMemory(const s
 }
 
 void Admitter::LookUp(const std::shared_ptr<Pending>& pending, size_t index, const registry::Reference& ref) {
-  const std::string& image = pending->plan.images[index];
-  auto platforms = resolver_.Resolve(ref, pending->keychain.get());
-  ImageOutcome outcome = platforms.ok() ? ResolvedOutcome(image, *platforms) : FailedOutcome(image, ref, platforms.error());
+  const std::string& image = pending->Images()[index];
+  ImageOutcome outcome = OutcomeOf(image, ref, resolver_.Resolve(ref, pending->keychain.get()));
   bool last = false;
+  bool after_the_answer = false;
   {
     std::lock_guard lock(pending->mu);
     pending->outcomes[index] = std::move(outcome);
     last = --pending->remaining == 0 && !pending->answered;
+    after_the_answer = pending->remaining == 0 && pending->answered;
   }
   if (last) {
     boost::asio::post(pending->timer.get_executor(), [pending] { pending->timer.cancel(); });
     Finish(pending);
   }
+  if (after_the_answer && pending->daemon_set) PlaceLater(pending->request);
 }
 
 void Admitter::Finish(const std::shared_ptr<Pending>& pending) {
@@ -147,9 +196,12 @@ void Admitter::Finish(const std::shared_ptr<Pending>& pending) {
     pending->answered = true;
     outcomes = pending->outcomes;
   }
-  HttpResponse answer = Decided(pending->request, pending->plan, outcomes, pending->start);
+  HttpResponse answer = pending->daemon_set
+                            ? DecidedDaemonSet(pending->request, *pending->daemon_set, outcomes, pending->start)
+                            : Decided(pending->request, pending->plan, outcomes, pending->start);
   auto later = std::move(pending->later);
   pending->request.object = nullptr;  // look-ups may outlive the answer; the pod is no longer needed
+  pending->request.old_object = nullptr;
   later(std::move(answer));
 }
 

@@ -12,6 +12,11 @@
 //
 // Answers:
 //  - not JSON / not an AdmissionReview / no uid: HTTP 400 (no valid review can be built);
+//  - an apps/v1 DaemonSet CREATE or UPDATE (when `daemon_sets` is on): its pod template is
+//    decided (daemonset.h); a look-up still running at the deadline admits it without
+//    archway's requirement, and the template is patched through the API once the look-up
+//    has finished (template_patcher.h);
+//  - a pod placed by its DaemonSet's template (daemonset.h): allowed, unchanged, no look-up;
 //  - not a Pod CREATE (a misconfigured webhook rule): allowed, unchanged, no warning;
 //  - a Pod whose fields archway reads are malformed: allowed, unchanged, with a warning
 //    (never block pod creation on archway's own limits: the chart uses failurePolicy Ignore);
@@ -43,6 +48,8 @@
 namespace archway::webhook {
 
 struct AdmissionRequest;  // review.h
+struct TemplatePlan;      // daemonset.h
+class TemplatePatcher;    // template_patcher.h
 
 struct AdmitterOptions {
   DecisionOptions decision;
@@ -55,6 +62,7 @@ struct AdmitterOptions {
   bool gate_on_miss = false;
   bool gate_controller = false;
   std::chrono::milliseconds gate_timeout{std::chrono::minutes(2)};
+  bool daemon_sets = true;  // workloads.daemonSets: decide DaemonSets' pod templates
 };
 
 // Optional collaborators: null = that feature is off.
@@ -63,6 +71,7 @@ struct AdmitterDeps {
   const NodeInventory* nodes = nullptr;
   PodEventSink* events = nullptr;
   Metrics* metrics = nullptr;
+  TemplatePatcher* templates = nullptr;  // DaemonSets' Events and templates patched after a miss
 };
 
 class Admitter {
@@ -89,6 +98,18 @@ class Admitter {
 
   HttpResponse Decided(const AdmissionRequest& request, const PodPlan& plan, const std::vector<ImageOutcome>& outcomes,
                      Clock::time_point start);
+  // daemonset_admission.cpp
+  std::optional<HttpResponse> AdmitDaemonSet(AdmissionRequest& request, std::chrono::milliseconds deadline_cap,
+                                             const boost::asio::any_io_executor& timer_executor, Respond later,
+                                             Clock::time_point start);
+  HttpResponse DecidedDaemonSet(const AdmissionRequest& request, const TemplatePlan& plan,
+                                const std::vector<ImageOutcome>& outcomes, Clock::time_point start);
+  // A DaemonSet answered before its look-ups finished: the patcher places it now.
+  void PlaceLater(const AdmissionRequest& request);
+  // Looks up `missing` (by index into the pending's images) on the pool; answers later.
+  std::optional<HttpResponse> Defer(const std::shared_ptr<Pending>& pending,
+                                    std::vector<std::pair<size_t, registry::Reference>> missing,
+                                    std::chrono::milliseconds deadline_cap);
   HttpResponse Answer(const AdmissionRequest& request, const PodPlan* plan, const Decision& decision,
                     Clock::time_point start);
   // One outcome per image, from what the resolver has in memory (or why the reference does

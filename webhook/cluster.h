@@ -4,6 +4,7 @@
 // runs with none of them (pull secrets and the node check off).
 #pragma once
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -29,6 +30,12 @@ class PullSecretSource {
   virtual bool HasSynced() const = 0;
 };
 
+// A node as a DaemonSet's affinity is matched against it.
+struct NodeLabels {
+  std::string name;
+  std::map<std::string, std::string> labels;
+};
+
 class NodeInventory {
  public:
   virtual ~NodeInventory() = default;
@@ -37,6 +44,9 @@ class NodeInventory {
   virtual std::optional<std::set<OsArch>> ReadyPlatforms() const = 0;
   // The platform of one node, if known.
   virtual std::optional<OsArch> PlatformOf(const std::string& node_name) const = 0;
+  // The Ready nodes with their labels (to count the nodes a DaemonSet's template skips);
+  // empty until the cache has synced, and from an inventory that keeps no labels.
+  virtual std::vector<NodeLabels> ReadyNodes() const { return {}; }
   virtual bool HasSynced() const = 0;
 };
 

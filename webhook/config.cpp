@@ -60,6 +60,7 @@ std::vector<ConfigKey> Keys(WebhookConfig& c) {
       {.name = "gateLease.namespace", .set = ConfigSetter(c.gate_lease_namespace, ConfigText)},
       {.name = "gateLease.name", .set = ConfigSetter(c.gate_lease_name, ConfigText)},
       {.name = "gateLease.duration", .set = ConfigSetter(c.gate_lease_duration, PositiveDuration)},
+      {.name = "workloads.daemonSets", .set = ConfigSetter(c.daemon_sets, ParseConfigBool)},
   };
 }
 
@@ -137,7 +138,9 @@ std::string FlagsHelp() {
          "  --gate-timeout DURATION       a gated pod is released without affinity after it (gateTimeout, default 2m)\n"
          "  --gate-lease-namespace NS     the gate controller's Lease (gateLease.namespace, default archway-system)\n"
          "  --gate-lease-name NAME        (gateLease.name, default archway-webhook-gates)\n"
-         "  --gate-lease-duration D       (gateLease.duration, default 15s)\n";
+         "  --gate-lease-duration D       (gateLease.duration, default 15s)\n"
+         "  --workloads-daemon-sets BOOL  give DaemonSets' pod templates their node affinity (workloads.daemonSets,\n"
+         "                                default true)\n";
 }
 
 }  // namespace archway::webhook

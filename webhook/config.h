@@ -17,6 +17,7 @@
 //   gateTimeout: 2m                    --gate-timeout         (a gated pod is released without affinity after it)
 //   gateLease: {namespace: archway-system, name: archway-webhook-gates, duration: 15s}
 //                                      --gate-lease-namespace, --gate-lease-name, --gate-lease-duration
+//   workloads: {daemonSets: true}      --workloads-daemon-sets (mutate DaemonSets' pod templates)
 #pragma once
 
 #include <chrono>
@@ -65,6 +66,7 @@ struct WebhookConfig {
   std::string gate_lease_namespace = "archway-system";
   std::string gate_lease_name = "archway-webhook-gates";
   std::chrono::milliseconds gate_lease_duration{15000};
+  bool daemon_sets = true;  // workloads.daemonSets
 };
 
 // Parses the YAML text over the defaults. Unknown keys are errors (a typo must not silently

@@ -267,19 +267,9 @@ Decision DecideNoCommonPlatform(const PodPlan& plan, const std::vector<ImageOutc
 }
 
 Decision DecideAffinity(const PodPlan& plan, const std::set<OsArch>& common, const ClusterFacts& facts) {
-  // One alternative per OS: kubernetes.io/os In [os] AND kubernetes.io/arch In [archs].
-  std::vector<Requirements> alternatives;
-  for (auto it = common.begin(); it != common.end();) {
-    Requirements& alternative = alternatives.emplace_back();
-    alternative.reserve(2);
-    alternative.push_back(Requirement{kOsLabel, "In", {it->os}});
-    Requirement& arch = alternative.emplace_back(Requirement{kArchLabel, "In", {}});
-    const std::string& os = it->os;
-    for (; it != common.end() && it->os == os; ++it) arch.values.push_back(it->arch);
-  }
   Decision decision;
   decision.result = AdmissionResult::kMutated;
-  decision.mutation.required = AndedIntoEveryTerm(plan.layout, std::move(alternatives));
+  decision.mutation.required = AndedIntoEveryTerm(plan.layout, PlatformRequirements(common));
   decision.mutation.annotations.emplace(kPlatformsAnnotation, JoinPlatforms(common));
   if (facts.ready_node_platforms) {
     const bool any = std::any_of(common.begin(), common.end(),
@@ -305,6 +295,7 @@ const char* ResultName(AdmissionResult result) {
     case AdmissionResult::kIgnored: return "ignored";
     case AdmissionResult::kBadRequest: return "bad_request";
     case AdmissionResult::kGated: return "gated";
+    case AdmissionResult::kFromTemplate: return "from_template";
   }
   return "error";
 }
@@ -323,6 +314,7 @@ Result<PodPlan> PlanPod(const Json& pod, const std::string& ns, const DecisionOp
   if (!spec || !spec->is_object()) return Malformed("spec is missing");
   if (auto s = ReadSpec(*spec, plan); !s.ok()) return s.error();
   plan.skip_reason = ReasonToSkip(*spec, annotations, plan);
+  plan.platforms_annotated = annotations && annotations->contains(kPlatformsAnnotation);
   return plan;
 }
 
@@ -340,6 +332,20 @@ std::optional<std::set<OsArch>> CommonPlatforms(const std::vector<ImageOutcome>&
     }
   }
   return common;
+}
+
+std::vector<Requirements> PlatformRequirements(const std::set<OsArch>& platforms) {
+  // One alternative per OS: kubernetes.io/os In [os] AND kubernetes.io/arch In [archs].
+  std::vector<Requirements> alternatives;
+  for (auto it = platforms.begin(); it != platforms.end();) {
+    Requirements& alternative = alternatives.emplace_back();
+    alternative.reserve(2);
+    alternative.push_back(Requirement{kOsLabel, "In", {it->os}});
+    Requirement& arch = alternative.emplace_back(Requirement{kArchLabel, "In", {}});
+    const std::string& os = it->os;
+    for (; it != platforms.end() && it->os == os; ++it) arch.values.push_back(it->arch);
+  }
+  return alternatives;
 }
 
 Decision Decide(const PodPlan& plan, const std::vector<ImageOutcome>& outcomes, const ClusterFacts& facts,

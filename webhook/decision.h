@@ -36,7 +36,10 @@
 // gates' names),
 // spec.initContainers[].image, spec.containers[].image, spec.imagePullSecrets,
 // spec.nodeName, spec.nodeSelector, spec.affinity. ParseAdmissionReview (review.cpp)
-// builds only these (and metadata.name): a rule that reads another field must add it there.
+// builds only these (and metadata.name): a rule that reads another field must add it
+// there. (A pod that carries archway.dev/platforms has its metadata.ownerReferences read
+// again, ReadOwnerReferences.) A DaemonSet's pod template is decided by the same
+// functions (webhook/daemonset.h).
 #pragma once
 
 #include <compare>
@@ -100,6 +103,9 @@ struct PodPlan {
   std::vector<std::string> pull_secrets;  // spec.imagePullSecrets[].name
   std::string node_name;                  // spec.nodeName
   PodLayout layout;                       // not read when untouched: nothing is written then
+  // metadata.annotations has archway.dev/platforms: maybe a DaemonSet's pod, placed by
+  // its template (daemonset.h reads its owner then).
+  bool platforms_annotated = false;
 };
 
 // kInvalidArgument when a field archway reads has the wrong shape.
@@ -175,10 +181,11 @@ enum class AdmissionResult {
   kIgnored,           // not a Pod CREATE (the admitter's; Decide never returns it)
   kBadRequest,        // not an AdmissionReview: HTTP 400 (the admitter's; Decide never returns it)
   kGated,             // look-ups unfinished: held by archway's scheduling gate (gates.h; Decide never returns it)
+  kFromTemplate,      // a DaemonSet's pod, placed by its template's affinity: no look-up (daemonset.h)
 };
-inline constexpr size_t kAdmissionResultCount = 9;
+inline constexpr size_t kAdmissionResultCount = 10;
 // "mutated", "skipped", "unchanged", "no_common_platform", "denied", "error", "ignored",
-// "bad_request", "gated".
+// "bad_request", "gated", "from_template".
 const char* ResultName(AdmissionResult result);
 
 // A Warning Event to record on the pod (not for dryRun requests).
@@ -214,5 +221,8 @@ std::optional<std::set<OsArch>> CommonPlatforms(const std::vector<ImageOutcome>&
 // archway.dev/platforms writes them ("linux/amd64,linux/arm64").
 std::string Join(const std::vector<std::string>& items, const std::string& separator);
 std::string JoinPlatforms(const std::set<OsArch>& platforms);
+// What archway ANDs into a term for `platforms` (not empty): one alternative per OS,
+// kubernetes.io/os In [os] and kubernetes.io/arch In [its archs], in the set's order.
+std::vector<Requirements> PlatformRequirements(const std::set<OsArch>& platforms);
 
 }  // namespace archway::webhook

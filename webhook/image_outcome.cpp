@@ -44,4 +44,9 @@ ImageOutcome ResolvedOutcome(const std::string& image, const registry::ImagePlat
   return outcome;
 }
 
+ImageOutcome OutcomeOf(const std::string& image, const registry::Reference& ref,
+                       const Result<registry::ImagePlatforms>& platforms) {
+  return platforms.ok() ? ResolvedOutcome(image, *platforms) : FailedOutcome(image, ref, platforms.error());
+}
+
 }  // namespace archway::webhook

@@ -23,4 +23,8 @@ ImageOutcome FailedOutcome(const std::string& image, const registry::Reference& 
 // when it declares none that can run (and is not data-only).
 ImageOutcome ResolvedOutcome(const std::string& image, const registry::ImagePlatforms& platforms);
 
+// One of the two, from what Resolver::Resolve answered.
+ImageOutcome OutcomeOf(const std::string& image, const registry::Reference& ref,
+                       const Result<registry::ImagePlatforms>& platforms);
+
 }  // namespace archway::webhook

@@ -113,6 +113,7 @@ void KubeCluster::PutNode(const kube::Json& node) {
   info.platform.os = state.Label(kube::kOsLabel);
   info.platform.arch = state.Label(kube::kArchLabel);
   info.ready = state.ready;
+  info.labels = state.labels;
   std::unique_lock lock(mu_);
   node_info_[state.name] = info;
 }
@@ -150,6 +151,16 @@ std::optional<std::set<OsArch>> KubeCluster::ReadyPlatforms() const {
     if (info.ready && !info.platform.arch.empty()) platforms.insert(info.platform);
   }
   return platforms;
+}
+
+std::vector<NodeLabels> KubeCluster::ReadyNodes() const {
+  if (!nodes_.HasSynced()) return {};
+  std::vector<NodeLabels> nodes;
+  std::shared_lock lock(mu_);
+  for (const auto& [name, info] : node_info_) {
+    if (info.ready) nodes.push_back(NodeLabels{name, info.labels});
+  }
+  return nodes;
 }
 
 std::optional<OsArch> KubeCluster::PlatformOf(const std::string& node_name) const {

@@ -34,6 +34,7 @@ class KubeCluster : public PullSecretSource, public NodeInventory, public PodEve
                                                         const std::vector<std::string>& names) const override;
   std::optional<std::set<OsArch>> ReadyPlatforms() const override;
   std::optional<OsArch> PlatformOf(const std::string& node_name) const override;
+  std::vector<NodeLabels> ReadyNodes() const override;
   void Warn(const std::string& ns, const std::string& pod_name, const std::string& reason,
             const std::string& note) override;
   void WarnController(const std::string& ns, const kube::OwnerReference& controller, const std::string& reason,
@@ -43,6 +44,7 @@ class KubeCluster : public PullSecretSource, public NodeInventory, public PodEve
   struct NodeInfo {
     OsArch platform;
     bool ready = false;
+    std::map<std::string, std::string> labels;
   };
   void PutSecret(const kube::Json& secret);
   void DeleteSecret(const kube::Json& secret);

@@ -59,6 +59,15 @@ struct Metrics::Impl {
                                                                .Help("Gated pods released, by result")
                                                                .Register(*registry);
   std::array<prometheus::Counter*, kGateOutcomeCount> by_gate_outcome{};
+  prometheus::Family<prometheus::Gauge>& skipped_nodes = prometheus::BuildGauge()
+                                                            .Name("archway_daemonset_skipped_nodes")
+                                                            .Help("Ready nodes a DaemonSet's template excludes because of archway")
+                                                            .Register(*registry);
+  prometheus::Family<prometheus::Counter>& template_patches =
+      prometheus::BuildCounter()
+          .Name("archway_daemonset_template_patches_total")
+          .Help("DaemonSet templates patched after a look-up missed the budget, by result")
+          .Register(*registry);
   prometheus::Counter& cache_misses = prometheus::BuildCounter()
                                           .Name("archway_cache_misses_total")
                                           .Help("Platform look-ups that needed the registry")
@@ -98,6 +107,12 @@ void Metrics::GateReleased(GateOutcome outcome, double waited_seconds) {
   impl_->by_gate_outcome[static_cast<size_t>(outcome)]->Increment();
   impl_->gate_wait.Observe(waited_seconds);
 }
+
+void Metrics::DaemonSetSkippedNodes(const std::string& ns, const std::string& name, size_t nodes) {
+  impl_->skipped_nodes.Add({{"namespace", ns}, {"daemonset", name}}).Set(static_cast<double>(nodes));
+}
+
+void Metrics::TemplatePatch(const std::string& result) { impl_->template_patches.Add({{"result", result}}).Increment(); }
 
 void Metrics::CountConnections(std::string listener, std::function<uint64_t()> count) {
   impl_->connections.emplace_back(std::move(listener), std::move(count));

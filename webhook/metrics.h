@@ -19,6 +19,12 @@
 //   archway_gate_outcomes_total{result}               counter, gated pods released, by gates.h
 //       GateOutcomeName: placed, narrowed, no_common_platform, skipped, failed, timed_out,
 //       released_elsewhere, malformed
+//   archway_daemonset_skipped_nodes{namespace,daemonset}  gauge, Ready nodes the DaemonSet's
+//       template excludes because of archway, as of its last admission or patch (a deleted
+//       DaemonSet's series stays until the webhook restarts)
+//   archway_daemonset_template_patches_total{result}  counter, templates patched after a
+//       look-up missed the budget: patched, unchanged (nothing to write), gone (never
+//       stored, or deleted), failed (given up after retries)
 #pragma once
 
 #include <cstdint>
@@ -48,6 +54,8 @@ class Metrics {
   void CacheLookup(bool hit);
   void GatedPods(size_t count);
   void GateReleased(GateOutcome outcome, double waited_seconds);
+  void DaemonSetSkippedNodes(const std::string& ns, const std::string& name, size_t nodes);
+  void TemplatePatch(const std::string& result);
   // archway_webhook_connections_total{listener=`listener`} is read from `count` when scraped
   // (the server keeps the count). Call before serving.
   void CountConnections(std::string listener, std::function<uint64_t()> count);

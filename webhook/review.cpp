@@ -47,6 +47,44 @@ constexpr JsonShape kRequest{kRequestMembers};
 constexpr Member kReviewMembers[] = {{"kind", nullptr}, {"apiVersion", nullptr}, {"request", &kRequest}};
 constexpr JsonShape kReview{kReviewMembers};
 
+// A DaemonSet (object and oldObject): its name and uid, and its pod template read as a pod.
+constexpr Member kDaemonSetMetadataMembers[] = {{"name", nullptr}, {"uid", nullptr}};
+constexpr JsonShape kDaemonSetMetadata{kDaemonSetMetadataMembers};
+constexpr Member kDaemonSetSpecMembers[] = {{"template", &kPod}};
+constexpr JsonShape kDaemonSetSpec{kDaemonSetSpecMembers};
+constexpr Member kDaemonSetMembers[] = {{"metadata", &kDaemonSetMetadata}, {"spec", &kDaemonSetSpec}};
+constexpr JsonShape kDaemonSet{kDaemonSetMembers};
+constexpr Member kDaemonSetRequestMembers[] = {{"object", &kDaemonSet}, {"oldObject", &kDaemonSet}};
+constexpr JsonShape kDaemonSetRequest{kDaemonSetRequestMembers};
+constexpr Member kDaemonSetReviewMembers[] = {{"request", &kDaemonSetRequest}};
+constexpr JsonShape kDaemonSetReview{kDaemonSetReviewMembers};
+
+// A pod's controller, read only for a pod that claims to be placed by a DaemonSet's template.
+constexpr Member kOwnerMembers[] = {{"apiVersion", nullptr}, {"kind", nullptr}, {"controller", nullptr}};
+constexpr JsonShape kOwner{kOwnerMembers};
+constexpr Member kOwnersMetadataMembers[] = {{"ownerReferences", &kOwner}};
+constexpr JsonShape kOwnersMetadata{kOwnersMetadataMembers};
+constexpr Member kOwnersPodMembers[] = {{"metadata", &kOwnersMetadata}};
+constexpr JsonShape kOwnersPod{kOwnersPodMembers};
+constexpr Member kOwnersRequestMembers[] = {{"object", &kOwnersPod}};
+constexpr JsonShape kOwnersRequest{kOwnersRequestMembers};
+constexpr Member kOwnersReviewMembers[] = {{"request", &kOwnersRequest}};
+constexpr JsonShape kOwnersReview{kOwnersReviewMembers};
+
+// Moves out obj[key] (null when absent).
+Json Take(Json& obj, std::string_view key) {
+  if (!obj.is_object()) return nullptr;
+  auto it = obj.find(key);
+  return it == obj.end() ? Json() : std::move(*it);
+}
+
+// review.request read again with `shape` (the body was read once already: it is JSON).
+Json RequestReadAgain(std::string_view body, const JsonShape& shape) {
+  Json review;
+  if (!ParseJsonShaped(body, shape, review)) return nullptr;
+  return Take(review, "request");
+}
+
 }  // namespace
 
 const JsonShape& AdmissionReviewShape() { return kReview; }
@@ -76,6 +114,11 @@ Result<AdmissionRequest> ParseAdmissionReview(std::string_view body) {
     request.dry_run = dry_run->get<bool>();
   }
   if (auto object = req->find("object"); object != req->end()) request.object = std::move(*object);
+  if (request.IsDaemonSet()) {
+    Json again = RequestReadAgain(body, kDaemonSetReview);
+    request.object = Take(again, "object");
+    request.old_object = Take(again, "oldObject");
+  }
   if (request.object.is_object()) {
     if (auto metadata = request.object.find("metadata"); metadata != request.object.end()) {
       if (request.name.empty()) request.name = StringAt(*metadata, "name");
@@ -83,6 +126,13 @@ Result<AdmissionRequest> ParseAdmissionReview(std::string_view body) {
     }
   }
   return request;
+}
+
+Json ReadOwnerReferences(std::string_view body) {
+  Json again = RequestReadAgain(body, kOwnersReview);
+  Json object = Take(again, "object");
+  Json metadata = Take(object, "metadata");
+  return Take(metadata, "ownerReferences");
 }
 
 std::string EncodeAdmissionResponse(const AdmissionRequest& request, const Decision& decision, std::string_view patch) {

@@ -24,10 +24,14 @@ struct AdmissionRequest {
   std::string generate_name;  // metadata.generateName (all a controller-made pod has at admission)
   bool dry_run = false;
   // request.object (null when absent), built with only the fields decision.h reads: the
-  // rest of the pod is left out while parsing.
+  // rest of the pod is left out while parsing. For a DaemonSet, its metadata name and uid
+  // and its spec.template with the fields decision.h reads of a pod.
   Json object;
+  // request.oldObject of a DaemonSet UPDATE, built as `object` (null otherwise).
+  Json old_object;
 
   bool IsPodCreate() const { return group.empty() && kind == "Pod" && operation == "CREATE"; }
+  bool IsDaemonSet() const { return std::string_view(group) == "apps" && std::string_view(kind) == "DaemonSet"; }
 };
 
 struct JsonShape;  // filtered_json.h
@@ -37,7 +41,14 @@ const JsonShape& AdmissionReviewShape();
 
 // kInvalidArgument when the body is not JSON or not an AdmissionReview with a request
 // and a uid (then no valid answer can be built: the server answers HTTP 400).
+// A review is read once with the pod's shape; a DaemonSet's is read a second time with
+// its own, so a pod's admission builds no member it does not need.
 Result<AdmissionRequest> ParseAdmissionReview(std::string_view body);
+
+// request.object.metadata.ownerReferences of a review ParseAdmissionReview read (each
+// with apiVersion, kind and controller only), read again: for the pods that carry
+// archway.dev/platforms alone (daemonset.h). Null when there are none.
+Json ReadOwnerReferences(std::string_view body);
 
 // The AdmissionReview answer for `decision` with its JSON Patch text (patch.h; "" for none),
 // base64-encoded, its warnings, and the status when denied, as compact JSON.

@@ -333,6 +333,73 @@ Json Observe(kube::Client& c, const std::string& ns) {
     o["job: status update"] = status.ok() ? Json(status->at("status").value("succeeded", 0)) : Outcome(status);
   }
 
+  // --- DaemonSets: defaults, generation, the template generation, status --------------------
+  Json ds = {{"apiVersion", "apps/v1"},
+             {"kind", "DaemonSet"},
+             {"metadata", {{"name", "d"}}},
+             {"spec",
+              {{"selector", {{"matchLabels", {{"app", "d"}}}}},
+               {"template",
+                {{"metadata", {{"labels", {{"app", "d"}}}}},
+                 {"spec", {{"containers", Json::array({{{"name", "c"}, {"image", "busybox:1"}}})}}}}}}}};
+  Json no_selector = ds;
+  no_selector["spec"].erase("selector");
+  o["daemonset: no selector"] = Outcome(c.Create(r::kDaemonSets, ns, no_selector));
+  Json mismatched = ds;
+  mismatched["spec"]["template"]["metadata"]["labels"]["app"] = "other";
+  o["daemonset: selector not matching the template"] = Outcome(c.Create(r::kDaemonSets, ns, mismatched));
+  Json no_containers = ds;
+  no_containers["spec"]["template"]["spec"]["containers"] = Json::array();
+  o["daemonset: no containers"] = Outcome(c.Create(r::kDaemonSets, ns, no_containers));
+  auto made_ds = c.Create(r::kDaemonSets, ns, ds);
+  o["daemonset: create"] = Outcome(made_ds);
+  if (made_ds.ok()) {
+    auto generations = [](const Result<Json>& obj) -> Json {
+      if (!obj.ok()) return Outcome(obj.error());
+      const Json annotations = obj->at("metadata").value("annotations", Json::object());
+      return {obj->at("metadata").value("generation", 0),
+              annotations.value("deprecated.daemonset.template.generation", "(none)")};
+    };
+    o["daemonset: created"] = {{"generation, template generation", generations(made_ds)},
+                               {"revisionHistoryLimit", made_ds->at("spec").value("revisionHistoryLimit", -1)},
+                               {"updateStrategy", made_ds->at("spec").value("updateStrategy", Json())},
+                               {"status", made_ds->value("status", Json())}};
+    Json labelled = *made_ds;
+    labelled["metadata"]["labels"] = {{"team", "a"}};
+    auto after_labels = c.Update(r::kDaemonSets, ns, labelled);
+    Json template_annotated = after_labels.ok() ? *after_labels : labelled;
+    template_annotated["spec"]["template"]["metadata"]["annotations"] = {{"archway.dev/platforms", "linux/amd64"}};
+    auto after_template = c.Update(r::kDaemonSets, ns, template_annotated);
+    Json spec_only = after_template.ok() ? *after_template : template_annotated;
+    spec_only["spec"]["minReadySeconds"] = 5;
+    spec_only["metadata"]["annotations"]["deprecated.daemonset.template.generation"] = "9";
+    auto after_spec = c.Update(r::kDaemonSets, ns, spec_only);
+    Json with_status = after_spec.ok() ? *after_spec : spec_only;
+    with_status["status"]["numberReady"] = 1;
+    with_status["spec"]["minReadySeconds"] = 7;
+    auto after_status = c.UpdateStatus(r::kDaemonSets, ns, with_status);
+    Json main_with_status = after_status.ok() ? *after_status : with_status;
+    main_with_status["status"]["numberReady"] = 5;
+    auto after_main = c.Update(r::kDaemonSets, ns, main_with_status);
+    o["daemonset: generation, template generation after labels, template, spec, status, main updates"] = {
+        generations(after_labels), generations(after_template), generations(after_spec), generations(after_status),
+        generations(after_main)};
+    o["daemonset: status update keeps the spec"] =
+        after_status.ok() ? Json(after_status->at("spec").value("minReadySeconds", -1)) : Json("error");
+    o["daemonset: main update keeps the status"] =
+        after_main.ok() ? Json(after_main->value("status", Json::object()).value("numberReady", -1)) : Json("error");
+    o["daemonset: json patch, failing test on the image"] =
+        Outcome(c.Patch(r::kDaemonSets, ns, "d", kube::PatchType::kJson,
+                        Json::parse(R"([{"op":"test","path":"/spec/template/spec/containers/0/image","value":"other"},
+                                        {"op":"add","path":"/spec/template/metadata/labels/x","value":"y"}])")));
+    auto patched = c.Patch(r::kDaemonSets, ns, "d", kube::PatchType::kJson,
+                           Json::parse(R"([{"op":"test","path":"/spec/template/spec/containers/0/image","value":"busybox:1"},
+                                           {"op":"add","path":"/spec/template/spec/nodeSelector","value":{"disk":"ssd"}}])"));
+    o["daemonset: json patch of the template"] = generations(patched);
+    auto gone = c.Delete(r::kDaemonSets, ns, "d");
+    o["daemonset: delete answers"] = gone.ok() ? Json(gone->value("kind", "")) : Outcome(gone);
+  }
+
   // --- the custom resource ----------------------------------------------------------------
   Json mai = {{"apiVersion", "archway.dev/v1alpha1"},
               {"kind", "MultiArchImage"},

@@ -47,6 +47,7 @@ TEST(LeastPrivilege, EachBinaryIsRefusedWhatItsRoleDoesNotGrant) {
   const std::string pod = R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"c","image":"x"}]}})";
   const std::string lease = R"({"apiVersion":"coordination.k8s.io/v1","kind":"Lease","metadata":{"name":"archway-operator"}})";
   const std::string merge = "application/merge-patch+json";
+  const std::string daemonsets = "/apis/apps/v1/namespaces/rbac/daemonsets";
   const std::vector<Attempt> attempts = {
       {"webhook", "POST", pods, pod, "application/json", 403, "it creates no pods"},
       // The gate controller lists and watches pods (by label: RBAC cannot narrow by it)
@@ -59,7 +60,16 @@ TEST(LeastPrivilege, EachBinaryIsRefusedWhatItsRoleDoesNotGrant) {
       {"webhook", "GET", leases + kReleaseNamespace + "/leases/archway-operator", "", "", 403,
        "only its own Lease (archway-webhook-gates)"},
       {"webhook", "POST", leases + "rbac/leases", lease, "application/json", 403, "Leases only in its namespace"},
-      {"webhook", "GET", "/api/v1/namespaces/rbac/configmaps", "", "", 403, "nothing but Secrets, Nodes, Events"},
+      {"webhook", "GET", "/api/v1/namespaces/rbac/configmaps", "", "", 403,
+       "nothing but Secrets, Nodes, Pods, Events, DaemonSets"},
+      // DaemonSets: get and patch one by one (a template placed after its look-up), no more.
+      {"webhook", "GET", daemonsets + "/none", "", "", 404, "it reads a DaemonSet it patches"},
+      {"webhook", "PATCH", daemonsets + "/none", R"({"metadata":{"labels":{"a":"b"}}})", merge, 404,
+       "it patches DaemonSets' templates"},
+      {"webhook", "GET", daemonsets, "", "", 403, "it never lists DaemonSets"},
+      {"webhook", "POST", daemonsets, "{}", "application/json", 403, "it creates no DaemonSets"},
+      {"webhook", "DELETE", daemonsets + "/none", "", "", 403, "it deletes no DaemonSets"},
+      {"webhook", "GET", "/apis/apps/v1/namespaces/rbac/deployments", "", "", 403, "no other workload"},
       // The operator caches push Secrets with a list+watch (field selector
       // type=kubernetes.io/dockerconfigjson); RBAC cannot narrow a list by field, so what
       // it may not do is write them. That it only ever lists with the selector is checked

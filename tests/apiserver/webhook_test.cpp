@@ -5,7 +5,8 @@
 // created through the API. The images are real, in docker-registry on loopback. A TCP
 // relay in front of the webhook counts the apiserver's connections and reads its ALPN
 // offer; another delays a registry. kube-controller-manager runs the ReplicaSet and Job
-// controllers too, to see the reviews of pods made by controllers.
+// controllers too, to see the reviews of pods made by controllers, and the DaemonSet
+// controller, to see which nodes a DaemonSet placed by its template runs on.
 #include <chrono>
 #include <map>
 #include <set>
@@ -27,7 +28,8 @@ namespace {
 
 ARCHWAY_APISERVER_SUITE((SuiteOptions{testing::EnvtestOptions{
     .controller_manager = true,
-    .controllers = {"serviceaccount", "namespace", "garbagecollector", "root-ca-cert-publisher", "replicaset", "job"},
+    .controllers = {"serviceaccount", "namespace", "garbagecollector", "root-ca-cert-publisher", "replicaset", "job",
+                    "daemonset"},
     .apiserver_flags = {}}}));
 
 constexpr const char* kDenyLabel = "archway-test/policy";
@@ -642,6 +644,134 @@ TEST_F(WebhookOnApiserver, PodsMadeByControllersHaveOnlyGenerateNameAndOwnerAtAd
 
 // Runs last (gtest keeps the order of definition): everything the webhook did above, as
 // the apiserver's audit log saw it.
+Json DaemonSetObject(const std::string& name, const std::string& image) {
+  Json ds = {{"apiVersion", "apps/v1"}, {"kind", "DaemonSet"}, {"metadata", {{"name", name}}}};
+  ds["spec"]["selector"]["matchLabels"]["app"] = name;
+  ds["spec"]["template"]["metadata"]["labels"]["app"] = name;
+  ds["spec"]["template"]["spec"]["containers"] = Json::array({{{"name", "c"}, {"image", image}}});
+  return ds;
+}
+
+// A Node as a kubelet registers it (a Node's status is kept on create): Ready, labelled.
+Json ReadyNode(const std::string& name, const std::string& arch) {
+  Json node = {{"apiVersion", "v1"}, {"kind", "Node"}, {"metadata", {{"name", name}}}};
+  node["metadata"]["labels"] = {{"kubernetes.io/arch", arch}, {"kubernetes.io/os", "linux"}};
+  node["status"]["conditions"] = Json::array({{{"type", "Ready"}, {"status", "True"}, {"reason", "KubeletReady"}}});
+  return node;
+}
+
+// A DaemonSet created and updated through the API: stored with its template patched, so
+// the DaemonSet controller makes pods only for the nodes its images run on; its pods are
+// answered from the template; re-applying the manifest as written changes nothing.
+TEST_F(WebhookOnApiserver, DaemonSetsArePlacedByTheirTemplate) {
+  const std::string ns = "daemons";
+  const std::string base = "/apis/apps/v1/namespaces/" + ns + "/daemonsets";
+  Cluster().CreateNamespace(ns);
+  for (const auto& [node, arch] : {std::pair{"ds-amd64", "amd64"}, std::pair{"ds-pi", "arm64"}}) {
+    ASSERT_EQ(Cluster().Call("POST", "/api/v1/nodes", ReadyNode(node, arch).dump()).status, 201);
+    // The not-ready NoSchedule taint the apiserver puts on a new Node, which the node
+    // lifecycle controller (not run here) lifts once the Node is Ready.
+    ASSERT_EQ(Cluster().Call("PATCH", std::string("/api/v1/nodes/") + node, R"({"spec":{"taints":null}})",
+                             "application/merge-patch+json").status, 200);
+  }
+  // The webhook's node cache has both once it warns that an amd64 image cannot run on ds-pi.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        Json pod = PodObject("node-probe", {.images = {amd64_}});
+        pod["spec"]["nodeName"] = "ds-pi";
+        return CreatePod(ns, pod, true).Warnings().find("ds-pi") != std::string::npos;
+      },
+      std::chrono::seconds(20)))
+      << webhook_->Log();
+
+  // Before the DaemonSet: its controller makes the pod as soon as it is stored. The image
+  // is in the webhook's memory since the probe, so neither the DaemonSet nor its pod cost
+  // a registry request; the pod is not even looked up (answered from the template).
+  const double from_template = webhook_->MetricSum("archway_admission_requests_total{result=\"from_template\"}");
+  auto registry_reads = [&] {
+    return registry_->CountRequests("GET", "/v2/e2e/amd64/.*") + registry_->CountRequests("HEAD", "/v2/e2e/amd64/.*");
+  };
+  const int reads_before = registry_reads();
+  const Json manifest = DaemonSetObject("exporter", amd64_);
+  const http::Response created = Cluster().Call("POST", base, manifest.dump());
+  ASSERT_EQ(created.status, 201) << created.body;
+  Json stored = Body(Cluster().Call("GET", base + "/exporter"));
+  EXPECT_EQ(Annotation(stored["spec"]["template"], "archway.dev/platforms"), "linux/amd64");
+  EXPECT_EQ(Terms(stored["spec"]["template"]), Json::array({{{"matchExpressions", PlatformExpressions("linux", {"amd64"})}}}))
+      << stored["spec"]["template"].dump();
+  const int generation = stored["metadata"].value("generation", 0);
+
+  // The Event names the node skipped and why.
+  const std::string uid = stored["metadata"].value("uid", "");
+  auto skips_event = [&]() -> std::string {
+    for (const auto& e : Body(Cluster().Call("GET", "/apis/events.k8s.io/v1/namespaces/" + ns + "/events"))
+                             .value("items", Json::array())) {
+      if (e["regarding"].value("uid", "") == uid && e.value("reason", "") == "SkipsNodes") return e.value("note", "");
+    }
+    return "";
+  };
+  EXPECT_TRUE(WaitFor([&] { return !skips_event().empty(); }, std::chrono::seconds(10))) << webhook_->Log();
+  EXPECT_EQ(skips_event(), "skips 1 linux/arm64 node: image " + amd64_ + " has no linux/arm64 build");
+
+  if (Cluster().has_controller_manager()) {
+    // The DaemonSet controller wants it on ds-amd64 only.
+    auto status = [&] { return Body(Cluster().Call("GET", base + "/exporter"))["status"]; };
+    ASSERT_TRUE(WaitFor([&] { return status().value("currentNumberScheduled", 0) == 1; }, std::chrono::seconds(30)))
+        << status().dump();
+    EXPECT_EQ(status().value("desiredNumberScheduled", 0), 1) << "the arm64 node is not wanted";
+    Json pods = Body(Cluster().Call("GET", "/api/v1/namespaces/" + ns + "/pods?labelSelector=app%3Dexporter"));
+    ASSERT_EQ(pods["items"].size(), 1u) << pods.dump();
+    const Json& pod = pods["items"][0];
+    EXPECT_EQ(Annotation(pod, "archway.dev/platforms"), "linux/amd64");
+    EXPECT_EQ(Terms(pod)[0]["matchFields"][0]["values"], Json::array({"ds-amd64"})) << Terms(pod).dump();
+    EXPECT_EQ(webhook_->MetricSum("archway_admission_requests_total{result=\"from_template\"}"), from_template + 1);
+    EXPECT_EQ(registry_reads(), reads_before);
+  }
+
+  // Re-applying the manifest as written (without archway's fields, as a GitOps sync does)
+  // puts archway's requirement back: the template is as stored, generation stays.
+  // (A PUT at the resourceVersion just read, again when the DaemonSet controller's status
+  // update came in between.)
+  auto put_over = [&](Json object) {
+    http::Response put;
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      object["metadata"]["resourceVersion"] = Body(Cluster().Call("GET", base + "/exporter"))["metadata"]["resourceVersion"];
+      put = Cluster().Call("PUT", base + "/exporter", object.dump());
+      if (put.status != 409) break;
+    }
+    return put;
+  };
+  Json again = manifest;
+  again["metadata"]["labels"] = {{"synced", "yes"}};
+  http::Response put = put_over(again);
+  ASSERT_EQ(put.status, 200) << put.body;
+  Json after = Body(put);
+  EXPECT_EQ(after["metadata"].value("generation", 0), generation) << after.dump();
+  EXPECT_EQ(after["spec"]["template"], Body(Cluster().Call("GET", base + "/exporter"))["spec"]["template"]);
+  EXPECT_EQ(after["spec"]["template"], stored["spec"]["template"]);
+
+  // New images: archway's requirement is replaced, a rollout starts.
+  Json update = after;
+  update["spec"]["template"]["spec"]["containers"][0]["image"] = multi_;
+  put = put_over(update);
+  ASSERT_EQ(put.status, 200) << put.body;
+  after = Body(put);
+  EXPECT_EQ(after["metadata"].value("generation", 0), generation + 1);
+  EXPECT_EQ(Annotation(after["spec"]["template"], "archway.dev/platforms"), "linux/amd64,linux/arm64");
+  EXPECT_EQ(Terms(after["spec"]["template"]),
+            Json::array({{{"matchExpressions", PlatformExpressions("linux", {"amd64", "arm64"})}}}));
+  if (Cluster().has_controller_manager()) {
+    EXPECT_TRUE(WaitFor(
+        [&] {
+          return Body(Cluster().Call("GET", base + "/exporter"))["status"].value("desiredNumberScheduled", 0) == 2;
+        },
+        std::chrono::seconds(30)));
+  }
+
+  EXPECT_EQ(Cluster().Call("DELETE", base + "/exporter").status, 200);
+  for (const char* node : {"ds-amd64", "ds-pi"}) Cluster().Call("DELETE", std::string("/api/v1/nodes/") + node);
+}
+
 TEST_F(WebhookOnApiserver, TheWebhookWasNeverRefusedAndListsOnlyPullSecrets) {
   const auto events = AuditEventsOf(ServiceAccountUser(kWebhookServiceAccount));
   ASSERT_FALSE(events.empty());

@@ -298,6 +298,7 @@ TEST(Chart, RbacIsExactlyWhatEachBinaryUses) {
       {"/pods", {"get", "list", "watch", "update"}},
       {"/events", {"create"}},
       {"events.k8s.io/events", {"create"}},
+      {"apps/daemonsets", {"get", "patch"}},  // template patches after a look-up missed the budget
   };
   const Rules operator_rules = {
       {"archway.dev/multiarchimages", {"get", "list", "watch"}},
@@ -356,12 +357,19 @@ TEST(Chart, MutatingWebhookConfigurationRegistersPodCreate) {
   EXPECT_EQ(Str(hook["failurePolicy"]), "Ignore");
   EXPECT_EQ(Str(hook["reinvocationPolicy"]), "Never");
   EXPECT_EQ(hook["timeoutSeconds"].as<int>(), 4);  // budget 2s + 2
-  ASSERT_EQ(hook["rules"].size(), 1u);
+  ASSERT_EQ(hook["rules"].size(), 2u);
   const YAML::Node rule = hook["rules"][0];
   EXPECT_EQ(Strings(rule["apiGroups"]), std::vector<std::string>{""});
   EXPECT_EQ(Strings(rule["apiVersions"]), std::vector<std::string>{"v1"});
   EXPECT_EQ(Strings(rule["operations"]), std::vector<std::string>{"CREATE"});
   EXPECT_EQ(Strings(rule["resources"]), std::vector<std::string>{"pods"});
+  // workloads.daemonSets (on by default): DaemonSets' pod templates, same exclusions and policy.
+  const YAML::Node daemon_sets = hook["rules"][1];
+  EXPECT_EQ(Strings(daemon_sets["apiGroups"]), std::vector<std::string>{"apps"});
+  EXPECT_EQ(Strings(daemon_sets["apiVersions"]), std::vector<std::string>{"v1"});
+  EXPECT_EQ(Strings(daemon_sets["operations"]), (std::vector<std::string>{"CREATE", "UPDATE"}));
+  EXPECT_EQ(Strings(daemon_sets["resources"]), std::vector<std::string>{"daemonsets"});
+  EXPECT_EQ(Str(daemon_sets["scope"]), "Namespaced");
 
   const YAML::Node expressions = hook["namespaceSelector"]["matchExpressions"];
   ASSERT_EQ(expressions.size(), 2u);
@@ -388,6 +396,16 @@ TEST(Chart, MutatingWebhookConfigurationRegistersPodCreate) {
   }
   EXPECT_TRUE(routed) << "Service port " << Str(service_ref["port"]) << " does not reach the webhook's listen port";
   EXPECT_EQ(service_ref["port"].as<int>(443), 443);
+}
+
+TEST(Chart, DaemonSetsOffLeavesTheirRuleAndRoleOut) {
+  const Rendered r = RenderChart({"--set", "webhook.workloads.daemonSets=false"});
+  ASSERT_RENDERED(r);
+  const YAML::Node hook = r.Find("MutatingWebhookConfiguration", "archway")["webhooks"][0];
+  ASSERT_EQ(hook["rules"].size(), 1u);
+  EXPECT_EQ(Strings(hook["rules"][0]["resources"]), std::vector<std::string>{"pods"});
+  EXPECT_EQ(RuleMap(r.Find("ClusterRole", kWebhook)).count("apps/daemonsets"), 0u);
+  EXPECT_FALSE(ConfigFile(r, kWebhook)["workloads"]["daemonSets"].as<bool>());
 }
 
 TEST(Chart, WebhookValuesReachTheWebhookConfiguration) {
@@ -613,7 +631,8 @@ TEST(Chart, ConfigFilesHaveTheDesignKeysAndParse) {
                                                  "noCommonPlatform", "skipNamespaces", "registries.configFile",
                                                  "registries.dockerConfig", "globalPullSecret.namespace",
                                                  "globalPullSecret.name", "kubeconfig", "onMiss", "gateTimeout",
-                                                 "gateLease.namespace", "gateLease.name", "gateLease.duration"}));
+                                                 "gateLease.namespace", "gateLease.name", "gateLease.duration",
+                                                 "workloads.daemonSets"}));
   // builder.gitImage: the operator's addition to the design's list (clone init container).
   EXPECT_EQ(operator_keys, (std::set<std::string>{"kubeconfig", "metricsListen", "healthListen", "leaderElection.enabled",
                                                   "leaderElection.namespace", "leaderElection.leaseName", "resync",
@@ -623,6 +642,7 @@ TEST(Chart, ConfigFilesHaveTheDesignKeysAndParse) {
   EXPECT_TRUE(ParseDuration(Str(op["resync"])).ok());
   EXPECT_EQ(Str(webhook["noCommonPlatform"]), "pending");
   EXPECT_EQ(Str(webhook["kubeconfig"]), "");
+  EXPECT_TRUE(webhook["workloads"]["daemonSets"].as<bool>());
   EXPECT_EQ(Str(webhook["globalPullSecret"]["name"]), "");
   EXPECT_EQ(Str(op["builder"]["buildahImage"]), "quay.io/buildah/stable:v1.37");
   EXPECT_EQ(Str(op["builder"]["buildkitImage"]), "moby/buildkit:v0.16.0-rootless");

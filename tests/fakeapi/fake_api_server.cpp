@@ -59,6 +59,7 @@ const std::vector<ResourceInfo>& Known() {
       {r::kEvents, false, false, false, false},
       {r::kJobs, true, true, false, false},
       {r::kLeases, false, false, false, false},
+      {r::kDaemonSets, true, true, false, false},
       {kMultiArchImages, true, true, true, false},
   };
   return known;
@@ -412,6 +413,26 @@ std::string MetaString(const Json& obj, const char* key) {
 std::string Key(const std::string& ns, const std::string& name) { return ns + "/" + name; }
 std::string KeyOf(const Json& obj) { return Key(MetaString(obj, "namespace"), MetaString(obj, "name")); }
 
+// apps/v1 DaemonSet defaults the real apiserver applies on every write (SetDefaults_DaemonSet).
+void DefaultDaemonSet(Json& obj) {
+  if (!obj.contains("spec") || !obj["spec"].is_object()) return;
+  Json& spec = obj["spec"];
+  if (!spec.contains("revisionHistoryLimit")) spec["revisionHistoryLimit"] = 10;
+  if (!spec.contains("updateStrategy") || !spec["updateStrategy"].is_object()) spec["updateStrategy"] = Json::object();
+  Json& strategy = spec["updateStrategy"];
+  if (!strategy.contains("type")) strategy["type"] = "RollingUpdate";
+  if (strategy["type"] == "RollingUpdate") {
+    if (!strategy.contains("rollingUpdate") || !strategy["rollingUpdate"].is_object()) strategy["rollingUpdate"] = Json::object();
+    Json& rolling = strategy["rollingUpdate"];
+    if (!rolling.contains("maxUnavailable")) rolling["maxUnavailable"] = 1;
+    if (!rolling.contains("maxSurge")) rolling["maxSurge"] = 0;
+  }
+}
+
+// The template generation a DaemonSet's v1 form carries as this annotation (the server's:
+// 1 on create, +1 whenever spec.template changes; what a client writes there is ignored on update).
+constexpr const char* kTemplateGeneration = "deprecated.daemonset.template.generation";
+
 struct HistoryEvent {
   int64_t rv;
   std::string resource_id;
@@ -576,6 +597,15 @@ struct FakeApiServer::Impl {
       labels["controller-uid"] = uid;
       labels["job-name"] = name;
     }
+    if (r == "daemonsets") {
+      DefaultDaemonSet(obj);
+      if (!m.contains("annotations") || !m["annotations"].is_object()) m["annotations"] = Json::object();
+      if (!m["annotations"].contains(kTemplateGeneration)) m["annotations"][kTemplateGeneration] = "1";
+      if (!keep_status) {
+        obj["status"] = {{"currentNumberScheduled", 0}, {"numberMisscheduled", 0}, {"desiredNumberScheduled", 0},
+                         {"numberReady", 0}};
+      }
+    }
     if (r == "multiarchimages" && obj.contains("spec") && obj["spec"].is_object() && !obj["spec"].contains("format"))
       obj["spec"]["format"] = "oci";
     if (r == "events" && info.ref.group == "events.k8s.io") {
@@ -610,6 +640,27 @@ struct FakeApiServer::Impl {
     if (r == "jobs") {
       if (!obj.contains("spec") || !obj["spec"].is_object() || !obj["spec"].contains("template"))
         causes.push_back(Cause("FieldValueRequired", "Required value", "spec.template"));
+    }
+    if (r == "daemonsets") {
+      const Json spec = obj.value("spec", Json::object());
+      const Json selector = spec.is_object() ? spec.value("selector", Json()) : Json();
+      const Json tmpl = spec.is_object() ? spec.value("template", Json::object()) : Json::object();
+      if (!selector.is_object()) {
+        causes.push_back(Cause("FieldValueRequired", "Required value", "spec.selector"));
+      } else if (selector.contains("matchLabels") && selector["matchLabels"].is_object()) {
+        const Json labels = tmpl.is_object() && tmpl.contains("metadata") && tmpl["metadata"].is_object()
+                                ? tmpl["metadata"].value("labels", Json::object()) : Json::object();
+        for (const auto& [key, value] : selector["matchLabels"].items())
+          if (!labels.is_object() || !labels.contains(key) || labels[key] != value) {
+            causes.push_back(Cause("FieldValueInvalid", "Invalid value: `selector` does not match template `labels`",
+                                   "spec.template.metadata.labels"));
+            break;
+          }
+      }
+      const Json containers = tmpl.is_object() && tmpl.contains("spec") && tmpl["spec"].is_object()
+                                  ? tmpl["spec"].value("containers", Json()) : Json();
+      if (!containers.is_array() || containers.empty())
+        causes.push_back(Cause("FieldValueRequired", "Required value", "spec.template.spec.containers"));
     }
     if (r == "multiarchimages") {
       static const std::regex platform_re("^[a-z0-9]+/[a-z0-9]+(/v[0-9]+)?$");
@@ -731,6 +782,20 @@ struct FakeApiServer::Impl {
       for (const char* kept : {"uid", "creationTimestamp", "namespace", "deletionTimestamp", "deletionGracePeriodSeconds"}) {
         if (cm.contains(kept)) m[kept] = cm[kept];
         else m.erase(kept);
+      }
+      if (info.ref.resource == "daemonsets") {
+        DefaultDaemonSet(next);
+        const Json old_annotations = cm.value("annotations", Json::object());
+        int64_t template_generation = 1;
+        if (old_annotations.is_object() && old_annotations.contains(kTemplateGeneration) &&
+            old_annotations[kTemplateGeneration].is_string())
+          template_generation = std::atoll(old_annotations[kTemplateGeneration].get<std::string>().c_str());
+        const auto template_of = [](const Json& ds) {
+          return ds.contains("spec") && ds["spec"].is_object() ? ds["spec"].value("template", Json()) : Json();
+        };
+        if (template_of(next) != template_of(current)) ++template_generation;
+        if (!m.contains("annotations") || !m["annotations"].is_object()) m["annotations"] = Json::object();
+        m["annotations"][kTemplateGeneration] = std::to_string(template_generation);
       }
       if (info.generation) {
         int64_t generation = cm.value("generation", int64_t{1});

@@ -1,12 +1,16 @@
 // An in-process fake kube-apiserver for tests (Boost.Beast, plain HTTP or HTTPS on a
 // free 127.0.0.1 port). It keeps the real API's semantics for the resources archway uses —
 // Secrets, Nodes, Pods, Namespaces, Jobs, Leases, Events (core and events.k8s.io),
-// MultiArchImages — with response shapes copied from a real v1.32 apiserver
+// DaemonSets (apps/v1), MultiArchImages — with response shapes copied from a real v1.32 apiserver
 // (tests/kube/testdata):
 //  - one global, monotonically increasing resourceVersion, bumped by every write;
 //  - uid, creationTimestamp, generation filled in on create; generation bumped on spec
 //    changes only; the status subresource ignores everything but status, the main
-//    resource ignores status (Jobs, MultiArchImages, Pods, Nodes);
+//    resource ignores status (Jobs, DaemonSets, MultiArchImages, Pods, Nodes);
+//  - DaemonSets: the v1 defaults (revisionHistoryLimit, RollingUpdate maxUnavailable 1 /
+//    maxSurge 0), the annotation deprecated.daemonset.template.generation (1, then +1 on
+//    every template change, whatever a client writes there), an empty status on create,
+//    spec.selector required and matching the template's labels, containers required;
 //  - 404 NotFound, 409 AlreadyExists, 409 Conflict on a stale resourceVersion,
 //    422 Invalid (missing name, bad JSON shape), Status bodies exactly as the real API's;
 //  - merge-patch and JSON-patch; DELETE answers the object for built-ins and a Status
@@ -36,8 +40,9 @@
 // kube-apiserver and compares what archway can observe. Deliberate differences:
 //  - every namespace exists (no Namespace lifecycle): the real API answers 404 for a
 //    create in a namespace that does not exist;
-//  - no admission chain (webhooks, ServiceAccount, defaults beyond the ones above), no
-//    RBAC, no dryRun (a dry-run write is stored), no server-side apply;
+//  - no admission chain (webhooks, ServiceAccount, defaults beyond the ones above: a
+//    DaemonSet's pod template gets none of the pod defaults), no RBAC, no dryRun (a
+//    dry-run write is stored), no server-side apply;
 //  - deleting an owner deletes what it owns at once, where the real garbage collector
 //    (kube-controller-manager) does it asynchronously, and not at all without one.
 #pragma once

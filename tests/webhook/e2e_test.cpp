@@ -337,6 +337,26 @@ std::string ConfigWith(const std::string& cert, const std::string& key, const st
   return text + extra;
 }
 
+// A kubeconfig for the fake API server, in `dir`.
+std::string FakeApiKubeconfig(const fakeapi::FakeApiServer& api, TempDir& dir) {
+  // One per fake API server: a test may run two.
+  const std::string kubeconfig = dir.File("kubeconfig-" + std::to_string(api.port()));
+  testing::WriteFile(kubeconfig, "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: " +
+                                     api.url() +
+                                     "\nusers:\n- name: u\n  user: {}\ncontexts:\n- name: c\n  context: {cluster: fake, "
+                                     "user: u}\ncurrent-context: c\n");
+  return kubeconfig;
+}
+
+// /readyz answers 200 within 20s (the caches of the API have synced).
+bool WaitReady(TlsClient& client) {
+  const auto deadline = Clock::now() + std::chrono::seconds(20);
+  while (client.Request(http::verb::get, "/readyz").result_int() != 200 && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return client.Request(http::verb::get, "/readyz").result_int() == 200;
+}
+
 // One registry with buildah-made fixtures for the whole suite (buildah is slow).
 class WebhookE2E : public ::testing::Test {
  protected:
@@ -584,20 +604,12 @@ TEST_F(WebhookE2E, PullSecretsNodesAndEventsFromTheApi) {
            {"kind", "Node"},
            {"metadata", {{"name", "amd-01"}, {"labels", {{"kubernetes.io/os", "linux"}, {"kubernetes.io/arch", "amd64"}}}}},
            {"status", {{"conditions", {{{"type", "Ready"}, {"status", "True"}}}}}}});
-  const std::string kubeconfig = dir_.File("kubeconfig");
-  testing::WriteFile(kubeconfig, "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: " +
-                                     api.url() +
-                                     "\nusers:\n- name: u\n  user: {}\ncontexts:\n- name: c\n  context: {cluster: fake, "
-                                     "user: u}\ncurrent-context: c\n");
+  const std::string kubeconfig = FakeApiKubeconfig(api, dir_);
 
   WebhookProcess webhook(ConfigWith(cert_, key_), {"--kubeconfig", kubeconfig, "--budget", "5s"}, dir_);
   ASSERT_TRUE(webhook.WaitHealthy()) << webhook.Log();
   TlsClient client(webhook.https_port());
-  const auto deadline = Clock::now() + std::chrono::seconds(20);
-  while (client.Request(http::verb::get, "/readyz").result_int() != 200 && Clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  ASSERT_EQ(client.Request(http::verb::get, "/readyz").result_int(), 200u) << webhook.Log();
+  ASSERT_TRUE(WaitReady(client)) << webhook.Log();
 
   const Json with_secret = Review("p1", "team", {}, {private_image}, {"regcred"});
   Answer a = Decode(with_secret, client.Post(with_secret.dump()));
@@ -635,15 +647,6 @@ TEST_F(WebhookE2E, PullSecretsNodesAndEventsFromTheApi) {
   EXPECT_EQ(recorded[0].dump().find("pod-dry"), std::string::npos);
 }
 
-std::string FakeKubeconfig(const TempDir& dir, const fakeapi::FakeApiServer& api) {
-  const std::string kubeconfig = dir.File("kubeconfig-" + std::to_string(api.port()));
-  testing::WriteFile(kubeconfig, "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: " +
-                                     api.url() +
-                                     "\nusers:\n- name: u\n  user: {}\ncontexts:\n- name: c\n  context: {cluster: fake, "
-                                     "user: u}\ncurrent-context: c\n");
-  return kubeconfig;
-}
-
 double MetricValue(const WebhookProcess& webhook, const std::string& line_prefix) {
   const auto metrics = testing::HttpCall(webhook.metrics_host(), "GET", "/metrics");
   const size_t at = metrics.body.find("\n" + line_prefix + " ");
@@ -662,7 +665,7 @@ TEST_F(WebhookE2E, AGatedPodIsPlacedByTheNextWebhookWhenOneIsKilledMidWay) {
   testing::TcpRelay slow(registry_->host());
   slow.SetResponseDelay(std::chrono::seconds(3));
   const std::string image = slow.host() + "/e2e/multi:1";
-  const std::vector<std::string> flags = {"--kubeconfig", FakeKubeconfig(dir_, api), "--budget", "300ms",
+  const std::vector<std::string> flags = {"--kubeconfig", FakeApiKubeconfig(api, dir_), "--budget", "300ms",
                                           "--gate-lease-duration", "1s", "--gate-timeout", "1m"};
   auto first = std::make_unique<WebhookProcess>(ConfigWith(cert_, key_), flags, dir_, "first");
   ASSERT_TRUE(first->WaitHealthy()) << first->Log();
@@ -717,7 +720,7 @@ TEST_F(WebhookE2E, OnMissAdmitAdmitsWithoutAffinity) {
   testing::TcpRelay slow(registry_->host());
   slow.SetResponseDelay(std::chrono::seconds(2));
   WebhookProcess webhook(ConfigWith(cert_, key_),
-                         {"--kubeconfig", FakeKubeconfig(dir_, api), "--budget", "300ms", "--on-miss", "admit"}, dir_,
+                         {"--kubeconfig", FakeApiKubeconfig(api, dir_), "--budget", "300ms", "--on-miss", "admit"}, dir_,
                          "admit");
   ASSERT_TRUE(webhook.WaitHealthy()) << webhook.Log();
   TlsClient client(webhook.https_port());
@@ -725,6 +728,94 @@ TEST_F(WebhookE2E, OnMissAdmitAdmitsWithoutAffinity) {
   Answer answer = Decode(review, client.Post(review.dump()));
   EXPECT_FALSE(answer.pod["spec"].contains("schedulingGates")) << answer.response.dump();
   EXPECT_NE(answer.Warnings().find("did not finish within the time budget"), std::string::npos) << answer.Warnings();
+}
+
+// A DaemonSet whose look-up misses the budget is admitted unchanged, and its stored template
+// is patched through the API once the look-up finishes (with the SkipsNodes Event); a pod
+// that DaemonSet makes is answered from its template, with no registry request.
+TEST_F(WebhookE2E, DaemonSetMissedTheBudgetIsPatchedAfterwardsAndItsPodsAreNotLookedUp) {
+  fakeapi::FakeApiServer api;
+  ASSERT_TRUE(api.Start().ok());
+  for (const auto& [name, arch] : {std::pair{"amd-01", "amd64"}, std::pair{"pi-01", "arm64"}}) {
+    api.Put(kube::resources::kNodes,
+            {{"apiVersion", "v1"},
+             {"kind", "Node"},
+             {"metadata", {{"name", name}, {"labels", {{"kubernetes.io/os", "linux"}, {"kubernetes.io/arch", arch}}}}},
+             {"status", {{"conditions", {{{"type", "Ready"}, {"status", "True"}}}}}}});
+  }
+  testing::TcpRelay slow(registry_->host());
+  slow.SetResponseDelay(std::chrono::milliseconds(1500));  // budget 1s
+  const std::string image = slow.host() + "/e2e/amd64-only:1";
+  Json daemon_set = {{"apiVersion", "apps/v1"}, {"kind", "DaemonSet"}, {"metadata", {{"name", "exporter"}, {"namespace", "team"}}}};
+  daemon_set["spec"]["selector"]["matchLabels"]["app"] = "exporter";
+  daemon_set["spec"]["template"]["metadata"]["labels"]["app"] = "exporter";
+  daemon_set["spec"]["template"]["spec"]["containers"] = Json::array({{{"name", "c"}, {"image", image}}});
+  const Json stored = api.Put(kube::resources::kDaemonSets, daemon_set);  // as the apiserver stores it after the answer
+
+  const std::string kubeconfig = FakeApiKubeconfig(api, dir_);
+  WebhookProcess webhook(ConfigWith(cert_, key_), {"--kubeconfig", kubeconfig}, dir_);
+  ASSERT_TRUE(webhook.WaitHealthy()) << webhook.Log();
+  TlsClient client(webhook.https_port());
+  ASSERT_TRUE(WaitReady(client)) << webhook.Log();
+
+  Json review = {{"kind", "AdmissionReview"},
+                 {"apiVersion", "admission.k8s.io/v1"},
+                 {"request",
+                  {{"uid", "ds-1"},
+                   {"kind", {{"group", "apps"}, {"version", "v1"}, {"kind", "DaemonSet"}}},
+                   {"resource", {{"group", "apps"}, {"version", "v1"}, {"resource", "daemonsets"}}},
+                   {"name", "exporter"},
+                   {"namespace", "team"},
+                   {"operation", "CREATE"},
+                   {"object", daemon_set},
+                   {"oldObject", nullptr},
+                   {"dryRun", false}}}};
+  const auto start = Clock::now();
+  Answer answer = Decode(review, client.Post(review.dump()));
+  EXPECT_LT(Clock::now() - start, std::chrono::milliseconds(1500)) << "answered within the budget";
+  EXPECT_TRUE(answer.response.value("allowed", false));
+  // No affinity (only archway.dev/skipped-reason, as for a pod), and a warning saying what follows.
+  EXPECT_FALSE(answer.pod["spec"]["template"]["spec"].contains("affinity")) << answer.pod.dump();
+  EXPECT_NE(answer.Warnings().find("once the look-up finishes"), std::string::npos) << answer.Warnings();
+
+  const auto template_terms = [&] {
+    Json now = api.Peek(kube::resources::kDaemonSets, "team", "exporter").value_or(Json());
+    const auto pointer =
+        "/spec/template/spec/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms"_json_pointer;
+    return now.contains(pointer) ? now.at(pointer) : Json();
+  };
+  const auto deadline = Clock::now() + std::chrono::seconds(20);
+  while (template_terms().is_null() && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(template_terms(), Arch({"amd64"})) << webhook.Log();
+  const Json patched = api.Peek(kube::resources::kDaemonSets, "team", "exporter").value_or(Json());
+  EXPECT_EQ(patched["spec"]["template"]["metadata"]["annotations"].value("archway.dev/platforms", ""), "linux/amd64");
+  EXPECT_EQ(patched["metadata"].value("generation", 0), stored["metadata"].value("generation", 0) + 1) << "one rollout";
+  const auto event_deadline = Clock::now() + std::chrono::seconds(10);
+  auto skips = [&] {
+    std::string notes;
+    for (const auto& e : api.Objects(kube::resources::kEvents, "team")) {
+      if (e.value("reason", "") == "SkipsNodes") notes += e.value("note", "");
+    }
+    return notes;
+  };
+  while (skips().empty() && Clock::now() < event_deadline) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(skips(), "skips 1 linux/arm64 node: image " + image + " has no linux/arm64 build");
+
+  // The DaemonSet's pod, as its controller makes it: the template's annotation, its node
+  // in matchFields. An image nobody looked up, so a look-up would reach the registry.
+  const int requests = registry_->CountRequests("GET", ".*") + registry_->CountRequests("HEAD", ".*");
+  Json pod_review = Review("ds-pod", "team", {}, {multi_});
+  Json& pod = pod_review["request"]["object"];
+  pod["metadata"]["annotations"]["archway.dev/platforms"] = "linux/amd64";
+  pod["metadata"]["ownerReferences"] = Json::array(
+      {{{"apiVersion", "apps/v1"}, {"kind", "DaemonSet"}, {"name", "exporter"}, {"uid", patched["metadata"]["uid"]},
+        {"controller", true}, {"blockOwnerDeletion", true}}});
+  pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"] =
+      Json::array({{{"matchFields", {{{"key", "metadata.name"}, {"operator", "In"}, {"values", {"amd-01"}}}}}}});
+  Answer from_template = Decode(pod_review, client.Post(pod_review.dump()));
+  EXPECT_TRUE(from_template.response.value("allowed", false));
+  EXPECT_FALSE(from_template.response.contains("patch")) << from_template.response.dump();
+  EXPECT_EQ(registry_->CountRequests("GET", ".*") + registry_->CountRequests("HEAD", ".*"), requests);
 }
 
 }  // namespace
