@@ -48,6 +48,10 @@ const std::vector<std::pair<std::string, Setter>>& Keys() {
       {"builder.buildahImage", [](OperatorConfig& c, const std::string& v) { c.buildah_image = v; return Status::Ok(); }},
       {"builder.buildkitImage", [](OperatorConfig& c, const std::string& v) { c.buildkit_image = v; return Status::Ok(); }},
       {"builder.gitImage", [](OperatorConfig& c, const std::string& v) { c.git_image = v; return Status::Ok(); }},
+      {"execFormatWatcher.enabled",
+       [](OperatorConfig& c, const std::string& v) {
+         return SetBool(c.exec_format_watcher_enabled, "execFormatWatcher.enabled", v);
+       }},
   };
   return keys;
 }
