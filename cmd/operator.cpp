@@ -18,6 +18,7 @@
 #include "kube/leader.h"
 #include "operator/config.h"
 #include "operator/controller.h"
+#include "operator/exec_watcher.h"
 #include "operator/health_server.h"
 #include "operator/metrics.h"
 #include "registry/client.h"
@@ -33,7 +34,7 @@ constexpr const char* kUsage =
     "flag of the same name: --kubeconfig, --metricsListen (or --metrics-listen), --healthListen,\n"
     "--leaderElection.enabled, --leaderElection.namespace, --leaderElection.leaseName, --resync,\n"
     "--registries.configFile, --registries.dockerConfig, --builder.buildahImage,\n"
-    "--builder.buildkitImage, --builder.gitImage.\n";
+    "--builder.buildkitImage, --builder.gitImage, --execFormatWatcher.enabled.\n";
 
 int Run(const std::vector<std::string>& args) {
   for (const std::string& arg : args) {
@@ -93,6 +94,16 @@ int Run(const std::vector<std::string>& args) {
   const std::string identity = LeaseIdentity("archway-operator");
   kube::EventRecorder events(**kube_client, {"archway.dev/operator", identity});
   op::Controller controller(**kube_client, registry_client, resolver, &events, &metrics, config);
+  // Reports containers failing with exec format error (pods list/watch, Events create).
+  std::unique_ptr<op::ExecFormatWatcher> exec_watcher;
+  if (config.exec_format_watcher_enabled) {
+    exec_watcher = std::make_unique<op::ExecFormatWatcher>(**kube_client, resolver, &events, &metrics,
+                                                           &controller.DockerConfigSecrets());
+  }
+  auto start_components = [&] {
+    controller.Start();
+    if (exec_watcher) exec_watcher->Start();
+  };
   std::unique_ptr<kube::LeaderElector> elector;
 
   op::HealthServer health(config.health_listen, [&] {
@@ -109,7 +120,8 @@ int Run(const std::vector<std::string>& args) {
   log::Info("archway operator starting", {{"identity", identity}, {"metricsListen", config.metrics_listen},
                                           {"healthListen", config.health_listen},
                                           {"leaderElection", config.leader_election_enabled ? "true" : "false"},
-                                          {"resync", FormatDuration(config.resync)}});
+                                          {"resync", FormatDuration(config.resync)},
+                                          {"execFormatWatcher", config.exec_format_watcher_enabled ? "true" : "false"}});
   if (config.leader_election_enabled) {
     kube::LeaderElectionConfig le;
     le.lease_namespace = config.leader_election_namespace;
@@ -117,7 +129,7 @@ int Run(const std::vector<std::string>& args) {
     le.identity = identity;
     le.on_started_leading = [&] {
       log::Info("became leader; starting the controller", {{"identity", identity}});
-      controller.Start();
+      start_components();
     };
     le.on_stopped_leading = [&] {
       // As controller-runtime does: a replica that lost the Lease exits and restarts
@@ -128,12 +140,13 @@ int Run(const std::vector<std::string>& args) {
     elector = std::make_unique<kube::LeaderElector>(**kube_client, le);
     elector->Start();
   } else {
-    controller.Start();
+    start_components();
   }
 
   const int signal = stop_signals.Wait();
   log::Info("stopping", {{"signal", std::to_string(signal)}});
   if (elector) elector->Stop();
+  if (exec_watcher) exec_watcher->Stop();
   controller.Stop();
   health.Stop();
   metrics_server.Stop();

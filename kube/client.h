@@ -114,9 +114,11 @@ struct ClientOptions {
 Result<std::unique_ptr<Client>> NewHttpClient(const ClusterConfig& config, const ClientOptions& options = {});
 
 // Every page of a list (following `continue`); limit = page size. On a 410 Expired
-// continue token it restarts from the first page once.
+// continue token it restarts from the first page once. `each_item`, when set, is applied
+// to every item as its page arrives, before the next page is asked for: a caller that
+// keeps a few fields of each object never holds more than one page of whole objects.
 Result<ListResult> ListAll(Client& client, const ResourceRef& ref, const std::string& ns,
-                           ListOptions options = {});
+                           ListOptions options = {}, const std::function<void(Json& item)>& each_item = {});
 
 // client-go's RetryOnConflict: runs `fn` (which should GET, modify, and UPDATE) again
 // while it fails with 409 Conflict, up to `attempts` times.

@@ -14,7 +14,8 @@ const char* WatchEventTypeName(WatchEvent::Type type) {
   return "?";
 }
 
-Result<ListResult> ListAll(Client& client, const ResourceRef& ref, const std::string& ns, ListOptions options) {
+Result<ListResult> ListAll(Client& client, const ResourceRef& ref, const std::string& ns, ListOptions options,
+                           const std::function<void(Json& item)>& each_item) {
   bool restarted = false;
   ListResult all;
   options.continue_token.clear();
@@ -32,7 +33,10 @@ Result<ListResult> ListAll(Client& client, const ResourceRef& ref, const std::st
     }
     // The first page's RV is the snapshot every later page belongs to.
     if (options.continue_token.empty()) all.resource_version = page->resource_version;
-    for (auto& item : page->items) all.items.push_back(std::move(item));
+    for (auto& item : page->items) {
+      if (each_item) each_item(item);
+      all.items.push_back(std::move(item));
+    }
     if (page->continue_token.empty()) break;
     options.continue_token = page->continue_token;
   }

@@ -8,6 +8,19 @@
 #include "kube/time.h"
 
 namespace archway::kube {
+namespace {
+
+// At most 1 kB (the API's limit on a note), cut on a UTF-8 character boundary: a cut
+// inside a character makes the Event's JSON invalid, and serialising it throws.
+std::string BoundedNote(const std::string& note) {
+  if (note.size() <= 1024) return note;
+  size_t end = 1021;
+  while (end > 0 && (static_cast<unsigned char>(note[end]) & 0xC0) == 0x80) --end;
+  return note.substr(0, end) + "...";
+}
+
+}  // namespace
+
 EventRecorder::EventRecorder(Client& client, EventSource source) : client_(client), source_(std::move(source)) {}
 
 Status EventRecorder::Record(const Json& regarding, const std::string& type, const std::string& reason,
@@ -22,7 +35,7 @@ Status EventRecorder::Record(const Json& regarding, const std::string& type, con
                 static_cast<unsigned long long>(
                     std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count()));
   const std::string object_name = event_name.empty() ? name + suffix : event_name;
-  std::string text = note.size() > 1024 ? note.substr(0, 1021) + "..." : note;
+  std::string text = BoundedNote(note);
 
   Json ref = {{"apiVersion", StringAt(regarding, {"apiVersion"}).value_or("")},
               {"kind", StringAt(regarding, {"kind"}).value_or("")},

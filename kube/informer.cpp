@@ -59,6 +59,21 @@ struct Informer::Impl {
     }
   }
 
+  // Fills in TypeMeta, then applies the caller's transform (one that throws leaves `object` whole).
+  void Prepare(Json& object) {
+    SetTypeMeta(object, ref);
+    if (!options.transform) return;
+    try {
+      object = options.transform(object);
+    } catch (const std::exception& e) {
+      log::Error("kube informer: transform threw; caching the object whole",
+                 {{"resource", ref.resource}, {"object", ObjectKey(object)}, {"error", e.what()}});
+    } catch (...) {
+      log::Error("kube informer: transform threw; caching the object whole",
+                 {{"resource", ref.resource}, {"object", ObjectKey(object)}, {"error", "unknown"}});
+    }
+  }
+
   // Sleeps up to `d`; false when stop was requested.
   bool Sleep(std::stop_token stop, std::chrono::milliseconds d) {
     std::unique_lock lock(sleep_mu);
@@ -71,12 +86,15 @@ struct Informer::Impl {
     list_options.label_selector = options.label_selector;
     list_options.field_selector = options.field_selector;
     list_options.limit = options.page_size;
-    auto listed = ListAll(client, ref, options.ns, list_options);
+    // Each page is prepared (transformed) as it arrives, so a list of whole objects is
+    // never held at once.
+    auto listed = ListAll(client, ref, options.ns, list_options, [this](Json& item) {
+      if (item.is_object()) Prepare(item);
+    });
     if (!listed.ok()) return listed.error();
     std::map<std::string, Json> fresh;
     for (auto& item : listed->items) {
       if (!item.is_object()) continue;  // nothing a handler could read
-      SetTypeMeta(item, ref);
       std::string key = ObjectKey(item);
       fresh[key] = std::move(item);
     }
@@ -122,7 +140,7 @@ struct Informer::Impl {
       if (!rv.empty()) resource_version = rv;
       return true;
     }
-    SetTypeMeta(obj, ref);
+    Prepare(obj);
     std::string key = ObjectKey(obj);
     Json old_obj;
     {

@@ -13,6 +13,11 @@
 // between the cache and the new list. Reconnects back off exponentially (capped).
 // Handlers run on the informer's thread, one at a time, in order; one that throws is
 // logged and the informer carries on (the cache is already updated).
+//
+// A cache of what its handlers read, not of whole objects: InformerOptions::transform
+// rewrites each object as it arrives (each list page before the next is asked for, each
+// watch event), before it is cached and handed to the handlers. The exec-format-error
+// watcher keeps a few fields of every Pod this way (operator/exec_format.h).
 #pragma once
 
 #include <chrono>
@@ -37,6 +42,13 @@ struct InformerOptions {
   std::chrono::milliseconds max_backoff{30000};
   // Periodic on_update(obj, obj) for every cached object (0 = off): the operator's resync.
   std::chrono::milliseconds resync{0};
+  // What to keep of each object (list items and watch events, deletes included): called
+  // after apiVersion/kind are filled in, its answer replaces the object before it is
+  // cached or handed to a handler; {} = objects are kept whole. The answer must keep
+  // metadata.name, metadata.namespace and metadata.resourceVersion (the cache key, and
+  // how a re-list tells changed objects from unchanged ones). It runs on the informer's
+  // thread; if it throws, that is logged and the object is kept whole (correct, larger).
+  std::function<Json(const Json& object)> transform{};
 };
 
 struct InformerHandlers {

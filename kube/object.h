@@ -49,6 +49,8 @@ struct OwnerReference {
   std::string name;
   std::string uid;
   bool controller = false;
+
+  bool operator==(const OwnerReference&) const = default;
 };
 // metadata.ownerReferences; entries that are not objects are left out.
 std::vector<OwnerReference> OwnerReferencesOf(const Json& object);

@@ -28,6 +28,7 @@ const ResourceRef kNamespaces{"", "v1", "namespaces", "Namespace", false};
 const ResourceRef kCoreEvents{"", "v1", "events", "Event", true};
 const ResourceRef kEvents{"events.k8s.io", "v1", "events", "Event", true};
 const ResourceRef kJobs{"batch", "v1", "jobs", "Job", true};
+const ResourceRef kReplicaSets{"apps", "v1", "replicasets", "ReplicaSet", true};
 const ResourceRef kLeases{"coordination.k8s.io", "v1", "leases", "Lease", true};
 const ResourceRef kDaemonSets{"apps", "v1", "daemonsets", "DaemonSet", true};
 }  // namespace resources

@@ -33,6 +33,7 @@ extern const ResourceRef kNamespaces;       // v1 namespaces (cluster-scoped)
 extern const ResourceRef kCoreEvents;       // v1 events
 extern const ResourceRef kEvents;           // events.k8s.io/v1 events
 extern const ResourceRef kJobs;             // batch/v1 jobs
+extern const ResourceRef kReplicaSets;      // apps/v1 replicasets
 extern const ResourceRef kLeases;           // coordination.k8s.io/v1 leases
 extern const ResourceRef kDaemonSets;       // apps/v1 daemonsets
 }  // namespace resources

@@ -28,6 +28,7 @@ std::vector<ConfigKey> Keys(OperatorConfig& c) {
       {.name = "builder.buildahImage", .set = ConfigSetter(c.buildah_image, ConfigText)},
       {.name = "builder.buildkitImage", .set = ConfigSetter(c.buildkit_image, ConfigText)},
       {.name = "builder.gitImage", .set = ConfigSetter(c.git_image, ConfigText)},
+      {.name = "execFormatWatcher.enabled", .set = ConfigSetter(c.exec_format_watcher_enabled, ParseConfigBool)},
   };
 }
 

@@ -28,6 +28,8 @@ struct OperatorConfig {
   // The init container that clones spec.build.git (needs git and sh). Not in the design's
   // example file; an addition with a default, like every key.
   std::string git_image = "alpine/git:2.45.2";
+  // The exec-format-error watcher (operator/exec_watcher.h), run while this replica leads.
+  bool exec_format_watcher_enabled = true;
 };
 
 // Parses the YAML text over the defaults, with base/config_keys.h's rules (the webhook's

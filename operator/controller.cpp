@@ -185,6 +185,8 @@ void Controller::Stop() {
 
 bool Controller::Synced() const { return impl_->Synced(); }
 
+const kube::ObjectReader& Controller::DockerConfigSecrets() const { return impl_->secrets; }
+
 bool Controller::WaitForSync(std::chrono::milliseconds timeout) const {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (!Synced()) {

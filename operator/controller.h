@@ -13,6 +13,7 @@
 
 #include "kube/client.h"
 #include "kube/events.h"
+#include "kube/object_reader.h"
 #include "operator/config.h"
 #include "operator/metrics.h"
 #include "registry/registry_api.h"
@@ -45,6 +46,9 @@ class Controller {
   bool WaitForSync(std::chrono::milliseconds timeout) const;
   // Reconciles so far (success + error), for tests and logs.
   int64_t ReconcileCount() const;
+  // The cache of kubernetes.io/dockerconfigjson Secrets (valid while the Controller lives),
+  // shared with other components that need pull credentials.
+  const kube::ObjectReader& DockerConfigSecrets() const;
 
  private:
   struct Impl;

@@ -32,6 +32,13 @@ struct Metrics::Impl {
                                                     .Register(registry);
   prometheus::Family<prometheus::Counter>& publishes =
       Counter(registry, "archway_publishes_total", "Multi-arch list publications by result");
+  prometheus::Family<prometheus::Counter>& exec_format_errors =
+      Counter(registry, "archway_exec_format_errors_total",
+              "Containers that failed with exec format error, by namespace and evidence (reported once each)");
+  prometheus::Counter& suspect_platforms =
+      Counter(registry, "archway_suspect_image_platforms_total",
+              "Image digests whose list named a platform that failed with exec format error on it")
+          .Add({});
 };
 
 Metrics::Metrics() : impl_(std::make_unique<Impl>()) {
@@ -48,6 +55,10 @@ Metrics::~Metrics() = default;
 void Metrics::Reconciled(bool ok) { impl_->reconciles.Add({{"result", Result(ok)}}).Increment(); }
 void Metrics::JobCreated() { impl_->jobs_created.Add({}).Increment(); }
 void Metrics::Published(bool ok) { impl_->publishes.Add({{"result", Result(ok)}}).Increment(); }
+void Metrics::ExecFormatError(const std::string& ns, const std::string& evidence) {
+  impl_->exec_format_errors.Add({{"namespace", ns}, {"evidence", evidence}}).Increment();
+}
+void Metrics::SuspectImagePlatform() { impl_->suspect_platforms.Increment(); }
 
 void Metrics::SetJobsByPhase(const std::map<kube::JobPhase, int>& counts) {
   for (auto phase : kPhases) {
@@ -57,6 +68,9 @@ void Metrics::SetJobsByPhase(const std::map<kube::JobPhase, int>& counts) {
 }
 
 double Metrics::ReconcileCount(bool ok) const { return impl_->reconciles.Add({{"result", Result(ok)}}).Value(); }
+double Metrics::ExecFormatErrorCount(const std::string& ns, const std::string& evidence) const {
+  return impl_->exec_format_errors.Add({{"namespace", ns}, {"evidence", evidence}}).Value();
+}
 
 std::string Metrics::Exposition() const { return prometheus::TextSerializer().Serialize(impl_->registry.Collect()); }
 

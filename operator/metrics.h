@@ -4,6 +4,11 @@
 //   archway_builder_jobs{state="pending|running|succeeded|failed"}  gauge, the Jobs
 //                                                       archway manages, by state, now
 //   archway_publishes_total{result="success|error"}    counter, list publications
+//   archway_exec_format_errors_total{namespace,evidence="stated|crashed"}  counter, containers
+//                                                       the exec-format-error watcher reported
+//                                                       (operator/exec_watcher.h), once each
+//   archway_suspect_image_platforms_total              counter, (digest, platform) pairs a
+//                                                       node contradicted (the list said it runs)
 // Every series exists from the start (reading 0 rather than absent). prometheus-cpp stays
 // inside metrics.cpp: /metrics serves Exposition().
 #pragma once
@@ -24,10 +29,14 @@ class Metrics {
   void Reconciled(bool ok);
   void JobCreated();
   void Published(bool ok);
+  // `evidence`: EvidenceName() of operator/exec_format.h.
+  void ExecFormatError(const std::string& ns, const std::string& evidence);
+  void SuspectImagePlatform();
   // Replaces the gauge values: every phase not in `counts` reads 0.
   void SetJobsByPhase(const std::map<kube::JobPhase, int>& counts);
 
   double ReconcileCount(bool ok) const;
+  double ExecFormatErrorCount(const std::string& ns, const std::string& evidence) const;
 
   // Every series in the Prometheus text exposition format (version 0.0.4).
   std::string Exposition() const;

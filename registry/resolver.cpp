@@ -66,6 +66,14 @@ class LruCache {
 struct TagEntry {
   std::string digest;
   Clock::time_point fresh_until;  // after this the digest is re-validated with a HEAD
+  uint64_t validated = 0;         // the resolver's epoch when the registry last confirmed it
+};
+
+// Platforms a node contradicted, and the epoch they were marked at: tags validated before
+// it are revalidated.
+struct SuspectEntry {
+  std::vector<Platform> platforms;
+  uint64_t marked = 0;
 };
 
 struct FailureEntry {
@@ -100,6 +108,8 @@ struct Resolver::Impl {
   LruCache<TagEntry> tags;
   LruCache<std::shared_ptr<const ImagePlatforms>> digests;  // shared: Cached() hands them out
   LruCache<FailureEntry> failures;
+  LruCache<SuspectEntry> suspects;  // by digest alone: suspicion is about content, not credentials
+  uint64_t epoch = 0;               // ticks at every tag validation and suspect mark
   std::unordered_map<std::string, std::shared_ptr<Flight>> flights;
   // Registry domain -> the fingerprint without extra credentials, which depends on nothing
   // else (registry_api.h: the credentials used for ref's registry). It is a SHA-256 per
@@ -111,7 +121,8 @@ struct Resolver::Impl {
         options(std::move(o)),
         tags(options.digest_cache_entries),
         digests(options.digest_cache_entries),
-        failures(std::max<size_t>(options.digest_cache_entries / 4, 64)) {
+        failures(std::max<size_t>(options.digest_cache_entries / 4, 64)),
+        suspects(options.digest_cache_entries) {
     if (!options.clock) options.clock = [] { return Clock::now(); };
   }
 
@@ -228,7 +239,35 @@ struct Resolver::Impl {
 
   void RememberTag(const std::string& key, const std::string& digest) {
     std::lock_guard<std::mutex> lock(mu);
-    tags.Put(key, TagEntry{digest, options.clock() + options.tag_ttl});
+    tags.Put(key, TagEntry{digest, options.clock() + options.tag_ttl, ++epoch});
+  }
+
+  // A tag entry answers without the registry while its TTL runs and its digest was not
+  // marked suspect after the registry last confirmed it (requires mu).
+  bool Fresh(const TagEntry& tag, Clock::time_point now) {
+    if (tag.fresh_until <= now) return false;
+    const SuspectEntry* suspect = suspects.Find(tag.digest);
+    return suspect == nullptr || suspect->marked < tag.validated;
+  }
+
+  bool MarkSuspect(const std::string& digest, const Platform& platform) {
+    std::lock_guard<std::mutex> lock(mu);
+    SuspectEntry entry;
+    if (const SuspectEntry* known = suspects.Find(digest)) {
+      if (std::find(known->platforms.begin(), known->platforms.end(), platform) != known->platforms.end()) return false;
+      entry = *known;
+    }
+    entry.platforms.push_back(platform);
+    SortUnique(entry.platforms);
+    entry.marked = ++epoch;
+    suspects.Put(digest, std::move(entry));
+    return true;
+  }
+
+  std::vector<Platform> Suspect(const std::string& digest) {
+    std::lock_guard<std::mutex> lock(mu);
+    const SuspectEntry* known = suspects.Find(digest);
+    return known == nullptr ? std::vector<Platform>() : known->platforms;
   }
 
   // The work behind one flight: the request economics of the header.
@@ -237,13 +276,17 @@ struct Resolver::Impl {
 
     std::string tag_key = TagKey(fp, ref);
     std::optional<TagEntry> tag;
+    bool fresh = false;
     {
       std::lock_guard<std::mutex> lock(mu);
-      if (const TagEntry* found = tags.Find(tag_key)) tag = *found;
+      if (const TagEntry* found = tags.Find(tag_key)) {
+        tag = *found;
+        fresh = Fresh(*found, options.clock());
+      }
     }
     if (tag) {
       std::string key = DigestKey(fp, ref, tag->digest);
-      if (tag->fresh_until > options.clock()) {
+      if (fresh) {
         if (auto cached = CachedDigest(key)) return *cached;
         return ResolveDigest(ref.WithDigest(tag->digest), extra, fp, 0);  // platforms evicted
       }
@@ -285,7 +328,7 @@ struct Resolver::Impl {
     const std::shared_ptr<const ImagePlatforms>* cached = nullptr;
     if (ref.HasDigest()) {
       cached = digests.Find(key);
-    } else if (const TagEntry* tag = tags.Find(key); tag && tag->fresh_until > now) {
+    } else if (const TagEntry* tag = tags.Find(key); tag && Fresh(*tag, now)) {
       cached = digests.Find(DigestKey(fp, ref, tag->digest));
     }
     if (cached == nullptr) return std::shared_ptr<const ImagePlatforms>();
@@ -363,5 +406,11 @@ Result<ImagePlatforms> Resolver::Resolve(const Reference& ref, const Keychain* e
 Result<std::shared_ptr<const ImagePlatforms>> Resolver::Cached(const Reference& ref, const Keychain* extra) {
   return impl_->Cached(ref, extra);
 }
+
+bool Resolver::MarkSuspect(const std::string& digest, const Platform& platform) {
+  return impl_->MarkSuspect(digest, platform);
+}
+
+std::vector<Platform> Resolver::Suspect(const std::string& digest) { return impl_->Suspect(digest); }
 
 }  // namespace archway::registry

@@ -11,6 +11,16 @@
 // platforms never change), failures briefly; concurrent look-ups of one key share one
 // request; every key includes the credential fingerprint so one tenant's answer never
 // serves another. Thread-safe.
+//
+// A digest can be marked suspect (MarkSuspect: one hash look-up under the lock) when a
+// node contradicted what its list says: a platform it names failed there with `exec
+// format error`. Its platforms are still answered as the registry lists them (the digest's
+// content cannot change, so asking again would tell nothing; whether to place pods by the
+// list anyway is the caller's decision) and Suspect() names the contradicted platforms.
+// What changes: a tag that resolved to the digest before it was marked is revalidated
+// at its next look-up (1 HEAD, then fresh again for tag_ttl) instead of when its entry
+// expires, so an image fixed and pushed again under the same tag is seen at once; Cached()
+// answers nullptr for such a tag until Resolve() has revalidated it.
 #pragma once
 
 #include <chrono>
@@ -53,6 +63,14 @@ class Resolver {
   // fresh), a failure still remembered, or nullptr when only Resolve() can tell. Counted by
   // the cache observer as a hit when it answers, not at all when it does not.
   Result<std::shared_ptr<const ImagePlatforms>> Cached(const Reference& ref, const Keychain* extra = nullptr);
+
+  // Records that `platform`, which the manifest at `digest` ("sha256:...") lists, failed on
+  // a node of that platform with exec format error. True when this (digest, platform) was
+  // not suspect yet, so a caller warns once. Kept for as many digests as the digest cache
+  // holds (least recently marked forgotten first).
+  bool MarkSuspect(const std::string& digest, const Platform& platform);
+  // The platforms reported against `digest`, sorted; empty when it is not suspect.
+  std::vector<Platform> Suspect(const std::string& digest);
 
  private:
   struct Impl;

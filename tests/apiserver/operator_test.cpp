@@ -383,6 +383,77 @@ TEST_F(OperatorOnApiserver, ResyncOfAReadyResourceMakesNoWrites) {
 }
 
 // Runs last in this suite: it replaces the operator.
+// The exec-format-error watcher under the chart's RBAC: a pod on the arm64 node whose
+// amd64-only image (behind the registry's auth: resolved with the pod's imagePullSecrets
+// from the push-secret cache) failed as runc 1.1 reports it gets one ExecFormatError
+// Event, and a later restart adds none.
+TEST_F(OperatorOnApiserver, ExecFormatErrorPodGetsOneEvent) {
+  const std::string ns = "execfmt";
+  Cluster().CreateNamespace(ns);
+  CreatePushSecret(ns);
+  const std::string digest = testing::PushPlatformIndex(*registry_, ns + "/tool", "v1", {"linux/amd64"}, ns);
+  const std::string image = registry_->host() + "/" + ns + "/tool:v1";
+  const Json pod = {{"apiVersion", "v1"},
+                    {"kind", "Pod"},
+                    {"metadata", {{"name", "tool-0"}}},
+                    {"spec",
+                     {{"nodeName", "pi-01"},
+                      {"imagePullSecrets", {{{"name", "regcred"}}}},
+                      {"containers", {{{"name", "tool"}, {"image", image}}}}}}};
+  auto created = Cluster().Call("POST", "/api/v1/namespaces/" + ns + "/pods", pod.dump());
+  ASSERT_EQ(created.status, 201) << created.body;
+  // What the kubelet writes after runc 1.1 failed with FallbackToLogsOnError.
+  auto write_status = [&](const std::string& name, int restarts) {
+    const Json status = {
+        {"status",
+         {{"phase", "Running"},
+          {"containerStatuses",
+           {{{"name", "tool"},
+             {"image", image},
+             {"imageID", registry_->host() + "/" + ns + "/tool@" + digest},
+             {"ready", false},
+             {"restartCount", restarts},
+             {"state", {{"waiting", {{"reason", "CrashLoopBackOff"},
+                                     {"message", "back-off 10s restarting failed container=tool pod=" + name}}}}},
+             {"lastState", {{"terminated", {{"exitCode", 1}, {"reason", "Error"},
+                                             {"message", "exec /usr/bin/tool: exec format error\n"},
+                                             {"startedAt", "2025-01-01T00:00:00Z"},
+                                             {"finishedAt", "2025-01-01T00:00:01Z"}}}}}}}}}}};
+    auto patched = Cluster().Call("PATCH", "/api/v1/namespaces/" + ns + "/pods/" + name + "/status", status.dump(),
+                                  "application/strategic-merge-patch+json");
+    ASSERT_EQ(patched.status, 200) << patched.body;
+  };
+  write_status("tool-0", 1);
+  auto exec_events = [&](const std::string& name) {
+    std::vector<Json> out;
+    for (const auto& e : Body(Cluster().Call("GET", "/apis/events.k8s.io/v1/namespaces/" + ns + "/events"))
+                             .value("items", Json::array())) {
+      if (e.value("reason", "") == "ExecFormatError" && e["regarding"].value("name", "") == name) out.push_back(e);
+    }
+    return out;
+  };
+  ASSERT_TRUE(WaitFor([&] { return !exec_events("tool-0").empty(); }, std::chrono::seconds(20))) << operator_->Log();
+  const Json event = exec_events("tool-0").front();
+  std::printf("ExecFormatError Event recorded by the operator:\n%s\n",
+              Json{{"type", event.value("type", "")}, {"reason", event.value("reason", "")},
+                   {"regarding", event["regarding"]}, {"note", event.value("note", "")}}
+                  .dump(2)
+                  .c_str());
+  EXPECT_EQ(event.value("type", ""), "Warning");
+  const std::string note = event.value("note", "");
+  EXPECT_NE(note.find("linux/amd64"), std::string::npos) << note;
+  EXPECT_NE(note.find("pi-01"), std::string::npos) << note;
+  // Another restart: the status changes, the report does not repeat. A second pod is the
+  // barrier that shows the watcher has handled the first one's update.
+  write_status("tool-0", 2);
+  Json second = pod;
+  second["metadata"]["name"] = "tool-1";
+  ASSERT_EQ(Cluster().Call("POST", "/api/v1/namespaces/" + ns + "/pods", second.dump()).status, 201);
+  write_status("tool-1", 1);
+  ASSERT_TRUE(WaitFor([&] { return !exec_events("tool-1").empty(); }, std::chrono::seconds(20))) << operator_->Log();
+  EXPECT_EQ(exec_events("tool-0").size(), 1u);
+}
+
 TEST_F(OperatorOnApiserver, LeaseIsHeldAndTakenOverOnShutdown) {
   const std::string lease_path = std::string("/apis/coordination.k8s.io/v1/namespaces/") + kReleaseNamespace +
                                  "/leases/archway-operator";

@@ -307,6 +307,8 @@ TEST(Chart, RbacIsExactlyWhatEachBinaryUses) {
       {"batch/jobs", {"get", "list", "watch", "create", "delete"}},
       {"/nodes", {"list", "watch"}},
       {"/secrets", {"list", "watch"}},
+      {"/pods", {"list", "watch"}},           // the exec-format-error watcher
+      {"apps/replicasets", {"get"}},         // its Deployment look-up
       {"/events", {"create"}},
       {"events.k8s.io/events", {"create"}},
   };
@@ -325,6 +327,15 @@ TEST(Chart, RbacIsExactlyWhatEachBinaryUses) {
   EXPECT_EQ(RuleMap(r.Find("Role", "archway-webhook-gates")), gate_lease);
   EXPECT_EQ(Str(ConfigFile(r, kWebhook)["gateLease"]["name"]), "archway-webhook-gates");
   EXPECT_EQ(Str(ConfigFile(r, kWebhook)["gateLease"]["namespace"]), kNamespace);
+  // Without the watcher, its grants go too.
+  const Rendered no_watcher = RenderChart({"--set", "operator.execFormatWatcher.enabled=false"});
+  ASSERT_RENDERED(no_watcher);
+  Rules without = operator_rules;
+  without.erase("/pods");
+  without.erase("apps/replicasets");
+  EXPECT_EQ(RuleMap(no_watcher.Find("ClusterRole", kOperator)), without);
+  EXPECT_FALSE(ConfigFile(no_watcher, kOperator)["execFormatWatcher"]["enabled"].as<bool>(true));
+>>>>>>> issue-18
   for (const char* kind : {"ClusterRole", "Role"}) {
     for (const auto& role : r.All(kind)) ExpectNoWildcards(role);
   }
@@ -633,11 +644,13 @@ TEST(Chart, ConfigFilesHaveTheDesignKeysAndParse) {
                                                  "globalPullSecret.name", "kubeconfig", "onMiss", "gateTimeout",
                                                  "gateLease.namespace", "gateLease.name", "gateLease.duration",
                                                  "workloads.daemonSets"}));
-  // builder.gitImage: the operator's addition to the design's list (clone init container).
+  // builder.gitImage (clone init container) and execFormatWatcher.enabled (issue 18): the
+  // operator's additions to the design's list.
   EXPECT_EQ(operator_keys, (std::set<std::string>{"kubeconfig", "metricsListen", "healthListen", "leaderElection.enabled",
                                                   "leaderElection.namespace", "leaderElection.leaseName", "resync",
                                                   "registries.configFile", "registries.dockerConfig",
-                                                  "builder.buildahImage", "builder.buildkitImage", "builder.gitImage"}));
+                                                  "builder.buildahImage", "builder.buildkitImage", "builder.gitImage",
+                                                  "execFormatWatcher.enabled"}));
   EXPECT_TRUE(ParseDuration(Str(webhook["budget"])).ok());
   EXPECT_TRUE(ParseDuration(Str(op["resync"])).ok());
   EXPECT_EQ(Str(webhook["noCommonPlatform"]), "pending");

@@ -58,6 +58,7 @@ const std::vector<ResourceInfo>& Known() {
       {r::kCoreEvents, false, false, false, false},
       {r::kEvents, false, false, false, false},
       {r::kJobs, true, true, false, false},
+      {r::kReplicaSets, true, true, false, false},
       {r::kLeases, false, false, false, false},
       {r::kDaemonSets, true, true, false, false},
       {kMultiArchImages, true, true, true, false},

@@ -1,7 +1,8 @@
 // An in-process fake kube-apiserver for tests (Boost.Beast, plain HTTP or HTTPS on a
 // free 127.0.0.1 port). It keeps the real API's semantics for the resources archway uses —
-// Secrets, Nodes, Pods, Namespaces, Jobs, Leases, Events (core and events.k8s.io),
-// DaemonSets (apps/v1), MultiArchImages — with response shapes copied from a real v1.32 apiserver
+// Secrets, Nodes, Pods, Namespaces, Jobs, ReplicaSets, Leases, Events (core and
+// events.k8s.io), DaemonSets (apps/v1), MultiArchImages — with response shapes copied from a
+// real v1.32 apiserver
 // (tests/kube/testdata):
 //  - one global, monotonically increasing resourceVersion, bumped by every write;
 //  - uid, creationTimestamp, generation filled in on create; generation bumped on spec

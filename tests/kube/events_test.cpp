@@ -40,5 +40,16 @@ TEST_F(EventsTest, FallsBackToCoreV1WhenEventsK8sIoIsNotServed) {
   EXPECT_TRUE(server().Objects(resources::kEvents).empty());
 }
 
+TEST_F(EventsTest, ALongNoteIsCutOnACharacterBoundary) {
+  Json node = {{"apiVersion", "v1"}, {"kind", "Node"}, {"metadata", {{"name", "pi-01"}, {"uid", "u-1"}}}};
+  EventRecorder recorder(client(), {"archway.dev/operator", "pod-1"});
+  // 1020 ASCII bytes, then two-byte characters: byte 1021 falls inside one.
+  const std::string note = std::string(1020, 'a') + "\xc3\xa9\xc3\xa9\xc3\xa9";
+  ASSERT_TRUE(recorder.Warning(node, "ExecFormatError", note).ok());
+  auto events = server().Objects(resources::kEvents, "default");
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0]["note"], std::string(1020, 'a') + "...");
+}
+
 }  // namespace
 }  // namespace archway::kube

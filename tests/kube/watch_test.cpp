@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "kube/informer.h"
+#include "kube/object.h"
 #include "kube/watch_decoder.h"
 #include "tests/kube/test_util.h"
 
@@ -321,6 +322,55 @@ TEST_F(InformerTest, ExpiredResourceVersionRelistsAndEmitsTheDifference) {
   EXPECT_EQ(recorder.adds.count("a/s9"), 1u);
   EXPECT_EQ(recorder.adds.count("a/s10"), 1u);
   EXPECT_EQ(recorder.adds.count("a/s2"), 1u);  // unchanged objects are not re-added
+}
+
+TEST_F(InformerTest, TransformDecidesWhatIsCachedAndHandedToHandlers) {
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(client().Create(r::kSecrets, "a", Secret("a", "s" + std::to_string(i))).ok());
+  ASSERT_TRUE(client().Create(r::kSecrets, "a", Secret("a", "odd")).ok());
+  std::atomic<int> transformed{0};
+  InformerOptions options = FastInformer();  // pages of 2: every page is transformed
+  options.transform = [&](const Json& secret) {
+    ++transformed;
+    if (NameOf(secret) == "odd") throw std::runtime_error("a transform that trips on an object");
+    const Json& md = secret["metadata"];
+    return Json{{"metadata", {{"name", md["name"]}, {"namespace", md["namespace"]}, {"resourceVersion", md["resourceVersion"]}}},
+                {"data", {{"k", secret["data"]["k"]}}}};
+  };
+  std::mutex mu;
+  std::vector<Json> handed;
+  Informer informer(client(), r::kSecrets, options);
+  informer.SetHandlers({.on_add = [&](const Json& o) { std::lock_guard lock(mu); handed.push_back(o); },
+                        .on_update = [&](const Json&, const Json& o) { std::lock_guard lock(mu); handed.push_back(o); },
+                        .on_delete = [&](const Json& o) { std::lock_guard lock(mu); handed.push_back(o); }});
+  informer.Start();
+  ASSERT_TRUE(informer.WaitForSync(std::chrono::seconds(5)));
+  ASSERT_TRUE(client().Patch(r::kSecrets, "a", "s1", PatchType::kMerge, {{"data", {{"k", "changed"}}}}).ok());
+  ASSERT_TRUE(client().Delete(r::kSecrets, "a", "s2").ok());
+  ASSERT_TRUE(WaitFor([&] { std::lock_guard lock(mu); return handed.size() == 8; }));
+  EXPECT_EQ(transformed, 8);
+  EXPECT_EQ(CacheState(informer), ServerState(server()));
+  for (const Json& o : informer.List()) {
+    // Only what the transform kept; the object it threw on is kept whole.
+    EXPECT_EQ(o.contains("type"), NameOf(o) == "odd") << o.dump();
+    EXPECT_EQ(o["data"].contains(".dockerconfigjson"), NameOf(o) == "odd") << o.dump();
+  }
+  {
+    std::lock_guard lock(mu);
+    for (const Json& o : handed) EXPECT_EQ(o.contains("type"), NameOf(o) == "odd") << o.dump();
+  }
+  // A re-list compares the kept resourceVersions: unchanged objects are not handed out again.
+  server().FailNext("/api/v1/secrets", 1000000, 500);  // hold reconnects off while history goes
+  server().DropWatches();
+  server().Put(r::kSecrets, Secret("a", "s9"));
+  server().Compact();
+  server().ClearFaults();
+  ASSERT_TRUE(WaitFor([&] { return informer.ListCount() == 2; }));
+  ASSERT_TRUE(WaitFor([&] { std::lock_guard lock(mu); return handed.size() == 9; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::lock_guard lock(mu);
+  EXPECT_EQ(handed.size(), 9u);
+  EXPECT_EQ(NameOf(handed.back()), "s9");
+  informer.Stop();
 }
 
 TEST_F(InformerTest, StopIsPromptAndSilent) {

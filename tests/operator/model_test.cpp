@@ -208,6 +208,15 @@ builder:
   EXPECT_NE(typo.error().message.find("metricListen"), std::string::npos);
   EXPECT_FALSE(ParseOperatorConfig("resync: soon\n").ok());
   EXPECT_FALSE(ApplyConfigFlags(c, {"--nope", "1"}).ok());
+
+  // The exec-format-error watcher: on unless turned off, by the file or a flag.
+  EXPECT_TRUE(defaults->exec_format_watcher_enabled);
+  auto off = ParseOperatorConfig("execFormatWatcher: {enabled: false}\n");
+  ASSERT_TRUE(off.ok()) << off.error().message;
+  EXPECT_FALSE(off->exec_format_watcher_enabled);
+  ASSERT_TRUE(ApplyConfigFlags(c, {"--exec-format-watcher-enabled=false"}).ok());
+  EXPECT_FALSE(c.exec_format_watcher_enabled);
+  EXPECT_FALSE(ParseOperatorConfig("execFormatWatcher: {enabled: maybe}\n").ok());
 }
 
 TEST(Status, TransitionTimeChangesOnlyOnTransitions) {

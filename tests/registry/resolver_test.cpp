@@ -261,6 +261,57 @@ TEST_F(ResolverTest, MovedTagCostsHeadAndOneGet) {
   EXPECT_EQ(registry_.CountRequests("", ".*"), 2);
 }
 
+// A node contradicted the list at a digest: its platforms stand (the digest cannot change),
+// the contradiction is remembered once, and the tag is revalidated at its next look-up
+// (one HEAD) rather than at its TTL, so a fixed image pushed under the same tag is seen.
+TEST_F(ResolverTest, ASuspectDigestKeepsItsPlatformsAndRevalidatesItsTagOnce) {
+  Pushed amd = PushImage(registry_, "app/lying", R"({"os":"linux","architecture":"amd64"})");
+  Pushed arm = PushImage(registry_, "app/lying", R"({"os":"linux","architecture":"arm64"})");
+  const std::string lying = PushIndex(registry_, "app/lying", "1",
+                                      json::array({Entry(amd, {{"os", "linux"}, {"architecture", "amd64"}}),
+                                                   Entry(arm, {{"os", "linux"}, {"architecture", "arm64"}})}));
+  Resolver resolver(client_, Options());
+  const Reference ref = Ref(registry_.host() + "/app/lying:1");
+  ASSERT_TRUE(resolver.Resolve(ref).ok());
+  const Platform arm64 = *ParsePlatform("linux/arm64");
+  EXPECT_TRUE(resolver.Suspect(lying).empty());
+  EXPECT_TRUE(resolver.MarkSuspect(lying, arm64));
+  EXPECT_FALSE(resolver.MarkSuspect(lying, arm64));  // reported once
+  EXPECT_EQ(Strings(resolver.Suspect(lying)), std::vector<std::string>{"linux/arm64"});
+
+  registry_.ResetRequests();
+  auto by_digest = resolver.Resolve(Ref(registry_.host() + "/app/lying@" + lying));
+  ASSERT_TRUE(by_digest.ok());
+  EXPECT_EQ(Strings(by_digest->platforms), (std::vector<std::string>{"linux/amd64", "linux/arm64"}));
+  auto cached = resolver.Cached(ref);  // the tag must be confirmed first: only Resolve() may ask
+  ASSERT_TRUE(cached.ok());
+  EXPECT_EQ(*cached, nullptr);
+  EXPECT_EQ(registry_.CountRequests("", ".*"), 0) << registry_.DescribeRequests();
+
+  auto confirmed = resolver.Resolve(ref);  // within tag_ttl, yet one HEAD
+  ASSERT_TRUE(confirmed.ok());
+  EXPECT_EQ(confirmed->digest, lying);
+  EXPECT_EQ(registry_.CountRequests("HEAD", "/v2/app/lying/manifests/1"), 1) << registry_.DescribeRequests();
+  EXPECT_EQ(registry_.CountRequests("", ".*"), 1) << registry_.DescribeRequests();
+  registry_.ResetRequests();
+  ASSERT_TRUE(resolver.Resolve(ref).ok());  // confirmed after the mark: fresh again
+  auto hot = resolver.Cached(ref);
+  ASSERT_TRUE(hot.ok() && *hot);
+  EXPECT_EQ(registry_.CountRequests("", ".*"), 0) << registry_.DescribeRequests();
+
+  // The image is fixed under the same tag; the next contradiction makes the tag's next
+  // look-up see the new digest at once.
+  const std::string fixed =
+      PushIndex(registry_, "app/lying", "1", json::array({Entry(amd, {{"os", "linux"}, {"architecture", "amd64"}})}));
+  EXPECT_TRUE(resolver.MarkSuspect(lying, *ParsePlatform("linux/arm/v7")));
+  EXPECT_EQ(Strings(resolver.Suspect(lying)), (std::vector<std::string>{"linux/arm/v7", "linux/arm64"}));
+  auto after = resolver.Resolve(ref);
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->digest, fixed);
+  EXPECT_EQ(Strings(after->platforms), std::vector<std::string>{"linux/amd64"});
+  EXPECT_TRUE(resolver.Suspect(fixed).empty());
+}
+
 TEST_F(ResolverTest, FailuresAreCachedBriefly) {
   Resolver resolver(client_, Options());
   Reference ref = Ref(registry_.host() + "/app/missing:1");
