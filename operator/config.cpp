@@ -48,6 +48,15 @@ const std::vector<std::pair<std::string, Setter>>& Keys() {
       {"builder.buildahImage", [](OperatorConfig& c, const std::string& v) { c.buildah_image = v; return Status::Ok(); }},
       {"builder.buildkitImage", [](OperatorConfig& c, const std::string& v) { c.buildkit_image = v; return Status::Ok(); }},
       {"builder.gitImage", [](OperatorConfig& c, const std::string& v) { c.git_image = v; return Status::Ok(); }},
+      {"builder.binfmtImage", [](OperatorConfig& c, const std::string& v) { c.binfmt_image = v; return Status::Ok(); }},
+      {"baseImages.minRebuildInterval",
+       [](OperatorConfig& c, const std::string& v) -> Status {
+         auto d = ParseDuration(v);
+         if (!d.ok()) return d.error().Wrap("baseImages.minRebuildInterval");
+         if (d->count() < 0) return Error(ErrorCode::kInvalidArgument, "baseImages.minRebuildInterval: must not be negative");
+         c.min_base_rebuild_interval = *d;
+         return Status::Ok();
+       }},
   };
   return keys;
 }

@@ -1,6 +1,8 @@
 // Spec parsing, the operator config, Job building and status rendering: the pure parts.
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include "operator/config.h"
 #include "operator/job_builder.h"
 #include "operator/spec.h"
@@ -80,6 +82,67 @@ TEST(Spec, ErrorsNameTheField) {
   s = spec;
   s["build"]["contextDir"] = "../outside";
   EXPECT_NE(ParseError(s).find("spec.build.contextDir"), std::string::npos);
+}
+
+TEST(Spec, FollowedBaseImagesAreTagsListedOrReportedNotBoth) {
+  Json spec = BuildExample()["spec"];
+  EXPECT_FALSE(ParseSpec(spec)->build->FollowsBaseImages());
+  spec["build"]["baseImages"] = Json::array({"debian:12-slim", "registry.lan:5000/base/runtime:3"});
+  auto listed = ParseSpec(spec);
+  ASSERT_TRUE(listed.ok()) << listed.error().message;
+  ASSERT_EQ(listed->build->base_images.size(), 2u);
+  EXPECT_EQ(listed->build->base_images[0].text, "debian:12-slim");
+  EXPECT_EQ(listed->build->base_images[0].ref.String(), "docker.io/library/debian:12-slim");
+  EXPECT_TRUE(listed->build->FollowsBaseImages());
+  EXPECT_TRUE(listed->build->rebuild_on_base_change);  // rebuildPolicy defaults to OnBaseChange
+
+  Json follow = BuildExample()["spec"];
+  follow["build"]["followBaseImages"] = true;
+  follow["build"]["rebuildPolicy"] = "Never";
+  auto followed = ParseSpec(follow);
+  ASSERT_TRUE(followed.ok()) << followed.error().message;
+  EXPECT_TRUE(followed->build->follow_base_images);
+  EXPECT_TRUE(followed->build->base_images.empty());
+  EXPECT_TRUE(followed->build->FollowsBaseImages());
+  EXPECT_FALSE(followed->build->rebuild_on_base_change);
+
+  auto error_of = [&](const std::function<void(Json&)>& change) {
+    Json s = BuildExample()["spec"];
+    change(s["build"]);
+    return ParseError(s);
+  };
+  EXPECT_NE(error_of([](Json& b) { b["baseImages"] = Json::array({"debian@sha256:" + std::string(64, 'a')}); })
+                .find("spec.build.baseImages[0]: is pinned by digest"),
+            std::string::npos);
+  EXPECT_NE(error_of([](Json& b) { b["baseImages"] = Json::array({"debian:12", "docker.io/library/debian:12"}); })
+                .find("spec.build.baseImages[1]: duplicate base image docker.io/library/debian:12"),
+            std::string::npos);
+  EXPECT_NE(error_of([](Json& b) { b["baseImages"] = "debian:12"; }).find("spec.build.baseImages: must be a list"),
+            std::string::npos);
+  EXPECT_NE(error_of([](Json& b) { b["baseImages"] = Json::array({7}); }).find("spec.build.baseImages[0]"),
+            std::string::npos);
+  EXPECT_NE(error_of([](Json& b) { b["baseImages"] = Json::array({"not a reference"}); }).find("spec.build.baseImages[0]"),
+            std::string::npos);
+  EXPECT_NE(error_of([](Json& b) {
+              b["baseImages"] = Json::array();
+              for (int i = 0; i < 17; ++i) b["baseImages"].push_back("base" + std::to_string(i) + ":1");
+            }).find("lists more than 16 images"),
+            std::string::npos);
+  EXPECT_NE(error_of([](Json& b) {
+              b["baseImages"] = Json::array({"debian:12"});
+              b["followBaseImages"] = true;
+            }).find("not both"),
+            std::string::npos);
+  EXPECT_NE(error_of([](Json& b) { b["followBaseImages"] = "yes"; }).find("spec.build.followBaseImages: must be true or false"),
+            std::string::npos);
+  EXPECT_NE(error_of([](Json& b) { b["rebuildPolicy"] = "Daily"; }).find("spec.build.rebuildPolicy: Unsupported value"),
+            std::string::npos);
+  // followBaseImages: false with a list is the list.
+  EXPECT_EQ(error_of([](Json& b) {
+              b["baseImages"] = Json::array({"debian:12"});
+              b["followBaseImages"] = false;
+            }),
+            "");
 }
 
 TEST(JobBuilder, ShapedLikeTheSampleJob) {
@@ -202,6 +265,16 @@ builder:
   EXPECT_FALSE(c.leader_election_enabled);
   EXPECT_EQ(c.buildah_image, "b:1");
   EXPECT_EQ(c.resync, std::chrono::seconds(30));
+
+  EXPECT_EQ(defaults->min_base_rebuild_interval, std::chrono::hours(1));
+  EXPECT_EQ(defaults->binfmt_image, "");
+  auto bases = ParseOperatorConfig("baseImages: {minRebuildInterval: 30m}\nbuilder: {binfmtImage: tonistiigi/binfmt:latest}\n");
+  ASSERT_TRUE(bases.ok()) << bases.error().message;
+  EXPECT_EQ(bases->min_base_rebuild_interval, std::chrono::minutes(30));
+  EXPECT_EQ(bases->binfmt_image, "tonistiigi/binfmt:latest");
+  ASSERT_TRUE(ApplyConfigFlags(c, {"--base-images-min-rebuild-interval", "0s"}).ok());
+  EXPECT_EQ(c.min_base_rebuild_interval, std::chrono::milliseconds(0));
+  EXPECT_FALSE(ParseOperatorConfig("baseImages: {minRebuildInterval: often}\n").ok());
 
   auto typo = ParseOperatorConfig("metricListen: \":1\"\n");
   ASSERT_FALSE(typo.ok());
