@@ -305,6 +305,47 @@ TEST(Status, TransitionTimeChangesOnlyOnTransitions) {
   EXPECT_EQ(observed(s3).ready.reason, "Published");
 }
 
+TEST(Status, BaseImagesAndOtherConditionsRoundTripAndKeepTheirTransitionTimes) {
+  DesiredStatus built{phase::kReady, "sha256:ab", {{"linux/arm64", "sha256:01", "", "web-linux-arm64-1234abcd",
+                                                   state::kSucceeded, "", "", "docker.io/library/debian@sha256:0b"}},
+                      true, reason::kPublished, "published"};
+  built.base_images = {BaseImageStatus{"debian:12-slim", "sha256:1f", "",
+                                       {BaseImagePlatform{"linux/arm64", "sha256:0b", ""}}, "2026-11-23T15:00:00Z"}};
+  built.last_base_rebuild = BaseRebuild{"2026-11-23T15:00:00Z", "base debian:12-slim linux/arm64 changed a -> b", "1234abcd"};
+  built.conditions = {ConditionState{condition::kBaseImageUnavailable, false, base_reason::kResolved, "following 1"}};
+  auto observed = [](const Json& status) { return ReadObservedStatus(Json{{"status", status}}); };
+  Json s1 = RenderStatus(built, ObservedStatus{}, 2, "2026-11-23T15:01:00Z");
+  ASSERT_EQ(s1["conditions"].size(), 2u);
+  EXPECT_EQ(s1["conditions"][1]["type"], "BaseImageUnavailable");
+  EXPECT_EQ(s1["conditions"][1]["status"], "False");
+  EXPECT_EQ(s1["baseImages"][0]["platforms"][0]["digest"], "sha256:0b");
+  EXPECT_FALSE(s1["baseImages"][0]["platforms"][0].contains("latest"));
+  EXPECT_EQ(s1["platforms"][0]["baseReport"], "docker.io/library/debian@sha256:0b");
+  EXPECT_EQ(s1["lastBaseRebuild"]["run"], "1234abcd");
+
+  const ObservedStatus read = observed(s1);
+  EXPECT_EQ(read.base_images, built.base_images);
+  EXPECT_EQ(read.last_base_rebuild, built.last_base_rebuild);
+  EXPECT_EQ(read.platforms, built.platforms);
+  ASSERT_NE(read.FindCondition("BaseImageUnavailable"), nullptr);
+  EXPECT_EQ(RenderStatus(built, read, 2, "2026-11-23T15:09:00Z"), s1) << "a steady state renders what is stored";
+
+  DesiredStatus unavailable = built;
+  unavailable.conditions[0] = {condition::kBaseImageUnavailable, true, base_reason::kResolveFailed, "base x: 503"};
+  Json s2 = RenderStatus(unavailable, read, 2, "2026-11-23T15:10:00Z");
+  EXPECT_EQ(s2["conditions"][1]["lastTransitionTime"], "2026-11-23T15:10:00Z");
+  EXPECT_EQ(s2["conditions"][0]["lastTransitionTime"], s1["conditions"][0]["lastTransitionTime"])
+      << "Ready did not transition";
+  for (const Json& odd : {Json{{"baseImages", "x"}}, Json{{"baseImages", Json::array({5, {{"image", 3}}})}},
+                          Json{{"baseImages", Json::array({{{"image", "a:1"}, {"platforms", "linux/amd64"}}})}},
+                          Json{{"lastBaseRebuild", Json::array()}}}) {
+    ObservedStatus o = observed(odd);
+    EXPECT_LE(o.base_images.size(), 1u);
+    for (const auto& b : o.base_images) EXPECT_TRUE(b.platforms.empty());
+    EXPECT_TRUE(o.last_base_rebuild.empty());
+  }
+}
+
 TEST(Status, TheStoredStatusIsReadOnceAndOddFieldsReadAsAbsent) {
   const Json object = {{"status",
                         {{"observedGeneration", 3},
