@@ -1,8 +1,11 @@
 #include "tests/operator/operator_env.h"
 
+#include <algorithm>
 #include <stdexcept>
 #include <thread>
 
+#include "base/encoding.h"
+#include "registry/platform.h"
 #include "tests/operator/openapi_validator.h"
 #include "tests/support/fixtures.h"
 
@@ -40,11 +43,15 @@ bool WaitFor(const std::function<bool()>& done, std::chrono::milliseconds timeou
   return done();
 }
 
-std::string PushTinyImage(testing::RegistryServer& registry, const std::string& repository, const std::string& tag,
-                          const std::string& os, const std::string& arch, const std::string& salt) {
-  std::string config = Json{{"architecture", arch}, {"os", os}, {"rootfs", {{"type", "layers"}, {"diff_ids", Json::array()}}},
-                            {"config", {{"Labels", {{"salt", salt}}}}}}
-                           .dump();
+namespace {
+
+// A single-platform OCI manifest whose blobs are pushed to `repository`; its bytes.
+std::string TinyManifest(testing::RegistryServer& registry, const std::string& repository, const std::string& os,
+                         const std::string& arch, const std::string& variant, const std::string& salt) {
+  Json image_config = {{"architecture", arch}, {"os", os}, {"rootfs", {{"type", "layers"}, {"diff_ids", Json::array()}}},
+                       {"config", {{"Labels", {{"salt", salt}}}}}};
+  if (!variant.empty()) image_config["variant"] = variant;
+  std::string config = image_config.dump();
   std::string layer = "layer of " + repository + " " + os + "/" + arch + " " + salt;
   std::string config_digest = testing::PushBlob(registry, repository, config);
   std::string layer_digest = testing::PushBlob(registry, repository, layer);
@@ -57,7 +64,45 @@ std::string PushTinyImage(testing::RegistryServer& registry, const std::string& 
                    {"layers", Json::array({{{"mediaType", "application/vnd.oci.image.layer.v1.tar+gzip"},
                                             {"digest", layer_digest},
                                             {"size", layer.size()}}})}};
-  return testing::PushRaw(registry, repository, tag, "application/vnd.oci.image.manifest.v1+json", manifest.dump());
+  return manifest.dump();
+}
+
+}  // namespace
+
+std::string PushTinyImage(testing::RegistryServer& registry, const std::string& repository, const std::string& tag,
+                          const std::string& os, const std::string& arch, const std::string& salt) {
+  return testing::PushRaw(registry, repository, tag, "application/vnd.oci.image.manifest.v1+json",
+                          TinyManifest(registry, repository, os, arch, "", salt));
+}
+
+std::string PushTinyList(testing::RegistryServer& registry, const std::string& repository, const std::string& tag,
+                         const std::vector<std::string>& platforms, const std::string& salt) {
+  Json manifests = Json::array();
+  for (const auto& text : platforms) {
+    auto p = registry::ParsePlatform(text);
+    if (!p.ok()) throw std::runtime_error(p.error().message);
+    const std::string bytes = TinyManifest(registry, repository, p->os, p->architecture, p->variant, salt + text);
+    const std::string digest = "sha256:" + Sha256Hex(bytes);
+    testing::PushRaw(registry, repository, digest, "application/vnd.oci.image.manifest.v1+json", bytes);
+    Json platform = {{"os", p->os}, {"architecture", p->architecture}};
+    if (!p->variant.empty()) platform["variant"] = p->variant;
+    manifests.push_back({{"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+                         {"digest", digest},
+                         {"size", bytes.size()},
+                         {"platform", platform}});
+  }
+  Json index = {{"schemaVersion", 2}, {"mediaType", "application/vnd.oci.image.index.v1+json"}, {"manifests", manifests}};
+  return testing::PushRaw(registry, repository, tag, "application/vnd.oci.image.index.v1+json", index.dump());
+}
+
+op::OperatorConfig LocalBuilderImages(testing::RegistryServer& registry, op::OperatorConfig config) {
+  PushTinyList(registry, "builders/buildah", "v1", {"linux/amd64", "linux/arm64"});
+  PushTinyList(registry, "builders/buildkit", "v1", {"linux/amd64", "linux/arm64"});
+  PushTinyList(registry, "builders/git", "v1", {"linux/amd64", "linux/arm64"});
+  config.buildah_image = registry.host() + "/builders/buildah:v1";
+  config.buildkit_image = registry.host() + "/builders/buildkit:v1";
+  config.git_image = registry.host() + "/builders/git:v1";
+  return config;
 }
 
 Json LoadTestdata(const std::string& name) {
@@ -82,6 +127,35 @@ Json MultiArchImageObject(const std::string& ns, const std::string& name, const 
               {"kind", "MultiArchImage"},
               {"metadata", {{"name", name}, {"namespace", ns}}},
               {"spec", spec}};
+}
+
+std::vector<std::string> EventLines(fakeapi::FakeApiServer& api, const std::string& ns) {
+  std::vector<std::pair<int64_t, std::string>> lines;
+  for (const auto& e : api.Objects(kube::resources::kEvents, ns)) {
+    lines.emplace_back(std::stoll(e["metadata"].value("resourceVersion", "0")),
+                       e.value("type", "") + " " + e.value("reason", "") + ": " + e.value("note", ""));
+  }
+  for (const auto& e : api.Objects(kube::resources::kCoreEvents, ns)) {
+    lines.emplace_back(std::stoll(e["metadata"].value("resourceVersion", "0")),
+                       e.value("type", "") + " " + e.value("reason", "") + ": " + e.value("message", ""));
+  }
+  std::sort(lines.begin(), lines.end());
+  std::vector<std::string> out;
+  for (auto& [rv, line] : lines) out.push_back(std::move(line));
+  return out;
+}
+
+Json SucceededBuildPod(const Json& job, const std::string& termination_message, const std::string& node) {
+  Json pod = LoadTestdata("pod-build-succeeded.json");
+  const std::string job_name = job["metadata"]["name"];
+  pod["metadata"] = {{"name", job_name + "-x7k2p"},
+                     {"namespace", job["metadata"]["namespace"]},
+                     {"labels", job["spec"]["template"]["metadata"]["labels"]}};
+  pod["metadata"]["labels"]["job-name"] = job_name;
+  pod["metadata"]["labels"]["batch.kubernetes.io/job-name"] = job_name;
+  pod["spec"]["nodeName"] = node;
+  pod["status"]["containerStatuses"][0]["state"]["terminated"]["message"] = termination_message;
+  return pod;
 }
 
 }  // namespace archway::optest
