@@ -256,10 +256,14 @@ std::string JobName(const std::string& resource_name, const registry::Platform& 
   return prefix + suffix;
 }
 
-std::string BuilderImage(const MultiArchImage& mai, const OperatorConfig& config) {
+std::string BuilderImage(const MultiArchImage& mai, const OperatorConfig& config, const registry::Platform& platform) {
   const BuildSpec& build = *mai.spec.build;
-  if (!build.builder_image.empty()) return build.builder_image;
-  return build.strategy == "buildkit" ? config.buildkit_image : config.buildah_image;
+  auto it = build.platform_overrides.find(platform.String());
+  if (it != build.platform_overrides.end() && !it->second.builder_image.empty()) return it->second.builder_image;
+  // A platform that overrides the strategy gets that strategy's image, not the build's.
+  const bool own_strategy = it != build.platform_overrides.end() && !it->second.strategy.empty();
+  if (!build.builder_image.empty() && !own_strategy) return build.builder_image;
+  return build.StrategyFor(platform) == "buildkit" ? config.buildkit_image : config.buildah_image;
 }
 
 registry::Reference ChildImage(const registry::Reference& image, const registry::Platform& platform) {
@@ -280,9 +284,9 @@ Json BuildJob(const MultiArchImage& mai, const registry::Platform& platform, con
   node_selector["kubernetes.io/os"] = platform.os;
   if (!emulated) node_selector["kubernetes.io/arch"] = platform.architecture;
 
-  const std::string image = BuilderImage(mai, config);
-  Json container = build.strategy == "buildkit" ? BuildkitContainer(mai, platform, child, image)
-                                                : BuildahContainer(mai, platform, child, image);
+  const std::string image = BuilderImage(mai, config, platform);
+  Json container = build.StrategyFor(platform) == "buildkit" ? BuildkitContainer(mai, platform, child, image)
+                                                             : BuildahContainer(mai, platform, child, image);
   Json mounts = Json::array({{{"name", "workspace"}, {"mountPath", "/workspace"}}});
   Json volumes = Json::array({{{"name", "workspace"}, {"emptyDir", Json::object()}}});
   if (!mai.spec.push_secret.empty()) {

@@ -13,7 +13,8 @@
 //    deletes its Jobs);
 //  - init container `clone` (config builder.gitImage): git clone of spec.build.git.url
 //    at its revision into the `workspace` emptyDir (/workspace/src);
-//  - container `build`, working directory /workspace/src/<contextDir>, by strategy:
+//  - container `build`, working directory /workspace/src/<contextDir>, by the platform's
+//    strategy (platformOverrides may give a platform its own strategy and builderImage):
 //      buildah:  sh -c 'buildah build "$@" && buildah push ... && report' with argv
 //                --platform P [--format docker] -f DOCKERFILE --build-arg K=V... -t CHILD .
 //                (STORAGE_DRIVER=vfs, BUILDAH_ISOLATION=chroot, privileged); the report is
@@ -67,9 +68,10 @@ std::string RunHash(const Json& spec, const std::vector<std::string>& base_diges
 std::string JobName(const std::string& resource_name, const registry::Platform& platform,
                     const std::string& spec_hash);
 
-// The image of the `build` container: spec.build.builderImage, else the strategy's from
-// the config.
-std::string BuilderImage(const MultiArchImage& mai, const OperatorConfig& config);
+// The image of the `build` container for `platform`: its override's builderImage, else
+// spec.build.builderImage (unless the override names its own strategy), else the
+// platform's strategy's image from the config.
+std::string BuilderImage(const MultiArchImage& mai, const OperatorConfig& config, const registry::Platform& platform);
 
 // The per-platform image a Job pushes: spec.image with tag `<tag>-<slug>`.
 registry::Reference ChildImage(const registry::Reference& image, const registry::Platform& platform);

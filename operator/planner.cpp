@@ -203,6 +203,18 @@ std::optional<std::string> RecordedRun(const BuildInputs& in) {
   return run;
 }
 
+// Why the Job of `platform` reports no base images, or "".
+std::string WhyNotReported(const MultiArchImageSpec& spec, const Platform& platform) {
+  if (!spec.build->follow_base_images) return "";
+  if (spec.build->StrategyFor(platform) == "buildkit")
+    return "followBaseImages: strategy buildkit does not report the base images it used (BuildKit has no notion of "
+           "a base image); list them in spec.build.baseImages";
+  if (spec.docker_format)
+    return "followBaseImages: buildah records the base image only in OCI images, not with format: docker; use "
+           "format: oci or list the bases in spec.build.baseImages";
+  return "";
+}
+
 // What a platform of a run does now.
 struct PlatformPlan {
   PlatformStatus entry;
@@ -214,7 +226,8 @@ struct PlatformPlan {
 // Why a native Job for `platform` would fail to pull one of its images, or "".
 std::string UnavailableImage(const BuildInputs& in, const Platform& platform) {
   if (!in.images) return "";
-  const std::string builder = BuilderImage(in.mai, in.config);
+  const std::string builder = BuilderImage(in.mai, in.config, platform);
+  const std::string& strategy = in.mai.spec.build->StrategyFor(platform);
   for (const auto& fact : *in.images) {
     if (fact.image != builder && fact.image != in.config.git_image) continue;
     if (!fact.platforms.ok() || fact.platforms->empty()) continue;  // unknown here, or fits all: let the node try
@@ -223,8 +236,9 @@ std::string UnavailableImage(const BuildInputs& in, const Platform& platform) {
     if (runs) continue;
     const std::string fix =
         fact.image == builder
-            ? "set spec.build.builderImage to a " + in.mai.spec.build->strategy + " image built for " + platform.String() +
-                  (in.mai.spec.build->strategy == "buildah" ? " or use strategy: buildkit" : "") +
+            ? "set spec.build.platformOverrides[" + platform.String() + "].builderImage to a " + strategy +
+                  " image built for " + platform.String() +
+                  (strategy == "buildah" ? ", or its strategy: buildkit" : "") +
                   " (the chart's operator.builder values say which images have which platforms)"
             : "set the operator's builder.gitImage to an image with git and sh for " + platform.String();
     return "the Job's image " + fact.image + " is published for " + JoinPlatforms(*fact.platforms) + ", not " +
@@ -234,8 +248,9 @@ std::string UnavailableImage(const BuildInputs& in, const Platform& platform) {
 }
 
 // One platform's entry in the run `hash`, and its Job if it has to be created.
-PlatformPlan PlanPlatform(const BuildInputs& in, const Platform& p, const std::string& hash, bool reports_bases) {
+PlatformPlan PlanPlatform(const BuildInputs& in, const Platform& p, const std::string& hash) {
   const MultiArchImage& mai = in.mai;
+  const bool reports_bases = mai.spec.build->follow_base_images && WhyNotReported(mai.spec, p).empty();
   const BuildSpec& build = *mai.spec.build;
   PlatformPlan out;
   PlatformStatus& entry = out.entry;
@@ -296,9 +311,9 @@ PlatformPlan PlanPlatform(const BuildInputs& in, const Platform& p, const std::s
   return out;
 }
 
-std::vector<PlatformPlan> PlanRun(const BuildInputs& in, const std::string& hash, bool reports_bases) {
+std::vector<PlatformPlan> PlanRun(const BuildInputs& in, const std::string& hash) {
   std::vector<PlatformPlan> run;
-  for (const auto& p : in.mai.spec.platforms) run.push_back(PlanPlatform(in, p, hash, reports_bases));
+  for (const auto& p : in.mai.spec.platforms) run.push_back(PlanPlatform(in, p, hash));
   return run;
 }
 
@@ -355,18 +370,6 @@ struct BaseProblem {
   const char* reason;
   std::string message;
 };
-
-// Why the Jobs of this spec report no base images, or "".
-std::string WhyNotReported(const MultiArchImageSpec& spec) {
-  if (!spec.build->follow_base_images) return "";
-  if (spec.build->strategy == "buildkit")
-    return "followBaseImages: strategy buildkit does not report the base images it used (BuildKit has no notion of "
-           "a base image); list them in spec.build.baseImages";
-  if (spec.docker_format)
-    return "followBaseImages: buildah records the base image only in OCI images, not with format: docker; use "
-           "format: oci or list the bases in spec.build.baseImages";
-  return "";
-}
 
 // The followed bases, their registry facts, and what they mean for the run.
 class BaseFollower {
@@ -498,7 +501,10 @@ class BaseFollower {
   // BaseImageUnavailable: from what was read this reconcile; carried while nothing was.
   ConditionState Condition(const std::vector<PlatformPlan>& run) const {
     std::vector<BaseProblem> problems;
-    if (std::string why = WhyNotReported(in_.mai.spec); !why.empty()) problems.push_back({base_reason::kNotReported, why});
+    for (const auto& p : in_.mai.spec.platforms) {
+      if (std::string why = WhyNotReported(in_.mai.spec, p); !why.empty())
+        problems.push_back({base_reason::kNotReported, p.String() + ": " + why});
+    }
     for (const auto& pp : run) {
       if (pp.entry.base_report.rfind("not reported: ", 0) == 0)
         problems.push_back({base_reason::kNotReported, pp.entry.platform + ": " + pp.entry.base_report.substr(14)});
@@ -735,12 +741,11 @@ Plan PlanBuild(const BuildInputs& in) {
     p.mode = Plan::Mode::kBuild;
     return p;
   };
-  const bool reports_bases = build.follow_base_images && WhyNotReported(spec).empty();
 
   // The run: the one recorded for this generation, or the generation's first.
   const std::optional<std::string> recorded = RecordedRun(in);
   std::string hash = recorded ? *recorded : SpecHash(in.mai.spec_json);
-  std::vector<PlatformPlan> run = PlanRun(in, hash, reports_bases);
+  std::vector<PlatformPlan> run = PlanRun(in, hash);
 
   // What the pods of Jobs that just finished say: the bases a build used, why one failed.
   auto missing_reports = [&](const std::vector<PlatformPlan>& platforms) {
@@ -792,7 +797,7 @@ Plan PlanBuild(const BuildInputs& in) {
         if (auto event = bases->Decide(true, "")) plan.events.push_back(*event);
         hash = RunHash(in.mai.spec_json, bases->RunDigests());
         plan.status.last_base_rebuild = BaseRebuild{kube::FormatTime(in.now), bases->ChangeText(), hash};
-        run = PlanRun(in, hash, reports_bases);
+        run = PlanRun(in, hash);
         if (auto jobs = missing_reports(run); !jobs.empty()) {  // the run's Jobs were made before a restart
           Plan p = ask();
           p.needs_reports = std::move(jobs);
@@ -806,10 +811,11 @@ Plan PlanBuild(const BuildInputs& in) {
   // The images a new Job would run, checked before it is created.
   if (!in.images) {
     std::vector<std::string> images;
-    for (const auto& pp : run) {
-      if (!pp.needs_images) continue;
-      images = {BuilderImage(in.mai, in.config), in.config.git_image};
-      break;
+    for (size_t i = 0; i < run.size(); ++i) {
+      if (!run[i].needs_images) continue;
+      for (const auto& image : {BuilderImage(in.mai, in.config, spec.platforms[i]), in.config.git_image}) {
+        if (std::find(images.begin(), images.end(), image) == images.end()) images.push_back(image);
+      }
     }
     if (!images.empty()) {
       Plan p = ask();

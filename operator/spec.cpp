@@ -80,6 +80,15 @@ Result<BuildSpec> ParseBuild(const Json& build, const std::vector<registry::Plat
       auto oargs = StringMap(value, "buildArgs", field);
       if (!oargs.ok()) return oargs.error();
       o.build_args = *oargs;
+      auto ostrategy = OptionalString(value, "strategy", field);
+      if (!ostrategy.ok()) return ostrategy.error();
+      if (!ostrategy->empty() && *ostrategy != "buildah" && *ostrategy != "buildkit")
+        return Invalid(field + ".strategy",
+                       "Unsupported value \"" + *ostrategy + "\": supported values: \"buildah\", \"buildkit\"");
+      o.strategy = *ostrategy;
+      auto oimage = OptionalString(value, "builderImage", field);
+      if (!oimage.ok()) return oimage.error();
+      o.builder_image = *oimage;
       b.platform_overrides[p->String()] = o;
     }
   }
@@ -152,6 +161,11 @@ Result<BuildSpec> ParseBuild(const Json& build, const std::vector<registry::Plat
 }
 
 }  // namespace
+
+const std::string& BuildSpec::StrategyFor(const registry::Platform& platform) const {
+  auto it = platform_overrides.find(platform.String());
+  return it != platform_overrides.end() && !it->second.strategy.empty() ? it->second.strategy : strategy;
+}
 
 std::string PlatformSlug(const registry::Platform& platform) {
   std::string s = platform.os + "-" + platform.architecture;

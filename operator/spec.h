@@ -30,6 +30,8 @@ inline const kube::ResourceRef kMultiArchImageResource{kGroup, "v1alpha1", "mult
 struct PlatformOverride {
   std::string dockerfile;                         // "" = the build's dockerfile
   std::map<std::string, std::string> build_args;  // merged over the build's args
+  std::string strategy;                           // "" = the build's strategy
+  std::string builder_image;                      // "" = the build's (or the strategy's default)
 };
 
 struct SourceImage {
@@ -58,6 +60,8 @@ struct BuildSpec {
   bool rebuild_on_base_change = true;    // rebuildPolicy: OnBaseChange (default) | Never
 
   bool FollowsBaseImages() const { return !base_images.empty() || follow_base_images; }
+  // The strategy that builds `platform`: its override's, else the build's.
+  const std::string& StrategyFor(const registry::Platform& platform) const;
 };
 
 struct MultiArchImageSpec {

@@ -86,6 +86,8 @@ TEST(Spec, ErrorsNameTheField) {
 
 TEST(Spec, FollowedBaseImagesAreTagsListedOrReportedNotBoth) {
   Json spec = BuildExample()["spec"];
+  EXPECT_TRUE(ParseSpec(spec)->build->FollowsBaseImages());  // the example lists two
+  spec["build"].erase("baseImages");
   EXPECT_FALSE(ParseSpec(spec)->build->FollowsBaseImages());
   spec["build"]["baseImages"] = Json::array({"debian:12-slim", "registry.lan:5000/base/runtime:3"});
   auto listed = ParseSpec(spec);
@@ -97,6 +99,7 @@ TEST(Spec, FollowedBaseImagesAreTagsListedOrReportedNotBoth) {
   EXPECT_TRUE(listed->build->rebuild_on_base_change);  // rebuildPolicy defaults to OnBaseChange
 
   Json follow = BuildExample()["spec"];
+  follow["build"].erase("baseImages");
   follow["build"]["followBaseImages"] = true;
   follow["build"]["rebuildPolicy"] = "Never";
   auto followed = ParseSpec(follow);
@@ -108,6 +111,7 @@ TEST(Spec, FollowedBaseImagesAreTagsListedOrReportedNotBoth) {
 
   auto error_of = [&](const std::function<void(Json&)>& change) {
     Json s = BuildExample()["spec"];
+    s["build"].erase("baseImages");
     change(s["build"]);
     return ParseError(s);
   };
@@ -190,7 +194,9 @@ TEST(JobBuilder, ShapedLikeTheSampleJob) {
 }
 
 TEST(JobBuilder, OverridesEmulationAndBuildkit) {
-  MultiArchImage mai = ParseOk(BuildExample());
+  Json buildah_only = BuildExample();
+  buildah_only["spec"]["build"]["platformOverrides"]["linux/arm/v7"].erase("strategy");
+  MultiArchImage mai = ParseOk(buildah_only);
   OperatorConfig config;
   registry::Platform armv7{"linux", "arm", "v7", ""};
   Json job = BuildJob(mai, armv7, config, true);
@@ -212,6 +218,26 @@ TEST(JobBuilder, OverridesEmulationAndBuildkit) {
   EXPECT_NE(c["command"].dump().find("type=image,name=registry.lan:5000/api:2.0-linux-arm-v7,push=true"), std::string::npos);
   EXPECT_NE(c["command"].dump().find("filename=Dockerfile.armv7"), std::string::npos);
   EXPECT_NE(c["env"].dump().find("DOCKER_CONFIG"), std::string::npos);
+
+  // The example builds linux/arm/v7 with buildkit and the rest with buildah.
+  MultiArchImage mixed = ParseOk(BuildExample());
+  registry::Platform arm64{"linux", "arm64", "", ""};
+  EXPECT_EQ(BuildJob(mixed, armv7, config, false)["spec"]["template"]["spec"]["containers"][0]["image"],
+            config.buildkit_image);
+  EXPECT_EQ(BuildJob(mixed, arm64, config, false)["spec"]["template"]["spec"]["containers"][0]["image"],
+            config.buildah_image);
+  // builderImage: the override's first; the build's unless the override has its own strategy.
+  Json images = BuildExample();
+  images["spec"]["build"]["builderImage"] = "registry.lan/buildah:1.37";
+  MultiArchImage with_image = ParseOk(images);
+  EXPECT_EQ(BuilderImage(with_image, config, arm64), "registry.lan/buildah:1.37");
+  EXPECT_EQ(BuilderImage(with_image, config, armv7), config.buildkit_image);
+  images["spec"]["build"]["platformOverrides"]["linux/arm/v7"]["builderImage"] = "registry.lan/buildkit:armv7";
+  EXPECT_EQ(BuilderImage(ParseOk(images), config, armv7), "registry.lan/buildkit:armv7");
+  Json bad = BuildExample()["spec"];
+  bad["build"]["platformOverrides"]["linux/arm/v7"]["strategy"] = "kaniko";
+  EXPECT_NE(ParseError(bad).find("spec.build.platformOverrides[linux/arm/v7].strategy: Unsupported value"),
+            std::string::npos);
 }
 
 TEST(JobBuilder, NamesAreDeterministicBoundedAndChangeWithTheSpec) {

@@ -568,16 +568,23 @@ TEST(PlanBuilderImages, ANativePlatformTheBuilderImageHasNoBuildForWaitsAndSaysW
   EXPECT_EQ(plan.status.message,
             "linux/arm/v7: the Job's image " + buildah +
                 " is published for linux/amd64, linux/arm64, linux/ppc64le, linux/s390x, not linux/arm/v7, so its pod "
-                "would fail with ErrImagePull there; set spec.build.builderImage to a buildah image built for "
-                "linux/arm/v7 or use strategy: buildkit (the chart's operator.builder values say which images have "
-                "which platforms)");
+                "would fail with ErrImagePull there; set spec.build.platformOverrides[linux/arm/v7].builderImage to a "
+                "buildah image built for linux/arm/v7, or its strategy: buildkit (the chart's operator.builder values "
+                "say which images have which platforms)");
 
-  // The git image has arm/v6, which an arm/v7 node runs; buildkit's image has arm/v7.
-  Scenario kit(Spec({{"strategy", "buildkit"}}, Json::array({"linux/amd64", "linux/arm/v7"})));
+  // The git image has arm/v6, which an arm/v7 node runs; buildkit's image has arm/v7: the
+  // platform that overrides its strategy builds, the other one keeps buildah.
+  Scenario kit(Spec({{"platformOverrides", {{"linux/arm/v7", {{"strategy", "buildkit"}}}}}},
+                    Json::array({"linux/amd64", "linux/arm/v7"})));
   kit.nodes = run.nodes;
-  kit.world.images = {ImageFact{kit.config.buildkit_image, std::vector<registry::Platform>{P("linux/amd64"), P("linux/arm/v7")}},
+  kit.world.images = {run.world.images[0],
+                      ImageFact{kit.config.buildkit_image, std::vector<registry::Platform>{P("linux/amd64"), P("linux/arm/v7")}},
                       run.world.images[1]};
-  EXPECT_EQ(kit.Next().create_jobs.size(), 2u);
+  BuildInputs kin{kit.mai, kit.observed, kit.config, {}, kit.nodes, Status::Ok(), std::nullopt};
+  EXPECT_EQ(PlanBuild(kin).needs_images, (std::vector<std::string>{buildah, kit.config.git_image, kit.config.buildkit_image}));
+  Plan mixed = kit.Next();
+  ASSERT_EQ(mixed.create_jobs.size(), 2u);
+  EXPECT_EQ(mixed.create_jobs[1].job["spec"]["template"]["spec"]["containers"][0]["image"], kit.config.buildkit_image);
 
   // An image whose platforms cannot be read (no network to its registry) holds nothing back.
   Scenario offline(Spec(Json::object(), Json::array({"linux/amd64", "linux/arm/v7"})));
