@@ -56,8 +56,8 @@ int Run(const std::vector<std::string>& args) {
     config = *loaded;
   }
   if (Status s = webhook::ApplyFlags(config, args); !s.ok()) return Fail(s.error().message + "\n" + webhook::FlagsHelp(), 2);
-  auto https_address = webhook::ParseListenAddress(config.listen);
-  auto metrics_address = webhook::ParseListenAddress(config.metrics_listen);
+  auto https_address = ParseListenAddress(config.listen);
+  auto metrics_address = ParseListenAddress(config.metrics_listen);
   if (!https_address.ok()) return Fail(https_address.error().message, 2);
   if (!metrics_address.ok()) return Fail(metrics_address.error().message, 2);
 
@@ -108,7 +108,7 @@ int Run(const std::vector<std::string>& args) {
     deps.nodes = cluster.get();
     deps.events = cluster.get();
   }
-  auto admitter = std::make_unique<webhook::Admitter>(webhook::ResolverLookup(resolver), admitter_options, deps);
+  auto admitter = std::make_unique<webhook::Admitter>(resolver, admitter_options, deps);
 
   webhook::ServerOptions server_options;
   server_options.https = *https_address;

@@ -1,4 +1,4 @@
-// The operator's configuration file (DESIGN.md "Configuration files"): every key has a
+// The operator's configuration file (docs/design.md "Names users see"): every key has a
 // default; a command-line flag of the same name overrides it. Flags may be written as the
 // key (`--metricsListen :9091`, `--leaderElection.enabled=false`) or in kebab case
 // (`--metrics-listen`, `--leader-election-enabled`).
@@ -25,7 +25,7 @@ struct OperatorConfig {
   std::string registries_docker_config = "/etc/archway/docker/config.json";
   std::string buildah_image = "quay.io/buildah/stable:v1.37";
   std::string buildkit_image = "moby/buildkit:v0.16.0-rootless";
-  // The init container that clones spec.build.git (needs git and sh). Not in DESIGN.md's
+  // The init container that clones spec.build.git (needs git and sh). Not in the design's
   // example file; an addition with a default, like every key.
   std::string git_image = "alpine/git:2.45.2";
   // Opt-in: an image that registers QEMU in the node's binfmt_misc (tonistiigi/binfmt's

@@ -25,7 +25,7 @@ inline constexpr const char* kDockerManifest = "application/vnd.docker.distribut
 inline constexpr const char* kDockerConfig = "application/vnd.docker.container.image.v1+json";
 inline constexpr const char* kDockerSchema1 = "application/vnd.docker.distribution.manifest.v1+json";
 inline constexpr const char* kDockerSchema1Signed = "application/vnd.docker.distribution.manifest.v1+prettyjws";
-// The Accept header sent with every manifest request (see DESIGN.md: without it Docker
+// The Accept header sent with every manifest request (see docs/design.md: without it Docker
 // Distribution 404s OCI indexes and converts lists to schema1).
 inline constexpr const char* kManifestAccept =
     "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, "

@@ -98,9 +98,13 @@ struct Resolver::Impl {
 
   std::mutex mu;  // guards the caches and the flight table, never held across a request
   LruCache<TagEntry> tags;
-  LruCache<ImagePlatforms> digests;
+  LruCache<std::shared_ptr<const ImagePlatforms>> digests;  // shared: Cached() hands them out
   LruCache<FailureEntry> failures;
   std::unordered_map<std::string, std::shared_ptr<Flight>> flights;
+  // Registry domain -> the fingerprint without extra credentials, which depends on nothing
+  // else (registry_api.h: the credentials used for ref's registry). It is a SHA-256 per
+  // look-up otherwise, two thirds of the cost of a look-up answered from memory.
+  std::unordered_map<std::string, std::string> default_fingerprints;
 
   Impl(RegistryApi& c, ResolverOptions o)
       : client(c),
@@ -109,6 +113,16 @@ struct Resolver::Impl {
         digests(options.digest_cache_entries),
         failures(std::max<size_t>(options.digest_cache_entries / 4, 64)) {
     if (!options.clock) options.clock = [] { return Clock::now(); };
+  }
+
+  // The credential fingerprint of `ref`'s cache keys (takes mu to read the memo).
+  std::string Fingerprint(const Reference& ref, const Keychain* extra) {
+    if (extra != nullptr) return client.CredentialFingerprint(ref, extra);
+    std::lock_guard<std::mutex> lock(mu);
+    auto known = default_fingerprints.find(ref.domain);
+    if (known != default_fingerprints.end()) return known->second;
+    if (default_fingerprints.size() >= 1024) default_fingerprints.clear();  // bounded; cheap to refill
+    return default_fingerprints.emplace(ref.domain, client.CredentialFingerprint(ref, nullptr)).first->second;
   }
 
   void Observe(bool hit) {
@@ -124,7 +138,7 @@ struct Resolver::Impl {
 
   std::optional<ImagePlatforms> CachedDigest(const std::string& key) {
     std::lock_guard<std::mutex> lock(mu);
-    if (const ImagePlatforms* found = digests.Find(key)) return *found;
+    if (const auto* found = digests.Find(key)) return **found;
     return std::nullopt;
   }
 
@@ -208,7 +222,7 @@ struct Resolver::Impl {
     auto platforms = PlatformsOf(ref, fetched, extra, fp, depth);
     if (!platforms.ok()) return platforms;
     std::lock_guard<std::mutex> lock(mu);
-    digests.Put(DigestKey(fp, ref, fetched.digest), *platforms);
+    digests.Put(DigestKey(fp, ref, fetched.digest), std::make_shared<const ImagePlatforms>(*platforms));
     return platforms;
   }
 
@@ -254,34 +268,51 @@ struct Resolver::Impl {
     return platforms;
   }
 
+  // The key of a look-up: its tag entry's, or its digest entry's for a reference by digest.
+  static std::string LookupKey(const std::string& fp, const Reference& ref) {
+    return ref.HasDigest() ? DigestKey(fp, ref, ref.digest) : TagKey(fp, ref);
+  }
+
+  // What memory says about `key` (requires mu): platforms, a remembered failure, or nullptr.
+  Result<std::shared_ptr<const ImagePlatforms>> FromMemory(const std::string& fp, const Reference& ref,
+                                                           const std::string& key) {
+    Clock::time_point now = options.clock();
+    if (FailureEntry* failed = failures.Find(key)) {
+      if (failed->until > now) return failed->error;
+      failures.Erase(key);
+    }
+    // A digest, or a fresh tag, whose platforms are cached.
+    const std::shared_ptr<const ImagePlatforms>* cached = nullptr;
+    if (ref.HasDigest()) {
+      cached = digests.Find(key);
+    } else if (const TagEntry* tag = tags.Find(key); tag && tag->fresh_until > now) {
+      cached = digests.Find(DigestKey(fp, ref, tag->digest));
+    }
+    if (cached == nullptr) return std::shared_ptr<const ImagePlatforms>();
+    return *cached;
+  }
+
+  Result<std::shared_ptr<const ImagePlatforms>> Cached(const Reference& ref, const Keychain* extra) {
+    std::string fp = Fingerprint(ref, extra);
+    std::lock_guard<std::mutex> lock(mu);
+    auto known = FromMemory(fp, ref, LookupKey(fp, ref));
+    if (!known.ok() || *known) Observe(true);
+    return known;
+  }
+
   Result<ImagePlatforms> Resolve(const Reference& ref, const Keychain* extra) {
-    std::string fp = client.CredentialFingerprint(ref, extra);
-    std::string flight_key = fp + "|" + (ref.HasDigest() ? ref.Name() + "@" + ref.digest : ref.Name() + ":" + ref.tag);
+    std::string fp = Fingerprint(ref, extra);
+    std::string flight_key = LookupKey(fp, ref);
 
     std::shared_ptr<Flight> flight;
     bool leader = false;
     {
       std::lock_guard<std::mutex> lock(mu);
-      Clock::time_point now = options.clock();
-      if (FailureEntry* failed = failures.Find(flight_key)) {
-        if (failed->until > now) {
-          Observe(true);
-          return failed->error;
-        }
-        failures.Erase(flight_key);
-      }
-      // Hot path without a flight: fresh tag (or a digest) whose platforms are cached.
-      std::string digest_key;
-      if (ref.HasDigest()) {
-        digest_key = DigestKey(fp, ref, ref.digest);
-      } else if (const TagEntry* tag = tags.Find(TagKey(fp, ref)); tag && tag->fresh_until > now) {
-        digest_key = DigestKey(fp, ref, tag->digest);
-      }
-      if (!digest_key.empty()) {
-        if (const ImagePlatforms* cached = digests.Find(digest_key)) {
-          Observe(true);
-          return *cached;
-        }
+      auto known = FromMemory(fp, ref, flight_key);
+      if (!known.ok() || *known) {
+        Observe(true);
+        if (!known.ok()) return known.error();
+        return **known;
       }
       auto it = flights.find(flight_key);
       if (it != flights.end()) {
@@ -327,6 +358,10 @@ Resolver::~Resolver() = default;
 
 Result<ImagePlatforms> Resolver::Resolve(const Reference& ref, const Keychain* extra) {
   return impl_->Resolve(ref, extra);
+}
+
+Result<std::shared_ptr<const ImagePlatforms>> Resolver::Cached(const Reference& ref, const Keychain* extra) {
+  return impl_->Cached(ref, extra);
 }
 
 }  // namespace archway::registry

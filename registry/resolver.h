@@ -3,6 +3,10 @@
 //   cold, single-platform image = manifest GET + config blob GET
 //   warm (tag entry expired)    = 1 HEAD; a new digest only then is fetched
 //   hot                         = 0
+// Cached() is the hot case alone: 0 requests and no waiting on one in flight, for callers
+// that must not block (the webhook's IO threads). It costs the credential fingerprint
+// (remembered per registry for the client's own credentials; a SHA-256 for extra ones)
+// and three hash look-ups under the lock; so does Resolve() on a hit.
 // tag -> digest is cached briefly, digest -> platforms for long (bounded LRU; a digest's
 // platforms never change), failures briefly; concurrent look-ups of one key share one
 // request; every key includes the credential fingerprint so one tenant's answer never
@@ -44,6 +48,11 @@ class Resolver {
   Resolver(RegistryApi& client, ResolverOptions options);
   ~Resolver();
   Result<ImagePlatforms> Resolve(const Reference& ref, const Keychain* extra = nullptr);
+
+  // What memory alone says about `ref`: its platforms (a digest, or a tag whose entry is
+  // fresh), a failure still remembered, or nullptr when only Resolve() can tell. Counted by
+  // the cache observer as a hit when it answers, not at all when it does not.
+  Result<std::shared_ptr<const ImagePlatforms>> Cached(const Reference& ref, const Keychain* extra = nullptr);
 
  private:
   struct Impl;

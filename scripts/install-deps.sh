@@ -9,9 +9,10 @@ PACKAGES=(
   # libraries (found with find_package)
   nlohmann-json3-dev libssl-dev libyaml-cpp-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev libboost-dev libboost-system-dev
-  # real peers for the tests and benchmarks
+  # real peers for the tests and benchmarks (etcd-server: the real-apiserver suite's etcd,
+  # beside the kube-apiserver of ../shared/envtest)
   docker-registry skopeo buildah apache2-utils openssl curl ca-certificates
-  wrk nginx-light hyperfine procps iproute2
+  wrk nginx-light hyperfine procps iproute2 etcd-server
 )
 
 missing=()
@@ -26,8 +27,8 @@ echo "install-deps: installing ${missing[*]}" >&2
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # The Debian packages enable system services we do not want running in the background:
-# the tests start their own registry and nginx on free loopback ports.
-for service in docker-registry nginx; do
+# the tests start their own registry, nginx and etcd on free loopback ports.
+for service in docker-registry nginx etcd; do
   if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$service" 2>/dev/null; then
     $SUDO systemctl disable --now "$service" >/dev/null 2>&1 || true
   fi

@@ -1,15 +1,21 @@
 // The admission pipeline for one request body: parse the AdmissionReview, plan the pod,
-// resolve every image concurrently on a look-up pool (the pod waits for its slowest
-// image, not the sum), and answer within the time budget whatever the registries do:
-// look-ups still running at the deadline are reported as unfinished and keep going in the
-// background, so their results warm the resolver's cache for the next pod.
+// look up its images, decide (decision.h), write the patch (patch.h) and the answer.
+//
+// Each image reference is parsed once. An image the resolver knows from memory
+// (Resolver::Cached: no request, no waiting) is answered on the caller's thread, so a pod
+// whose images are all known is answered at once, without a hop through the look-up pool
+// (the hop's context switches cost more than the rest of the request). The others are
+// resolved concurrently on the pool (the pod waits for its slowest image, not the sum),
+// and the answer comes within the time budget whatever the registries do: look-ups still
+// running at the deadline are reported as unfinished and keep going in the background, so
+// their results warm the resolver's cache for the next pod.
 //
 // Answers:
 //  - not JSON / not an AdmissionReview / no uid: HTTP 400 (no valid review can be built);
 //  - not a Pod CREATE (a misconfigured webhook rule): allowed, unchanged, no warning;
 //  - a Pod whose fields archway reads are malformed: allowed, unchanged, with a warning
 //    (never block pod creation on archway's own limits: the chart uses failurePolicy Ignore);
-//  - otherwise Decide()'s decision (decision.h).
+//  - otherwise Decide()'s decision.
 // dryRun requests have no side effects (no Event).
 #pragma once
 
@@ -20,12 +26,10 @@
 #include <functional>
 #include <memory>
 #include <optional>
-#include <shared_mutex>
 #include <string>
-#include <unordered_map>
 #include <string_view>
 
-#include "registry/credentials.h"
+#include "base/http_server.h"
 #include "registry/resolver.h"
 #include "webhook/cluster.h"
 #include "webhook/decision.h"
@@ -33,29 +37,12 @@
 
 namespace archway::webhook {
 
-// Resolves one image (as written in the pod) with optional per-pod credentials. Blocking;
-// called on the look-up pool. Returns kResolved or kFailed.
-using ImageLookup = std::function<ImageOutcome(const std::string& image, const registry::Keychain* keychain)>;
-
-// ImageLookup over the registry engine's resolver (which must outlive the lookup).
-ImageLookup ResolverLookup(registry::Resolver& resolver);
-
-struct HttpAnswer {
-  unsigned status = 200;
-  std::string body;
-  std::string content_type = "application/json";
-};
+struct AdmissionRequest;  // review.h
 
 struct AdmitterOptions {
   DecisionOptions decision;
   std::chrono::milliseconds budget{2000};
   size_t lookup_threads = 8;
-  // Platforms answered in the last `hot_ttl` are reused on the IO thread, so a pod whose
-  // images are all known is answered without a hop through the look-up pool (the hop's
-  // context switches cost more than the rest of the request). Kept short next to the
-  // resolver's tag TTL: the resolver stays the source of truth for tag -> digest.
-  std::chrono::milliseconds hot_ttl{10000};
-  size_t hot_entries = 4096;
 };
 
 // Optional collaborators: null = that feature is off.
@@ -68,38 +55,42 @@ struct AdmitterDeps {
 
 class Admitter {
  public:
-  Admitter(ImageLookup lookup, AdmitterOptions options, AdmitterDeps deps);
+  // `resolver` must outlive the Admitter.
+  Admitter(registry::Resolver& resolver, AdmitterOptions options, AdmitterDeps deps);
   ~Admitter();  // stops the pool; look-ups in flight are abandoned
   Admitter(const Admitter&) = delete;
   Admitter& operator=(const Admitter&) = delete;
 
-  // Calls `done` exactly once, on some thread, within min(budget, deadline_cap) plus the
-  // time to build the answer. `timer_executor` runs the budget timer (the caller's strand).
-  void Admit(std::string_view body, std::chrono::milliseconds deadline_cap,
-             const boost::asio::any_io_executor& timer_executor, std::function<void(HttpAnswer)> done);
+  // The answer to one request body when it is known at once (not a review, a pod that
+  // needs no look-up, every image known from memory). Otherwise nullopt, and `later` is
+  // called exactly once with the answer, within min(budget, deadline_cap) plus the time to
+  // build it, from a look-up thread or the budget timer (run on `timer_executor`, e.g. the
+  // connection's), never from within this call.
+  std::optional<HttpResponse> Admit(std::string_view body, std::chrono::milliseconds deadline_cap,
+                                    const boost::asio::any_io_executor& timer_executor, Respond later);
 
   const AdmitterOptions& options() const { return options_; }
 
  private:
   struct Pending;
+  using Clock = std::chrono::steady_clock;
+
+  HttpResponse Decided(const AdmissionRequest& request, const PodPlan& plan, const std::vector<ImageOutcome>& outcomes,
+                     Clock::time_point start);
+  HttpResponse Answer(const AdmissionRequest& request, const PodPlan* plan, const Decision& decision,
+                    Clock::time_point start);
+  // One outcome per image, from what the resolver has in memory (or why the reference does
+  // not parse); returns the images it did not know, by index, with their references.
+  std::vector<std::pair<size_t, registry::Reference>> FromMemory(const std::vector<std::string>& images,
+                                                                 const registry::Keychain* keychain,
+                                                                 std::vector<ImageOutcome>& outcomes);
+  void LookUp(const std::shared_ptr<Pending>& pending, size_t index, const registry::Reference& ref);
   void Finish(const std::shared_ptr<Pending>& pending);
 
-  // Keyed by image + credential fingerprint, so a tenant's answer never serves another.
-  std::string HotKey(const std::string& image, const registry::Keychain* keychain) const;
-  std::optional<ImageOutcome> HotGet(const std::string& key);
-  void HotPut(const std::string& key, const ImageOutcome& outcome);
-
-  ImageLookup lookup_;
+  registry::Resolver& resolver_;
   AdmitterOptions options_;
   AdmitterDeps deps_;
   boost::asio::thread_pool pool_;
-
-  struct HotEntry {
-    ImageOutcome outcome;
-    std::chrono::steady_clock::time_point expires;
-  };
-  std::shared_mutex hot_mu_;
-  std::unordered_map<std::string, HotEntry> hot_;  // guarded by hot_mu_
 };
 
 }  // namespace archway::webhook

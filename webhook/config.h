@@ -1,5 +1,8 @@
-// The webhook's configuration: the YAML file of DESIGN.md "Configuration files", with a
-// default for every key, and command-line flags of the same names overriding it.
+// The webhook's configuration: the YAML file of docs/design.md "Names users see", with a
+// default for every key, and command-line flags of the same names overriding it, both
+// read from one key table (base/config_keys.h: unknown keys are errors naming them; a key
+// written with no value keeps its default, but for skipNamespaces and globalPullSecret,
+// where it means none).
 //
 //   listen: ":8443"                    --listen
 //   tls: {certFile: ..., keyFile: ...} --tls-cert-file, --tls-key-file (--tls-cert/--tls-key alias)
@@ -16,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "base/listen_address.h"
 #include "base/result.h"
 
 namespace archway::webhook {
@@ -52,17 +56,11 @@ Result<WebhookConfig> ParseWebhookConfig(const std::string& yaml_text);
 Result<WebhookConfig> LoadWebhookConfig(const std::string& path);
 
 // Applies `--flag value` / `--flag=value` pairs over `config` (--config FILE is skipped:
-// the caller loads it first). The file's key spellings are accepted too (--metricsListen).
+// the caller loads it first). The file's key spellings are accepted too (--metricsListen,
+// --tls.certFile), and the aliases --tls-cert, --tls-key, --registries, --docker-config.
 Status ApplyFlags(WebhookConfig& config, const std::vector<std::string>& args);
 
 // The usage text listing every flag.
 std::string FlagsHelp();
-
-// "host:port", ":port" (all interfaces) or "[v6]:port" -> host ("" = any) and port.
-struct ListenAddress {
-  std::string host;
-  unsigned short port = 0;
-};
-Result<ListenAddress> ParseListenAddress(const std::string& text);
 
 }  // namespace archway::webhook

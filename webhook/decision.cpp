@@ -1,10 +1,7 @@
 #include "webhook/decision.h"
 
 #include <algorithm>
-#include <map>
-#include <string_view>
-
-#include "webhook/json_text.h"
+#include <iterator>
 
 namespace archway::webhook {
 namespace {
@@ -17,6 +14,15 @@ const Json* Member(const Json& obj, const char* key) {
   auto it = obj.find(key);
   if (it == obj.end() || it->is_null()) return nullptr;
   return &*it;
+}
+
+// Moves `at` to its member `key` (nullptr when absent or null), noting whether it is
+// there; an error naming `where` when it is there but not an object.
+Status Enter(const Json*& at, const char* key, const char* where, bool& exists) {
+  at = Member(*at, key);
+  exists = at != nullptr;
+  if (at && !at->is_object()) return Malformed(std::string(where) + " is not an object");
+  return Status::Ok();
 }
 
 bool IsArchKey(const std::string& key) { return key == kArchLabel || key == "beta.kubernetes.io/arch"; }
@@ -51,7 +57,8 @@ bool NestedDeeperThan(const Json& value, int limit) {
   return false;
 }
 
-Status ValidateTerms(const Json& terms) {
+// Checks the terms and notes, per term, whether it pins the architecture.
+Status ReadTerms(const Json& terms, PodLayout& layout) {
   if (!terms.is_array()) return Malformed("nodeSelectorTerms is not a list");
   for (const auto& term : terms) {
     if (!term.is_object()) return Malformed("a nodeSelectorTerm is not an object");
@@ -65,19 +72,97 @@ Status ValidateTerms(const Json& terms) {
         if (!expression.is_object()) return Malformed("a matchExpression is not an object");
       }
     }
+    layout.term_pins_arch.push_back(TermPinsArch(term));
+  }
+  if (!terms.empty()) layout.required_terms = &terms;
+  return Status::Ok();
+}
+
+// The one walk down spec.affinity.nodeAffinity.
+Status ReadAffinity(const Json& spec, PodLayout& layout) {
+  const Json* at = &spec;
+  if (Status s = Enter(at, "affinity", "spec.affinity", layout.affinity); !s.ok() || !at) return s;
+  if (Status s = Enter(at, "nodeAffinity", "spec.affinity.nodeAffinity", layout.node_affinity); !s.ok() || !at) {
+    return s;
+  }
+  if (const Json* preferred = Member(*at, "preferredDuringSchedulingIgnoredDuringExecution")) {
+    if (!preferred->is_array()) return Malformed("preferredDuringSchedulingIgnoredDuringExecution is not a list");
+    layout.preferred = true;
+  }
+  const char* required = "requiredDuringSchedulingIgnoredDuringExecution";
+  if (Status s = Enter(at, required, required, layout.required); !s.ok() || !at) return s;
+  const Json* terms = Member(*at, "nodeSelectorTerms");
+  return terms ? ReadTerms(*terms, layout) : Status::Ok();
+}
+
+Status ReadImages(const Json& spec, PodPlan& plan) {
+  for (const char* list : {"initContainers", "containers"}) {
+    const Json* containers = Member(spec, list);
+    if (!containers) continue;
+    if (!containers->is_array()) return Malformed(std::string("spec.") + list + " is not a list");
+    for (const auto& container : *containers) {
+      const Json* image = Member(container, "image");
+      if (!image) continue;  // the API server rejects these; nothing to resolve
+      if (!image->is_string()) return Malformed(std::string("an image in spec.") + list + " is not a string");
+      const auto& name = image->get_ref<const std::string&>();
+      if (!name.empty() && std::find(plan.images.begin(), plan.images.end(), name) == plan.images.end()) {
+        plan.images.push_back(name);
+      }
+    }
   }
   return Status::Ok();
 }
 
-// The required terms, or nullptr when there are none (absent, null or empty).
-const Json* RequiredTerms(const Json& pod) {
-  const Json* spec = Member(pod, "spec");
-  const Json* affinity = spec ? Member(*spec, "affinity") : nullptr;
-  const Json* node_affinity = affinity ? Member(*affinity, "nodeAffinity") : nullptr;
-  const Json* required = node_affinity ? Member(*node_affinity, "requiredDuringSchedulingIgnoredDuringExecution") : nullptr;
-  const Json* terms = required ? Member(*required, "nodeSelectorTerms") : nullptr;
-  if (!terms || !terms->is_array() || terms->empty()) return nullptr;
-  return terms;
+Status ReadSpec(const Json& spec, PodPlan& plan) {
+  if (auto s = ReadImages(spec, plan); !s.ok()) return s;
+  if (const Json* secrets = Member(spec, "imagePullSecrets")) {
+    if (!secrets->is_array()) return Malformed("spec.imagePullSecrets is not a list");
+    for (const auto& secret : *secrets) {
+      const Json* name = Member(secret, "name");
+      if (name && name->is_string() && !name->get<std::string>().empty()) plan.pull_secrets.push_back(*name);
+    }
+  }
+  if (const Json* node_name = Member(spec, "nodeName")) {
+    if (!node_name->is_string()) return Malformed("spec.nodeName is not a string");
+    plan.node_name = *node_name;
+  }
+  if (const Json* gates = Member(spec, "schedulingGates")) {
+    if (!gates->is_array()) return Malformed("spec.schedulingGates is not a list");
+    plan.layout.scheduling_gates = true;
+  }
+  const Json* node_selector = Member(spec, "nodeSelector");
+  if (node_selector && !node_selector->is_object()) return Malformed("spec.nodeSelector is not an object");
+  return ReadAffinity(spec, plan.layout);
+}
+
+Status ReadMetadata(const Json& pod, PodLayout& layout, const Json*& annotations) {
+  const Json* metadata = &pod;
+  if (Status s = Enter(metadata, "metadata", "metadata", layout.metadata); !s.ok() || !metadata) return s;
+  annotations = metadata;
+  if (Status s = Enter(annotations, "annotations", "metadata.annotations", layout.annotations); !s.ok()) return s;
+  const Json* labels = metadata;
+  return Enter(labels, "labels", "metadata.labels", layout.labels);
+}
+
+// Why the pod needs no look-up, most explicit first; "" when it needs them.
+std::string ReasonToSkip(const Json& spec, const Json* annotations, const PodPlan& plan) {
+  if (annotations) {
+    const Json* skip = Member(*annotations, kSkipAnnotation);
+    if (skip && skip->is_string() && skip->get<std::string>() == "true") {
+      return std::string("opted out with the annotation ") + kSkipAnnotation;
+    }
+  }
+  if (const Json* node_selector = Member(spec, "nodeSelector")) {
+    for (const auto& [key, value] : node_selector->items()) {
+      if (IsArchKey(key)) return "spec.nodeSelector already sets " + key;
+    }
+  }
+  const auto& pins = plan.layout.term_pins_arch;
+  if (!pins.empty() && std::all_of(pins.begin(), pins.end(), [](bool pinned) { return pinned; })) {
+    return "node affinity already requires kubernetes.io/arch";
+  }
+  if (plan.images.empty()) return "the pod names no image";
+  return "";
 }
 
 std::string Join(const std::vector<std::string>& items, const std::string& separator) {
@@ -90,192 +175,12 @@ std::string Join(const std::vector<std::string>& items, const std::string& separ
 }
 
 std::string JoinPlatforms(const std::set<OsArch>& platforms) {
-  std::vector<std::string> names;
-  for (const auto& p : platforms) names.push_back(p.String());
-  return Join(names, ",");
-}
-
-// The patch is written as JSON text, op by op, rather than built as a Json tree: this runs
-// for every admitted pod. Ops are "add" (on an existing member it replaces, RFC 6902 4.1)
-// and their members are in the order Json::dump writes them.
-void BeginAdd(std::string_view path, std::string& patch) {
-  patch += patch.empty() ? '[' : ',';
-  patch += R"({"op":"add","path":)";
-  AppendJsonString(path, patch);
-  patch += R"(,"value":)";
-}
-void EndOp(std::string& patch) { patch += '}'; }
-
-// A requirement archway adds to a nodeSelectorTerm.
-struct Requirement {
-  const char* key;
-  const char* op;
-  std::vector<std::string> values;  // none for Exists
-};
-
-void AppendRequirement(const Requirement& requirement, std::string& out) {
-  out += R"({"key":)";
-  AppendJsonString(requirement.key, out);
-  out += R"(,"operator":)";
-  AppendJsonString(requirement.op, out);
-  if (!requirement.values.empty()) {
-    out += R"(,"values":[)";
-    JsonItems values;
-    for (const auto& value : requirement.values) {
-      values.Next(out);
-      AppendJsonString(value, out);
-    }
-    out += ']';
+  std::string joined;
+  for (const auto& p : platforms) {
+    if (!joined.empty()) joined += ',';
+    joined.append(p.os).append(1, '/').append(p.arch);
   }
-  out += '}';
-}
-
-// `expression` (from the pod) is exactly `requirement`, so ANDing it again adds nothing.
-bool SameRequirement(const Json& expression, const Requirement& requirement) {
-  if (!expression.is_object() || expression.size() != (requirement.values.empty() ? 2u : 3u)) return false;
-  auto key = expression.find("key");
-  auto op = expression.find("operator");
-  if (key == expression.end() || *key != requirement.key || op == expression.end() || *op != requirement.op) {
-    return false;
-  }
-  if (requirement.values.empty()) return true;
-  auto values = expression.find("values");
-  if (values == expression.end() || !values->is_array() || values->size() != requirement.values.size()) return false;
-  for (size_t i = 0; i < requirement.values.size(); ++i) {
-    if ((*values)[i] != requirement.values[i]) return false;
-  }
-  return true;
-}
-
-// Each addition is a list of requirements; the term must satisfy one of the additions.
-using Additions = std::vector<std::vector<Requirement>>;
-
-// The matchExpressions of `existing` (may be null) with `addition` ANDed in; a requirement
-// the term already has exactly is not repeated.
-void AppendAndedExpressions(const Json* existing, const std::vector<Requirement>& addition, std::string& out) {
-  out += R"("matchExpressions":[)";
-  JsonItems expressions;
-  if (existing) {
-    for (const auto& expression : *existing) {
-      expressions.Next(out);
-      AppendJson(expression, out);
-    }
-  }
-  for (const auto& requirement : addition) {
-    if (existing && std::any_of(existing->begin(), existing->end(),
-                                [&](const Json& expression) { return SameRequirement(expression, requirement); })) {
-      continue;
-    }
-    expressions.Next(out);
-    AppendRequirement(requirement, out);
-  }
-  out += ']';
-}
-
-// One term per addition: `term` (an existing nodeSelectorTerm, or null for none) with the
-// addition ANDed into its matchExpressions; its other members are kept, and all of them
-// are written in the sorted order Json::dump uses.
-void AppendAndedTerms(const Json* term, const Additions& additions, JsonItems& terms, std::string& out) {
-  static constexpr std::string_view kExpressions = "matchExpressions";
-  const Json* existing = term ? Member(*term, "matchExpressions") : nullptr;
-  for (const auto& addition : additions) {
-    terms.Next(out);
-    out += '{';
-    JsonItems members;
-    bool expressions_written = false;
-    if (term) {
-      for (auto it = term->begin(); it != term->end(); ++it) {
-        if (it.key() == kExpressions) continue;
-        if (!expressions_written && it.key() > kExpressions) {
-          members.Next(out);
-          AppendAndedExpressions(existing, addition, out);
-          expressions_written = true;
-        }
-        members.Next(out);
-        AppendJsonString(it.key(), out);
-        out += ':';
-        AppendJson(*it, out);
-      }
-    }
-    if (!expressions_written) {
-      members.Next(out);
-      AppendAndedExpressions(existing, addition, out);
-    }
-    out += '}';
-  }
-}
-
-// The op that makes the pod's required node affinity = (existing terms) AND (one of
-// `additions`), leaving terms that already pin the architecture as they are.
-void AddAffinityOps(const Json& pod, const Additions& additions, std::string& patch) {
-  const Json* spec = Member(pod, "spec");
-  const Json* affinity = spec ? Member(*spec, "affinity") : nullptr;
-  const Json* node_affinity = affinity ? Member(*affinity, "nodeAffinity") : nullptr;
-  const Json* required = node_affinity ? Member(*node_affinity, "requiredDuringSchedulingIgnoredDuringExecution") : nullptr;
-  // Where the terms go, and the objects around them that the pod lacks.
-  std::string_view path, open, close;
-  if (required) {  // also when nodeSelectorTerms was absent or null
-    path = "/spec/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms";
-  } else if (!affinity) {
-    path = "/spec/affinity";
-    open = R"({"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":)";
-    close = "}}}";
-  } else if (!node_affinity) {
-    path = "/spec/affinity/nodeAffinity";
-    open = R"({"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":)";
-    close = "}}";
-  } else {
-    path = "/spec/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution";
-    open = R"({"nodeSelectorTerms":)";
-    close = "}";
-  }
-  BeginAdd(path, patch);
-  patch += open;
-  patch += '[';
-  JsonItems new_terms;
-  if (const Json* terms = RequiredTerms(pod)) {
-    for (const auto& term : *terms) {
-      if (TermPinsArch(term)) {
-        new_terms.Next(patch);
-        AppendJson(term, patch);
-      } else {
-        AppendAndedTerms(&term, additions, new_terms, patch);
-      }
-    }
-  } else {
-    AppendAndedTerms(nullptr, additions, new_terms, patch);
-  }
-  patch += ']';
-  patch += close;
-  EndOp(patch);
-}
-
-void AddAnnotationOp(const Json& pod, const char* key, const std::string& value, std::string& patch) {
-  const Json* metadata = Member(pod, "metadata");
-  if (!metadata) {
-    BeginAdd("/metadata", patch);
-    patch += R"({"annotations":{)";
-  } else if (!Member(*metadata, "annotations")) {
-    BeginAdd("/metadata/annotations", patch);
-    patch += '{';
-  } else {
-    BeginAdd("/metadata/annotations/" + EscapeJsonPointerToken(key), patch);
-    AppendJsonString(value, patch);
-    EndOp(patch);
-    return;
-  }
-  AppendJsonString(key, patch);
-  patch += ':';
-  AppendJsonString(value, patch);
-  patch += metadata ? "}" : "}}";
-  EndOp(patch);
-}
-
-Decision Skipped(const Json& pod, const std::string& reason) {
-  Decision decision;
-  decision.result = "skipped";
-  AddAnnotationOp(pod, kSkippedReasonAnnotation, reason, decision.patch);
-  return decision;
+  return joined;
 }
 
 std::string DescribeImages(const std::vector<ImageOutcome>& outcomes) {
@@ -291,21 +196,134 @@ std::string DescribeImages(const std::vector<ImageOutcome>& outcomes) {
   return Join(parts, "; ");
 }
 
-}  // namespace
+// `alternatives` (a term must satisfy one of them) ANDed into every term of the pod that
+// does not pin the architecture already.
+std::vector<std::vector<Requirements>> AndedIntoEveryTerm(const PodLayout& layout,
+                                                          std::vector<Requirements> alternatives) {
+  std::vector<std::vector<Requirements>> required;
+  if (layout.term_pins_arch.empty()) {
+    required.push_back(std::move(alternatives));
+    return required;
+  }
+  required.reserve(layout.term_pins_arch.size());
+  for (bool pinned : layout.term_pins_arch) required.push_back(pinned ? std::vector<Requirements>{} : alternatives);
+  return required;
+}
 
-std::string EscapeJsonPointerToken(const std::string& token) {
-  std::string out;
-  out.reserve(token.size());
-  for (char c : token) {
-    if (c == '~') {
-      out += "~0";
-    } else if (c == '/') {
-      out += "~1";
-    } else {
-      out += c;
+Decision Skipped(AdmissionResult result, std::string reason) {
+  Decision decision;
+  decision.result = result;
+  decision.mutation.annotations.emplace(kSkippedReasonAnnotation, std::move(reason));
+  return decision;
+}
+
+// Any image not inspected: never guess an affinity from the others. nullopt when every
+// image was.
+std::optional<Decision> DecideUninspected(const std::vector<ImageOutcome>& outcomes) {
+  std::vector<std::string> failures;
+  std::vector<std::string> unfinished;
+  for (const auto& outcome : outcomes) {
+    if (outcome.state == ImageOutcome::State::kFailed) failures.push_back(outcome.image + ": " + outcome.error);
+    if (outcome.state == ImageOutcome::State::kUnfinished) unfinished.push_back(outcome.image);
+  }
+  if (failures.empty() && unfinished.empty()) return std::nullopt;
+  std::string reason;
+  std::vector<std::string> warnings;
+  if (!failures.empty()) {
+    reason = "could not inspect " + Join(failures, "; ");
+    warnings.push_back("archway: node affinity not set: could not inspect image " + Join(failures, "; "));
+  }
+  if (!unfinished.empty()) {
+    const std::string why = "the look-up of " + Join(unfinished, ", ") +
+                            " did not finish within the time budget (it continues in the background)";
+    reason += (reason.empty() ? "" : "; ") + why;
+    warnings.push_back("archway: node affinity not set: " + why);
+  }
+  Decision decision = Skipped(AdmissionResult::kError, std::move(reason));
+  decision.warnings = std::move(warnings);
+  return decision;
+}
+
+Decision DecidePinnedNode(const PodPlan& plan, const std::optional<std::set<OsArch>>& common,
+                          const ClusterFacts& facts) {
+  Decision decision = Skipped(AdmissionResult::kSkipped, "spec.nodeName is set to " + plan.node_name);
+  if (common && facts.pinned_node_platform && !common->count(*facts.pinned_node_platform)) {
+    decision.warnings.push_back("archway: node " + plan.node_name + " is " + facts.pinned_node_platform->String() +
+                                " but the images support " +
+                                (common->empty() ? std::string("no common platform") : JoinPlatforms(*common)) +
+                                ": the pod will fail to start there");
+  }
+  return decision;
+}
+
+Decision DecideNoCommonPlatform(const PodPlan& plan, const std::vector<ImageOutcome>& outcomes,
+                                const DecisionOptions& options) {
+  const std::string reason = "the images have no platform in common: " + DescribeImages(outcomes);
+  switch (options.policy) {
+    case NoCommonPlatformPolicy::kDeny: {
+      Decision decision;
+      decision.result = AdmissionResult::kDenied;
+      decision.denial = Denial{403, "Forbidden", "archway: " + reason};
+      return decision;
+    }
+    case NoCommonPlatformPolicy::kIgnore: {
+      Decision decision = Skipped(AdmissionResult::kNoCommonPlatform, reason);
+      decision.warnings.push_back("archway: " + reason + "; admitted without node affinity (policy ignore)");
+      return decision;
+    }
+    case NoCommonPlatformPolicy::kPending:
+      break;
+  }
+  Decision decision = Skipped(AdmissionResult::kNoCommonPlatform, reason);
+  decision.warnings.push_back("archway: " + reason + "; the pod stays Pending (requirement " + kNoCommonPlatformKey +
+                              ")");
+  std::vector<Requirements> unsatisfiable(1);
+  unsatisfiable[0].push_back(Requirement{kNoCommonPlatformKey, "Exists", {}});
+  decision.mutation.required = AndedIntoEveryTerm(plan.layout, std::move(unsatisfiable));
+  decision.events.push_back(PodEvent{"NoCommonPlatform", reason});
+  return decision;
+}
+
+Decision DecideAffinity(const PodPlan& plan, const std::set<OsArch>& common, const ClusterFacts& facts) {
+  // One alternative per OS: kubernetes.io/os In [os] AND kubernetes.io/arch In [archs].
+  std::vector<Requirements> alternatives;
+  for (auto it = common.begin(); it != common.end();) {
+    Requirements& alternative = alternatives.emplace_back();
+    alternative.reserve(2);
+    alternative.push_back(Requirement{kOsLabel, "In", {it->os}});
+    Requirement& arch = alternative.emplace_back(Requirement{kArchLabel, "In", {}});
+    const std::string& os = it->os;
+    for (; it != common.end() && it->os == os; ++it) arch.values.push_back(it->arch);
+  }
+  Decision decision;
+  decision.result = AdmissionResult::kMutated;
+  decision.mutation.required = AndedIntoEveryTerm(plan.layout, std::move(alternatives));
+  decision.mutation.annotations.emplace(kPlatformsAnnotation, JoinPlatforms(common));
+  if (facts.ready_node_platforms) {
+    const bool any = std::any_of(common.begin(), common.end(),
+                                 [&](const OsArch& p) { return facts.ready_node_platforms->count(p) > 0; });
+    if (!any) {
+      decision.warnings.push_back("archway: no Ready node in the cluster is " + JoinPlatforms(common) +
+                                  " (the platforms the images support): the pod stays Pending until one joins");
     }
   }
-  return out;
+  return decision;
+}
+
+}  // namespace
+
+const char* ResultName(AdmissionResult result) {
+  switch (result) {
+    case AdmissionResult::kMutated: return "mutated";
+    case AdmissionResult::kSkipped: return "skipped";
+    case AdmissionResult::kUnchanged: return "unchanged";
+    case AdmissionResult::kNoCommonPlatform: return "no_common_platform";
+    case AdmissionResult::kDenied: return "denied";
+    case AdmissionResult::kError: return "error";
+    case AdmissionResult::kIgnored: return "ignored";
+    case AdmissionResult::kBadRequest: return "bad_request";
+  }
+  return "error";
 }
 
 Result<PodPlan> PlanPod(const Json& pod, const std::string& ns, const DecisionOptions& options) {
@@ -316,76 +334,12 @@ Result<PodPlan> PlanPod(const Json& pod, const std::string& ns, const DecisionOp
     plan.skip_reason = "namespace " + ns + " is skipped";
     return plan;
   }
-  const Json* metadata = Member(pod, "metadata");
-  if (metadata && !metadata->is_object()) return Malformed("metadata is not an object");
-  const Json* annotations = metadata ? Member(*metadata, "annotations") : nullptr;
-  if (annotations && !annotations->is_object()) return Malformed("metadata.annotations is not an object");
+  const Json* annotations = nullptr;
+  if (auto s = ReadMetadata(pod, plan.layout, annotations); !s.ok()) return s.error();
   const Json* spec = Member(pod, "spec");
   if (!spec || !spec->is_object()) return Malformed("spec is missing");
-
-  for (const char* list : {"initContainers", "containers"}) {
-    const Json* containers = Member(*spec, list);
-    if (!containers) continue;
-    if (!containers->is_array()) return Malformed(std::string("spec.") + list + " is not a list");
-    for (const auto& container : *containers) {
-      const Json* image = Member(container, "image");
-      if (!image) continue;  // the API server rejects these; nothing to resolve
-      if (!image->is_string()) return Malformed(std::string("an image in spec.") + list + " is not a string");
-      const auto name = image->get<std::string>();
-      if (!name.empty() && std::find(plan.images.begin(), plan.images.end(), name) == plan.images.end()) {
-        plan.images.push_back(name);
-      }
-    }
-  }
-  if (const Json* secrets = Member(*spec, "imagePullSecrets")) {
-    if (!secrets->is_array()) return Malformed("spec.imagePullSecrets is not a list");
-    for (const auto& secret : *secrets) {
-      const Json* name = Member(secret, "name");
-      if (name && name->is_string() && !name->get<std::string>().empty()) plan.pull_secrets.push_back(*name);
-    }
-  }
-  if (const Json* node_name = Member(*spec, "nodeName")) {
-    if (!node_name->is_string()) return Malformed("spec.nodeName is not a string");
-    plan.node_name = *node_name;
-  }
-  const Json* node_selector = Member(*spec, "nodeSelector");
-  if (node_selector && !node_selector->is_object()) return Malformed("spec.nodeSelector is not an object");
-  if (const Json* affinity = Member(*spec, "affinity")) {
-    if (!affinity->is_object()) return Malformed("spec.affinity is not an object");
-    if (const Json* node_affinity = Member(*affinity, "nodeAffinity")) {
-      if (!node_affinity->is_object()) return Malformed("spec.affinity.nodeAffinity is not an object");
-      if (const Json* required = Member(*node_affinity, "requiredDuringSchedulingIgnoredDuringExecution")) {
-        if (!required->is_object()) return Malformed("requiredDuringSchedulingIgnoredDuringExecution is not an object");
-        if (const Json* terms = Member(*required, "nodeSelectorTerms")) {
-          if (auto s = ValidateTerms(*terms); !s.ok()) return s.error();
-        }
-      }
-    }
-  }
-
-  // Reasons to decide without look-ups, most explicit first.
-  if (annotations) {
-    const Json* skip = Member(*annotations, kSkipAnnotation);
-    if (skip && skip->is_string() && skip->get<std::string>() == "true") {
-      plan.skip_reason = std::string("opted out with the annotation ") + kSkipAnnotation;
-      return plan;
-    }
-  }
-  if (node_selector) {
-    for (const auto& [key, value] : node_selector->items()) {
-      if (IsArchKey(key)) {
-        plan.skip_reason = "spec.nodeSelector already sets " + key;
-        return plan;
-      }
-    }
-  }
-  if (const Json* terms = RequiredTerms(pod)) {
-    if (std::all_of(terms->begin(), terms->end(), TermPinsArch)) {
-      plan.skip_reason = "node affinity already requires kubernetes.io/arch";
-      return plan;
-    }
-  }
-  if (plan.images.empty()) plan.skip_reason = "the pod names no image";
+  if (auto s = ReadSpec(*spec, plan); !s.ok()) return s.error();
+  plan.skip_reason = ReasonToSkip(*spec, annotations, plan);
   return plan;
 }
 
@@ -405,111 +359,18 @@ std::optional<std::set<OsArch>> CommonPlatforms(const std::vector<ImageOutcome>&
   return common;
 }
 
-namespace {
-
-// Decide() but for closing the patch: its ops are written as an open JSON array.
-Decision DecideWithOpenPatch(const Json& pod, const PodPlan& plan, const std::vector<ImageOutcome>& outcomes,
-                             const ClusterFacts& facts, const DecisionOptions& options) {
-  if (plan.untouched) {
-    Decision decision;
-    decision.result = "unchanged";
-    return decision;
-  }
-  if (!plan.skip_reason.empty()) return Skipped(pod, plan.skip_reason);
-
-  // Any image not inspected: never guess an affinity from the others.
-  std::vector<std::string> failures;
-  std::vector<std::string> unfinished;
-  for (const auto& outcome : outcomes) {
-    if (outcome.state == ImageOutcome::State::kFailed) failures.push_back(outcome.image + ": " + outcome.error);
-    if (outcome.state == ImageOutcome::State::kUnfinished) unfinished.push_back(outcome.image);
-  }
-  if (!failures.empty() || !unfinished.empty()) {
-    std::string reason;
-    Decision decision;
-    if (!failures.empty()) {
-      reason = "could not inspect " + Join(failures, "; ");
-      decision.warnings.push_back("archway: node affinity not set: could not inspect image " + Join(failures, "; "));
-    }
-    if (!unfinished.empty()) {
-      const std::string why = "the look-up of " + Join(unfinished, ", ") +
-                              " did not finish within the time budget (it continues in the background)";
-      reason += (reason.empty() ? "" : "; ") + why;
-      decision.warnings.push_back("archway: node affinity not set: " + why);
-    }
-    decision.result = "error";
-    AddAnnotationOp(pod, kSkippedReasonAnnotation, reason, decision.patch);
-    return decision;
-  }
-
+Decision Decide(const PodPlan& plan, const std::vector<ImageOutcome>& outcomes, const ClusterFacts& facts,
+                const DecisionOptions& options) {
+  if (plan.untouched) return Decision{};  // kUnchanged, nothing written
+  if (!plan.skip_reason.empty()) return Skipped(AdmissionResult::kSkipped, plan.skip_reason);
+  if (auto uninspected = DecideUninspected(outcomes)) return std::move(*uninspected);
   const auto common = CommonPlatforms(outcomes);
-  if (!plan.node_name.empty()) {
-    Decision decision = Skipped(pod, "spec.nodeName is set to " + plan.node_name);
-    if (common && facts.pinned_node_platform && !common->count(*facts.pinned_node_platform)) {
-      decision.warnings.push_back("archway: node " + plan.node_name + " is " + facts.pinned_node_platform->String() +
-                                  " but the images support " +
-                                  (common->empty() ? std::string("no common platform") : JoinPlatforms(*common)) +
-                                  ": the pod will fail to start there");
-    }
-    return decision;
+  if (!plan.node_name.empty()) return DecidePinnedNode(plan, common, facts);
+  if (!common) {
+    return Skipped(AdmissionResult::kSkipped, "no image declares a platform (data-only images fit every node)");
   }
-  if (!common) return Skipped(pod, "no image declares a platform (data-only images fit every node)");
-
-  if (common->empty()) {
-    const std::string reason = "the images have no platform in common: " + DescribeImages(outcomes);
-    Decision decision;
-    decision.result = "no_common_platform";
-    switch (options.policy) {
-      case NoCommonPlatformPolicy::kDeny:
-        decision.allowed = false;
-        decision.status_code = 403;
-        decision.status_reason = "Forbidden";
-        decision.status_message = "archway: " + reason;
-        decision.result = "denied";
-        return decision;
-      case NoCommonPlatformPolicy::kIgnore:
-        decision.warnings.push_back("archway: " + reason + "; admitted without node affinity (policy ignore)");
-        AddAnnotationOp(pod, kSkippedReasonAnnotation, reason, decision.patch);
-        return decision;
-      case NoCommonPlatformPolicy::kPending:
-        decision.warnings.push_back("archway: " + reason + "; the pod stays Pending (requirement " +
-                                    kNoCommonPlatformKey + ")");
-        AddAffinityOps(pod, {{Requirement{kNoCommonPlatformKey, "Exists", {}}}}, decision.patch);
-        AddAnnotationOp(pod, kSkippedReasonAnnotation, reason, decision.patch);
-        decision.event_note = reason;
-        return decision;
-    }
-  }
-
-  // One addition per OS: kubernetes.io/os In [os] AND kubernetes.io/arch In [archs].
-  std::map<std::string, std::vector<std::string>> archs_by_os;
-  for (const auto& p : *common) archs_by_os[p.os].push_back(p.arch);
-  Additions additions;
-  for (auto& [os, archs] : archs_by_os) {
-    additions.push_back({Requirement{kOsLabel, "In", {os}}, Requirement{kArchLabel, "In", std::move(archs)}});
-  }
-  Decision decision;
-  decision.result = "mutated";
-  AddAffinityOps(pod, additions, decision.patch);
-  AddAnnotationOp(pod, kPlatformsAnnotation, JoinPlatforms(*common), decision.patch);
-  if (facts.ready_node_platforms) {
-    const bool any = std::any_of(common->begin(), common->end(),
-                                 [&](const OsArch& p) { return facts.ready_node_platforms->count(p) > 0; });
-    if (!any) {
-      decision.warnings.push_back("archway: no Ready node in the cluster is " + JoinPlatforms(*common) +
-                                  " (the platforms the images support): the pod stays Pending until one joins");
-    }
-  }
-  return decision;
-}
-
-}  // namespace
-
-Decision Decide(const Json& pod, const PodPlan& plan, const std::vector<ImageOutcome>& outcomes,
-                const ClusterFacts& facts, const DecisionOptions& options) {
-  Decision decision = DecideWithOpenPatch(pod, plan, outcomes, facts, options);
-  if (!decision.patch.empty()) decision.patch += ']';
-  return decision;
+  if (common->empty()) return DecideNoCommonPlatform(plan, outcomes, options);
+  return DecideAffinity(plan, *common, facts);
 }
 
 }  // namespace archway::webhook

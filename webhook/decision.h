@@ -1,10 +1,13 @@
 // The admission decision for one Pod, as pure functions (no network, no clock), so that
-// every rule of DESIGN.md "Webhook" is testable and fuzzable on its own:
+// every rule of docs/design.md "Architecture" is testable and fuzzable on its own:
 //
-//   PlanPod   reads the pod: what to skip without any look-up, which images to resolve,
-//             which pull secrets to use.
+//   PlanPod   reads the pod, once: what to skip without any look-up, which images to
+//             resolve, which pull secrets to use, and the layout of what a patch writes
+//             into (its node affinity walked here and nowhere else).
 //   Decide    given each image's resolved platforms (or why it could not be resolved),
-//             builds the JSON Patch, warnings, annotations, or the denial.
+//             says what to change as a typed Mutation, with warnings, Events, or the
+//             denial. It writes no JSON: patch.h turns a Mutation into the JSON Patch, at
+//             a Pod's paths or (issue 14) a pod template's.
 //
 // Rules:
 //  - Supported platforms = intersection over the images of their (os, arch) pairs; variants
@@ -28,13 +31,15 @@
 //    (no node has it: the pod waits visibly) + warning + Event; deny -> 403 with the
 //    reason; ignore -> no affinity, a warning.
 //
-// Pod fields read: metadata.annotations, spec.initContainers[].image,
-// spec.containers[].image, spec.imagePullSecrets, spec.nodeName, spec.nodeSelector,
-// spec.affinity. ParseAdmissionReview (review.cpp) builds only these (and
-// metadata.name): a rule that reads another field must add it there.
+// Pod fields read: metadata.annotations, metadata.labels and spec.schedulingGates (only
+// whether they exist: a patch must add into them, not replace them),
+// spec.initContainers[].image, spec.containers[].image, spec.imagePullSecrets,
+// spec.nodeName, spec.nodeSelector, spec.affinity. ParseAdmissionReview (review.cpp)
+// builds only these (and metadata.name): a rule that reads another field must add it there.
 #pragma once
 
 #include <compare>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -69,6 +74,23 @@ struct DecisionOptions {
   std::vector<std::string> skip_namespaces;
 };
 
+// Where a patch writes into the pod, as PlanPod found it: which of the objects exist (a
+// patch adds a missing one whole, and adds into one that exists) and the required terms.
+// `required_terms` views the pod: it stays valid while the pod lives, and when the pod's
+// Json is moved (it points below the root).
+struct PodLayout {
+  bool metadata = false;
+  bool annotations = false;
+  bool labels = false;
+  bool scheduling_gates = false;
+  bool affinity = false;
+  bool node_affinity = false;
+  bool required = false;   // nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution
+  bool preferred = false;  // nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution
+  const Json* required_terms = nullptr;  // its nodeSelectorTerms, when there is at least one
+  std::vector<bool> term_pins_arch;      // per required term: names kubernetes.io/arch
+};
+
 struct PodPlan {
   // Set when the pod is decided without any look-up.
   std::string skip_reason;
@@ -76,6 +98,7 @@ struct PodPlan {
   std::vector<std::string> images;        // initContainers then containers, unique, in order
   std::vector<std::string> pull_secrets;  // spec.imagePullSecrets[].name
   std::string node_name;                  // spec.nodeName
+  PodLayout layout;                       // not read when untouched: nothing is written then
 };
 
 // kInvalidArgument when a field archway reads has the wrong shape.
@@ -96,27 +119,90 @@ struct ClusterFacts {
   std::optional<OsArch> pinned_node_platform;  // spec.nodeName's node, when known
 };
 
-struct Decision {
-  bool allowed = true;
-  int status_code = 0;          // when denied
-  std::string status_reason;    // "Forbidden"
-  std::string status_message;
-  // The JSON Patch as compact JSON text (as Json::dump writes it); "" = unchanged.
-  std::string patch;
-  std::vector<std::string> warnings;
-  // For metrics: mutated | skipped | unchanged | no_common_platform | denied | error.
-  std::string result;
-  // pending policy: an Event should be recorded with this note.
-  std::optional<std::string> event_note;
+// One entry of a nodeSelectorTerm's matchExpressions.
+struct Requirement {
+  std::string key;
+  std::string op;                   // In, NotIn, Exists, DoesNotExist, Gt, Lt
+  std::vector<std::string> values;  // none for Exists and DoesNotExist
+  bool operator==(const Requirement&) const = default;
 };
 
-Decision Decide(const Json& pod, const PodPlan& plan, const std::vector<ImageOutcome>& outcomes,
-                const ClusterFacts& facts, const DecisionOptions& options);
+// Requirements ANDed together: what one nodeSelectorTerm demands.
+using Requirements = std::vector<Requirement>;
+
+// A preferredDuringSchedulingIgnoredDuringExecution term.
+struct PreferredTerm {
+  int weight = 1;  // 1-100
+  Requirements preference;
+};
+
+// What admission changes in a pod. Only additions: nothing the user wrote is removed or
+// rewritten. patch.h writes it; the writer needs the pod's PodLayout, nothing else.
+struct Mutation {
+  // The required node affinity, per existing nodeSelectorTerm in the pod's order (a pod
+  // with none has one entry, standing for an empty term): the terms that one becomes, a
+  // copy of it per entry with that entry's requirements ANDed into its matchExpressions
+  // (a requirement the term already has exactly is not repeated). So archway's terms
+  // are crossed with the user's and never widen where the pod may go. A term whose entry
+  // is empty, or that has no entry, is kept as written. Empty, or no entry with an
+  // addition: not touched.
+  std::vector<std::vector<Requirements>> required;
+  // Appended after the user's preferred terms.
+  std::vector<PreferredTerm> preferred;
+  // Appended to spec.schedulingGates (the user's gates are kept).
+  std::vector<std::string> scheduling_gates;
+  // Set in metadata.annotations and metadata.labels (added, or replacing that key).
+  std::map<std::string, std::string> annotations;
+  std::map<std::string, std::string> labels;
+
+  bool empty() const {
+    return required.empty() && preferred.empty() && scheduling_gates.empty() && annotations.empty() && labels.empty();
+  }
+};
+
+// What an admission came to; the metrics label is ResultName().
+enum class AdmissionResult {
+  kMutated,           // affinity and archway.dev/platforms added
+  kSkipped,           // archway.dev/skipped-reason added, no affinity
+  kUnchanged,         // skipNamespaces: nothing written
+  kNoCommonPlatform,  // the images share no platform (policy pending or ignore)
+  kDenied,            // ... and policy deny: refused
+  kError,             // an image not inspected (failed, or past the budget), or a malformed pod
+  kIgnored,           // not a Pod CREATE (the admitter's; Decide never returns it)
+  kBadRequest,        // not an AdmissionReview: HTTP 400 (the admitter's; Decide never returns it)
+};
+inline constexpr size_t kAdmissionResultCount = 8;
+// "mutated", "skipped", "unchanged", "no_common_platform", "denied", "error", "ignored",
+// "bad_request".
+const char* ResultName(AdmissionResult result);
+
+// A Warning Event to record on the pod (not for dryRun requests).
+struct PodEvent {
+  std::string reason;  // "NoCommonPlatform"
+  std::string note;
+};
+
+// The pod is refused with this status.
+struct Denial {
+  int code = 403;
+  std::string reason = "Forbidden";
+  std::string message;
+};
+
+struct Decision {
+  AdmissionResult result = AdmissionResult::kUnchanged;
+  Mutation mutation = {};
+  std::vector<std::string> warnings = {};
+  std::vector<PodEvent> events = {};
+  std::optional<Denial> denial = std::nullopt;  // set only with kDenied; then `mutation` is empty
+
+  bool allowed() const { return !denial.has_value(); }
+};
+
+Decision Decide(const PodPlan& plan, const std::vector<ImageOutcome>& outcomes, const ClusterFacts& facts,
+                const DecisionOptions& options);
 
 // Supported platforms: intersection over images (nullopt = every platform: all data-only).
 std::optional<std::set<OsArch>> CommonPlatforms(const std::vector<ImageOutcome>& outcomes);
-
-// RFC 6901 escaping of one reference token ("archway.dev/skip" -> "archway.dev~1skip").
-std::string EscapeJsonPointerToken(const std::string& token);
 
 }  // namespace archway::webhook

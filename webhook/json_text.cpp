@@ -22,23 +22,9 @@ void AppendJsonString(std::string_view text, std::string& out) {
 
 void AppendJson(const Json& value, std::string& out) {
   if (value.is_object()) {
-    out += '{';
-    JsonItems members;
-    for (const auto& [key, member] : value.get_ref<const Json::object_t&>()) {
-      members.Next(out);
-      AppendJsonString(key, out);
-      out += ':';
-      AppendJson(member, out);
-    }
-    out += '}';
+    AppendJsonObject(value.get_ref<const Json::object_t&>(), AppendJson, out);
   } else if (value.is_array()) {
-    out += '[';
-    JsonItems elements;
-    for (const auto& element : value) {
-      elements.Next(out);
-      AppendJson(element, out);
-    }
-    out += ']';
+    AppendJsonArray(value.get_ref<const Json::array_t&>(), AppendJson, out);
   } else if (value.is_string()) {
     AppendJsonString(value.get_ref<const Json::string_t&>(), out);
   } else {

@@ -30,4 +30,31 @@ class JsonItems {
   bool first_ = true;
 };
 
+// `items` as a JSON array; `append_item(item, out)` writes each.
+template <typename Items, typename AppendItem>
+void AppendJsonArray(const Items& items, AppendItem append_item, std::string& out) {
+  out += '[';
+  JsonItems commas;
+  for (const auto& item : items) {
+    commas.Next(out);
+    append_item(item, out);
+  }
+  out += ']';
+}
+
+// (key, value) pairs, in the sorted order Json::dump writes members, as a JSON object;
+// `append_value(value, out)` writes each value.
+template <typename Members, typename AppendValue>
+void AppendJsonObject(const Members& members, AppendValue append_value, std::string& out) {
+  out += '{';
+  JsonItems items;
+  for (const auto& [key, value] : members) {
+    items.Next(out);
+    AppendJsonString(key, out);
+    out += ':';
+    append_value(value, out);
+  }
+  out += '}';
+}
+
 }  // namespace archway::webhook

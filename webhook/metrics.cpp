@@ -2,11 +2,14 @@
 
 #include <prometheus/counter.h>
 #include <prometheus/histogram.h>
+#include <prometheus/metric_family.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
-#include <map>
+#include <array>
 #include <sstream>
+#include <utility>
+#include <vector>
 
 namespace archway::webhook {
 
@@ -32,7 +35,8 @@ struct Metrics::Impl {
                                                                     .Name("archway_registry_latency_seconds")
                                                                     .Help("Registry request latency")
                                                                     .Register(*registry);
-  std::map<std::string, prometheus::Counter*> by_result;
+  std::array<prometheus::Counter*, kAdmissionResultCount> by_result{};
+  std::vector<std::pair<std::string, std::function<uint64_t()>>> connections;  // listener, count
   prometheus::Counter& cache_hits = prometheus::BuildCounter()
                                         .Name("archway_cache_hits_total")
                                         .Help("Platform look-ups answered from the cache")
@@ -47,16 +51,14 @@ struct Metrics::Impl {
 
 Metrics::Metrics() : impl_(std::make_unique<Impl>()) {
   // Resolved once: Family::Add hashes the labels under a lock on every call.
-  for (const char* result : {"mutated", "skipped", "unchanged", "no_common_platform", "denied", "error", "ignored",
-                             "bad_request"}) {
-    impl_->by_result[result] = &impl_->admissions.Add({{"result", result}});
+  for (size_t i = 0; i < kAdmissionResultCount; ++i) {
+    impl_->by_result[i] = &impl_->admissions.Add({{"result", ResultName(static_cast<AdmissionResult>(i))}});
   }
 }
 Metrics::~Metrics() = default;
 
-void Metrics::Admission(const std::string& result, double seconds) {
-  auto known = impl_->by_result.find(result);
-  (known != impl_->by_result.end() ? *known->second : impl_->admissions.Add({{"result", result}})).Increment();
+void Metrics::Admission(AdmissionResult result, double seconds) {
+  impl_->by_result[static_cast<size_t>(result)]->Increment();
   impl_->admission_latency_all.Observe(seconds);
 }
 
@@ -70,9 +72,25 @@ void Metrics::RegistryRequest(const registry::RequestEvent& event) {
 
 void Metrics::CacheLookup(bool hit) { (hit ? impl_->cache_hits : impl_->cache_misses).Increment(); }
 
+void Metrics::CountConnections(std::string listener, std::function<uint64_t()> count) {
+  impl_->connections.emplace_back(std::move(listener), std::move(count));
+}
+
 std::string Metrics::Serialize() const {
+  auto families = impl_->registry->Collect();
+  if (!impl_->connections.empty()) {
+    prometheus::MetricFamily connections{"archway_webhook_connections_total", "Connections accepted, by listener",
+                                         prometheus::MetricType::Counter, {}};
+    for (const auto& [listener, count] : impl_->connections) {
+      prometheus::ClientMetric metric;
+      metric.label.push_back({"listener", listener});
+      metric.counter.value = static_cast<double>(count());
+      connections.metric.push_back(std::move(metric));
+    }
+    families.push_back(std::move(connections));
+  }
   std::ostringstream out;
-  prometheus::TextSerializer().Serialize(out, impl_->registry->Collect());
+  prometheus::TextSerializer().Serialize(out, families);
   return out.str();
 }
 

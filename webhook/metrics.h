@@ -3,18 +3,25 @@
 //   archway_admission_requests_total{result}          counter; result is one of
 //       mutated, skipped, unchanged, no_common_platform, denied, error (an image could
 //       not be inspected or the budget ran out), ignored (not a Pod CREATE),
-//       bad_request (HTTP 400/413: not an AdmissionReview)
+//       bad_request (HTTP 400: not an AdmissionReview; a body over the limit is refused
+//       with 413 by the server before it is read, and not counted here)
 //   archway_admission_latency_seconds                 histogram, body read -> answer ready
 //   archway_registry_requests_total{registry,status}  counter, one per HTTP exchange with a
 //       registry (status "0" when no answer arrived)
 //   archway_registry_latency_seconds{registry}        histogram
 //   archway_cache_hits_total, archway_cache_misses_total   the platform resolver's cache
+//   archway_webhook_connections_total{listener}       counter, connections accepted on the
+//       https and metrics ports (the apiserver reuses one: a count that keeps climbing
+//       with the admissions means connections are not kept alive)
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "registry/client.h"
+#include "webhook/decision.h"
 
 namespace prometheus {
 class Registry;
@@ -29,9 +36,12 @@ class Metrics {
   Metrics(const Metrics&) = delete;
   Metrics& operator=(const Metrics&) = delete;
 
-  void Admission(const std::string& result, double seconds);
+  void Admission(AdmissionResult result, double seconds);
   void RegistryRequest(const registry::RequestEvent& event);
   void CacheLookup(bool hit);
+  // archway_webhook_connections_total{listener=`listener`} is read from `count` when scraped
+  // (the server keeps the count). Call before serving.
+  void CountConnections(std::string listener, std::function<uint64_t()> count);
 
   // Text exposition format (what GET /metrics answers).
   std::string Serialize() const;

@@ -24,13 +24,15 @@ std::string StringAt(const Json& obj, const char* key) {
 // managedFields, ...) is most of its bytes. Values of unexpected types are kept, so the
 // decision still reports them as malformed.
 using Member = JsonShape::Member;
+constexpr JsonShape kPresence{};  // an object or list built empty: the patch needs to know it exists
 constexpr Member kContainerMembers[] = {{"image", nullptr}};
 constexpr JsonShape kContainer{kContainerMembers};
 constexpr Member kSpecMembers[] = {{"affinity", nullptr},       {"containers", &kContainer},
                                    {"imagePullSecrets", nullptr}, {"initContainers", &kContainer},
-                                   {"nodeName", nullptr},         {"nodeSelector", nullptr}};
+                                   {"nodeName", nullptr},         {"nodeSelector", nullptr},
+                                   {"schedulingGates", &kPresence}};
 constexpr JsonShape kSpec{kSpecMembers};
-constexpr Member kMetadataMembers[] = {{"annotations", nullptr}, {"name", nullptr}};
+constexpr Member kMetadataMembers[] = {{"annotations", nullptr}, {"labels", &kPresence}, {"name", nullptr}};
 constexpr JsonShape kMetadata{kMetadataMembers};
 constexpr Member kPodMembers[] = {{"metadata", &kMetadata}, {"spec", &kSpec}};
 constexpr JsonShape kPod{kPodMembers};
@@ -42,6 +44,8 @@ constexpr Member kReviewMembers[] = {{"kind", nullptr}, {"apiVersion", nullptr},
 constexpr JsonShape kReview{kReviewMembers};
 
 }  // namespace
+
+const JsonShape& AdmissionReviewShape() { return kReview; }
 
 Result<AdmissionRequest> ParseAdmissionReview(std::string_view body) {
   Json review;
@@ -77,30 +81,31 @@ Result<AdmissionRequest> ParseAdmissionReview(std::string_view body) {
   return request;
 }
 
-std::string EncodeAdmissionResponse(const AdmissionRequest& request, const Decision& decision) {
+std::string EncodeAdmissionResponse(const AdmissionRequest& request, const Decision& decision, std::string_view patch) {
   // Written directly rather than built as a Json tree and dumped: this runs for every
   // request. The bytes are what dumping that tree gives (members in Json's sorted order);
   // strings go through Json's own escaping, replacing invalid UTF-8 (image names come from
   // the request) rather than throwing.
-  const bool patched = decision.allowed && !decision.patch.empty();
+  const bool allowed = decision.allowed();
+  const bool patched = allowed && !patch.empty();
   std::string out;
-  out.reserve(192 + (patched ? decision.patch.size() / 3 * 4 : 0) + request.uid.size());
+  out.reserve(192 + (patched ? patch.size() / 3 * 4 : 0) + request.uid.size());
   out += "{\"apiVersion\":";
   AppendJsonString(request.api_version.empty() ? std::string_view("admission.k8s.io/v1") : request.api_version, out);
   out += ",\"kind\":\"AdmissionReview\",\"response\":{\"allowed\":";
-  out += decision.allowed ? "true" : "false";
+  out += allowed ? "true" : "false";
   if (patched) {
     out += ",\"patch\":\"";  // base64: nothing to escape
-    AppendBase64(decision.patch, out);
+    AppendBase64(patch, out);
     out += "\",\"patchType\":\"JSONPatch\"";
   }
-  if (!decision.allowed) {
+  if (!allowed) {
     out += ",\"status\":{\"code\":";
-    out += std::to_string(decision.status_code);
+    out += std::to_string(decision.denial->code);
     out += ",\"message\":";
-    AppendJsonString(decision.status_message, out);
+    AppendJsonString(decision.denial->message, out);
     out += ",\"reason\":";
-    AppendJsonString(decision.status_reason, out);
+    AppendJsonString(decision.denial->reason, out);
     out += '}';
   }
   out += ",\"uid\":";

@@ -1,4 +1,6 @@
-// admission.k8s.io AdmissionReview in and out (the shapes in k8s-samples/admissionreview-*.json).
+// admission.k8s.io AdmissionReview in and out (the shapes a real kube-apiserver sends are in
+// tests/webhook/testdata/admissionreview-*.json; docs/design.md "What the Kubernetes API
+// server does").
 #pragma once
 
 #include <string>
@@ -27,12 +29,17 @@ struct AdmissionRequest {
   bool IsPodCreate() const { return group.empty() && kind == "Pod" && operation == "CREATE"; }
 };
 
+struct JsonShape;  // filtered_json.h
+
+// The members of a review ParseAdmissionReview builds (the rest is checked, not built).
+const JsonShape& AdmissionReviewShape();
+
 // kInvalidArgument when the body is not JSON or not an AdmissionReview with a request
 // and a uid (then no valid answer can be built: the server answers HTTP 400).
 Result<AdmissionRequest> ParseAdmissionReview(std::string_view body);
 
-// The AdmissionReview answer for `decision` (patch base64-encoded, warnings, status when
-// denied), as compact JSON.
-std::string EncodeAdmissionResponse(const AdmissionRequest& request, const Decision& decision);
+// The AdmissionReview answer for `decision` with its JSON Patch text (patch.h; "" for none),
+// base64-encoded, its warnings, and the status when denied, as compact JSON.
+std::string EncodeAdmissionResponse(const AdmissionRequest& request, const Decision& decision, std::string_view patch);
 
 }  // namespace archway::webhook

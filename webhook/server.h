@@ -1,25 +1,23 @@
-// The admission server: HTTPS (Boost.Beast over OpenSSL) for the apiserver, and a
-// separate plain-HTTP port for Prometheus.
+// The admission server: HTTPS for the apiserver and a separate plain-HTTP port for
+// Prometheus, both on base/http_server.h (keep-alive, body limit, IO threads, graceful
+// drain: see there).
 //
 // HTTPS routes: POST /mutate (the query, e.g. "?timeout=5s", is allowed and its timeout
-// caps the budget), GET /healthz, GET /readyz (503 until `ready` says so).
-// Metrics port routes: GET /metrics, /healthz, /readyz.
+// caps the budget), GET /healthz, GET /readyz (503 until `ready` says so, and while
+// draining). Metrics port routes: GET /metrics, /healthz, /readyz.
 //
-// HTTP/1.1 with keep-alive (the apiserver sends every review over one connection);
-// bodies above max_body_bytes get 413; IO runs on `io_threads` threads, each with its own
-// io_context and each connection on one of them, and admission look-ups run on the
-// Admitter's pool, so a slow registry never holds an IO thread. Shutdown() stops
-// accepting, closes idle connections, lets requests in flight finish (bounded by
-// `drain`), then stops.
+// A review whose images are all known is answered on the IO thread; the others are
+// answered from the Admitter's look-up pool, so a slow registry never holds an IO thread.
+// Connections accepted on each port are counted in archway_webhook_connections_total.
 #pragma once
 
 #include <chrono>
 #include <functional>
 #include <memory>
 
+#include "base/http_server.h"
 #include "base/result.h"
 #include "webhook/admitter.h"
-#include "webhook/config.h"
 #include "webhook/metrics.h"
 #include "webhook/tls_context.h"
 
@@ -28,10 +26,8 @@ namespace archway::webhook {
 struct ServerOptions {
   ListenAddress https;
   ListenAddress metrics;
-  size_t io_threads = 2;
-  size_t max_body_bytes = 3 << 20;
-  std::chrono::milliseconds idle_timeout{90000};  // keep-alive connections with no request
-  std::chrono::milliseconds io_timeout{10000};    // a handshake or write that makes no progress
+  // Two IO threads; reviews up to 3 MiB (a pod with large annotations is still a pod).
+  HttpServerOptions serving{.io_threads = 2, .max_body_bytes = 3 << 20};
 };
 
 class Server {
@@ -43,7 +39,7 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Binds both ports and starts the IO threads. Errors name the address (in use, ...).
+  // Binds both ports and starts the IO threads. Errors name the port and address.
   Status Start();
   // The bound ports (useful with port 0).
   unsigned short https_port() const;
@@ -52,8 +48,7 @@ class Server {
   void Shutdown(std::chrono::milliseconds drain);
 
  private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
+  HttpServer http_;
 };
 
 }  // namespace archway::webhook

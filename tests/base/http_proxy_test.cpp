@@ -65,7 +65,7 @@ TEST(HttpProxy, HttpsGoesThroughOneConnectTunnelAndVerifiesTheOriginsName) {
     HttpReply reply;
     reply.body = "inside";
     return reply;
-  }, LoopbackTls{{"registry.archway.test"}});
+  }, LoopbackTls::SelfSigned({"registry.archway.test"}));
   LoopbackProxy proxy(MappingProxy(kCredentials));
   auto tls = Trusting(origin);
   ConnectionPool pool;

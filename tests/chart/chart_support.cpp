@@ -100,22 +100,40 @@ CommandResult RunCommand(const std::vector<std::string>& argv, int timeout_secon
   return result;
 }
 
-std::optional<std::filesystem::path> ChartRenderPath() {
-  std::filesystem::path path;
-  if (const char* env = std::getenv("ARCHWAY_CHART_RENDER"); env && *env) {
-    path = env;
-  } else {
-    path = SourceDir().parent_path() / "shared" / "tools" / "chart-render" / "chart-render";
-  }
-  if (access(path.c_str(), X_OK) != 0) return std::nullopt;
-  return path;
+namespace {
+
+std::filesystem::path SharedChartRender() {
+  return SourceDir().parent_path() / "shared" / "tools" / "chart-render" / "chart-render";
 }
 
-std::string ChartRenderMissingMessage() {
-  return "chart-render (the `helm template` stand-in) was not found at " +
-         (SourceDir().parent_path() / "shared/tools/chart-render/chart-render").string() +
-         ": the chart checks need it. Clone the repository with shared/ beside it, or set "
-         "ARCHWAY_CHART_RENDER to the chart-render script.";
+std::string OnPath(const std::string& name) {
+  const char* path = std::getenv("PATH");
+  std::stringstream dirs(path != nullptr ? path : "");
+  std::string dir;
+  while (std::getline(dirs, dir, ':')) {
+    if (!dir.empty() && access((dir + "/" + name).c_str(), X_OK) == 0) return dir + "/" + name;
+  }
+  return "";
+}
+
+}  // namespace
+
+std::optional<std::vector<std::string>> ChartRenderer() {
+  if (const char* env = std::getenv("ARCHWAY_CHART_RENDER"); env && *env) {
+    if (access(env, X_OK) != 0) return std::nullopt;
+    return std::vector<std::string>{env};
+  }
+  if (std::string helm = OnPath("helm"); !helm.empty()) return std::vector<std::string>{helm, "template"};
+  if (access(SharedChartRender().c_str(), X_OK) == 0) return std::vector<std::string>{SharedChartRender().string()};
+  return std::nullopt;
+}
+
+std::string ChartRendererMissing() {
+  if (ChartRenderer()) return "";
+  if (const char* env = std::getenv("ARCHWAY_CHART_RENDER"); env && *env) {
+    return std::string("ARCHWAY_CHART_RENDER=") + env + " is not executable";
+  }
+  return "no chart renderer: helm is not on PATH and " + SharedChartRender().string() + " does not exist";
 }
 
 std::string Rendered::Describe() const {
@@ -148,12 +166,15 @@ YAML::Node Rendered::Find(const std::string& kind, const std::string& name) cons
 
 Rendered RenderChart(const std::vector<std::string>& extra_args, const std::string& release_namespace) {
   Rendered rendered;
-  auto tool = ChartRenderPath();
-  if (!tool) {
-    rendered.command.err = ChartRenderMissingMessage();
+  auto renderer = ChartRenderer();
+  if (!renderer) {
+    rendered.command.err = ChartRendererMissing();
     return rendered;
   }
-  std::vector<std::string> argv = {tool->string(), "archway", ChartDir().string(), "-n", release_namespace};
+  std::vector<std::string> argv = *renderer;
+  for (const std::string& arg : {std::string("archway"), ChartDir().string(), std::string("-n"), release_namespace}) {
+    argv.push_back(arg);
+  }
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   rendered.command = RunCommand(argv);
   if (rendered.command.exit_code != 0) return rendered;

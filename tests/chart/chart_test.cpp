@@ -1,8 +1,9 @@
-// Renders charts/archway with chart-render (a `helm template` stand-in) and checks the
-// objects a cluster would receive: hardening, probes, RBAC, the webhook registration, the
-// TLS wiring and the config files the binaries read. No cluster exists here, so what the
-// API server would do with these objects (admission of the CA, lookup on upgrade) is not
-// exercised; see the README's "What CI checks".
+// Renders charts/archway with `helm template` (or chart-render, its stand-in) and checks
+// the objects a cluster would receive: hardening, probes, RBAC, the webhook registration,
+// the TLS wiring and the config files the binaries read. What a real API server does with
+// these objects (schema validation, RBAC, calling the webhook) is tested in
+// tests/apiserver; the `lookup` reuse of the TLS Secret on upgrade is not (no Helm release
+// exists there).
 #include <gtest/gtest.h>
 #include <openssl/bio.h>
 #include <openssl/pem.h>
@@ -341,7 +342,8 @@ TEST(Chart, MutatingWebhookConfigurationRegistersPodCreate) {
   ASSERT_EQ(mwc["webhooks"].size(), 1u);
   const YAML::Node hook = mwc["webhooks"][0];
   EXPECT_EQ(Strings(hook["admissionReviewVersions"]), std::vector<std::string>{"v1"});
-  EXPECT_EQ(Str(hook["sideEffects"]), "None");
+  // It records Events, but never for a dry run (kubectl --dry-run=server reaches it).
+  EXPECT_EQ(Str(hook["sideEffects"]), "NoneOnDryRun");
   EXPECT_EQ(Str(hook["failurePolicy"]), "Ignore");
   EXPECT_EQ(Str(hook["reinvocationPolicy"]), "Never");
   EXPECT_EQ(hook["timeoutSeconds"].as<int>(), 4);  // budget 2s + 2
@@ -360,6 +362,7 @@ TEST(Chart, MutatingWebhookConfigurationRegistersPodCreate) {
   EXPECT_EQ(Str(expressions[1]["key"]), "archway.dev/ignore");
   EXPECT_EQ(Str(expressions[1]["operator"]), "DoesNotExist");
   EXPECT_FALSE(hook["objectSelector"]);
+  EXPECT_FALSE(hook["namespaceSelector"]["matchLabels"]) << "opt-in selection is off by default";
 
   // The API server reaches the webhook's HTTPS port through the Service.
   const YAML::Node service_ref = hook["clientConfig"]["service"];
@@ -396,6 +399,90 @@ TEST(Chart, WebhookValuesReachTheWebhookConfiguration) {
   EXPECT_EQ(Str(r.Find("Role", "archway-operator-leader-election")["metadata"]["namespace"]), "platform");
 }
 
+TEST(Chart, NamespaceSelectorOptsInOnTopOfTheExclusions) {
+  const Rendered r = RenderChart(
+      {"--set-json", R"(webhook.namespaceSelector={"matchLabels":{"archway.dev/enabled":"true"},)"
+                     R"("matchExpressions":[{"key":"tier","operator":"NotIn","values":["system"]}]})"});
+  ASSERT_RENDERED(r);
+  const YAML::Node selector = r.Find("MutatingWebhookConfiguration", "archway")["webhooks"][0]["namespaceSelector"];
+  EXPECT_EQ(Str(selector["matchLabels"]["archway.dev/enabled"]), "true");
+  const YAML::Node expressions = selector["matchExpressions"];
+  ASSERT_EQ(expressions.size(), 3u) << "the exclusions stay, the user's expression is ANDed";
+  EXPECT_EQ(Str(expressions[0]["key"]), "kubernetes.io/metadata.name");
+  EXPECT_EQ(Str(expressions[1]["key"]), "archway.dev/ignore");
+  EXPECT_EQ(Str(expressions[2]["key"]), "tier");
+  EXPECT_EQ(Strings(expressions[2]["values"]), std::vector<std::string>{"system"});
+  // Only label-selector keys are accepted.
+  SKIP_WITHOUT_CHART_RENDERER();
+  EXPECT_NE(RenderChart({"--set-json", R"(webhook.namespaceSelector={"matchLabel":{"a":"b"}})"}).command.exit_code, 0);
+}
+
+// The required node affinity of one archway pod, as (terms -> "key op values" lines).
+std::vector<std::vector<std::string>> RequiredTerms(const YAML::Node& deployment) {
+  std::vector<std::vector<std::string>> terms;
+  YAML::Node node;
+  node.reset(deployment);  // (assignment would copy into the node, not rebind it)
+  for (const char* key : {"spec", "template", "spec", "affinity", "nodeAffinity", "requiredDuringSchedulingIgnoredDuringExecution"}) {
+    if (!node.IsMap() || !node[key]) return terms;
+    node.reset(node[key]);
+  }
+  const YAML::Node required = node;
+  for (const auto& term : required["nodeSelectorTerms"]) {
+    std::vector<std::string> expressions;
+    for (const auto& e : term["matchExpressions"]) {
+      std::string line = Str(e["key"]) + " " + Str(e["operator"]);
+      for (const auto& v : e["values"]) line += " " + v.as<std::string>();
+      expressions.push_back(line);
+    }
+    terms.push_back(expressions);
+  }
+  return terms;
+}
+
+TEST(Chart, ArchwayPodsArePinnedToThePlatformsTheImageIsBuiltFor) {
+  const Rendered r = RenderChart({});
+  ASSERT_RENDERED(r);
+  const std::vector<std::vector<std::string>> pinned = {
+      {"kubernetes.io/os In linux", "kubernetes.io/arch In amd64 arm64 arm"}};
+  EXPECT_EQ(RequiredTerms(r.Find("Deployment", kWebhook)), pinned);
+  EXPECT_EQ(RequiredTerms(r.Find("Deployment", kOperator)), pinned);
+  // The webhook keeps its default spreading beside the pinning.
+  EXPECT_TRUE(r.Find("Deployment", kWebhook)["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]);
+
+  // The default is what the Dockerfile builds ("Supported targets:" line; arm/v7 is the
+  // node label arch "arm").
+  const std::string dockerfile = ReadFile(SourceDir() / "Dockerfile");
+  const size_t line = dockerfile.find("# Supported targets:");
+  ASSERT_NE(line, std::string::npos);
+  std::string targets = dockerfile.substr(line, dockerfile.find('\n', line) - line);
+  std::vector<std::string> built;
+  for (const std::string platform : {"linux/amd64", "linux/arm64", "linux/arm/v7"}) {
+    if (targets.find(platform) != std::string::npos) built.push_back(platform == "linux/arm/v7" ? "linux/arm" : platform);
+  }
+  const YAML::Node values = YAML::LoadFile((ChartDir() / "values.yaml").string());
+  std::vector<std::string> defaults;
+  for (const auto& p : values["image"]["platforms"]) defaults.push_back(p.as<std::string>());
+  EXPECT_EQ(defaults, built) << targets;
+
+  // A user's required terms each get the platforms ANDed in, one term per OS.
+  const Rendered custom = RenderChart(
+      {"--set-json", R"(image.platforms=["linux/amd64","windows/amd64"])", "--set-json",
+       R"(operator.affinity={"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[)"
+       R"({"matchExpressions":[{"key":"pool","operator":"In","values":["infra"]}]}]}}})"});
+  ASSERT_TRUE(custom.ok()) << custom.Describe();
+  EXPECT_EQ(RequiredTerms(custom.Find("Deployment", kOperator)),
+            (std::vector<std::vector<std::string>>{
+                {"pool In infra", "kubernetes.io/os In linux", "kubernetes.io/arch In amd64"},
+                {"pool In infra", "kubernetes.io/os In windows", "kubernetes.io/arch In amd64"}}));
+  // [] turns the pinning off.
+  const Rendered off = RenderChart({"--set-json", "image.platforms=[]"});
+  ASSERT_TRUE(off.ok()) << off.Describe();
+  EXPECT_TRUE(RequiredTerms(off.Find("Deployment", kWebhook)).empty());
+  const YAML::Node off_pod = off.Find("Deployment", kOperator)["spec"]["template"]["spec"];
+  ASSERT_TRUE(off_pod.IsMap());
+  EXPECT_FALSE(off_pod["affinity"]);
+}
+
 TEST(Chart, TimeoutSecondsFollowsTheBudget) {
   struct Case {
     std::vector<std::string> args;
@@ -414,7 +501,7 @@ TEST(Chart, TimeoutSecondsFollowsTheBudget) {
   for (const auto& c : cases) {
     SCOPED_TRACE(c.args.back());
     const Rendered r = RenderChart(c.args);
-    ASSERT_TRUE(ChartRenderPath().has_value()) << ChartRenderMissingMessage();
+    SKIP_WITHOUT_CHART_RENDERER();
     if (c.timeout == 0) {
       EXPECT_NE(r.command.exit_code, 0);
       EXPECT_NE(r.command.err.find(c.error), std::string::npos) << r.command.err;
@@ -499,7 +586,7 @@ TEST(Chart, CertManagerModeIssuesAndInjectsTheCa) {
 
 TEST(Chart, CertManagerWithoutItsApiFailsWithTheReason) {
   const Rendered r = RenderChart({"--set", "certManager.enabled=true"});
-  ASSERT_TRUE(ChartRenderPath().has_value()) << ChartRenderMissingMessage();
+  SKIP_WITHOUT_CHART_RENDERER();
   EXPECT_NE(r.command.exit_code, 0);
   EXPECT_NE(r.command.err.find("cert-manager.io/v1"), std::string::npos) << r.command.err;
 }
@@ -517,7 +604,7 @@ TEST(Chart, ConfigFilesHaveTheDesignKeysAndParse) {
                                                  "noCommonPlatform", "skipNamespaces", "registries.configFile",
                                                  "registries.dockerConfig", "globalPullSecret.namespace",
                                                  "globalPullSecret.name", "kubeconfig"}));
-  // builder.gitImage: the operator's addition to DESIGN.md's list (clone init container).
+  // builder.gitImage: the operator's addition to the design's list (clone init container).
   EXPECT_EQ(operator_keys, (std::set<std::string>{"kubeconfig", "metricsListen", "healthListen", "leaderElection.enabled",
                                                   "leaderElection.namespace", "leaderElection.leaseName", "resync",
                                                   "registries.configFile", "registries.dockerConfig",
@@ -619,7 +706,7 @@ TEST(Chart, ValuesSchemaRejectsTyposAndBadEnums) {
   for (const auto& set : {"webhook.replica=3", "webhook.noCommonPlatform=sometimes", "webhook.failurePolicy=Never",
                           "operator.resync=often"}) {
     const Rendered r = RenderChart({"--set", set});
-    ASSERT_TRUE(ChartRenderPath().has_value()) << ChartRenderMissingMessage();
+    SKIP_WITHOUT_CHART_RENDERER();
     EXPECT_NE(r.command.exit_code, 0) << set << " was accepted";
   }
 }
@@ -635,7 +722,7 @@ TEST(Chart, OperatorCanBeLeftOut) {
 
 TEST(Chart, SeveralOperatorReplicasNeedLeaderElection) {
   const Rendered unsafe = RenderChart({"--set", "operator.replicas=2", "--set", "operator.leaderElection.enabled=false"});
-  ASSERT_TRUE(ChartRenderPath().has_value()) << ChartRenderMissingMessage();
+  SKIP_WITHOUT_CHART_RENDERER();
   EXPECT_NE(unsafe.command.exit_code, 0);
   EXPECT_NE(unsafe.command.err.find("leaderElection"), std::string::npos) << unsafe.command.err;
   const Rendered single = RenderChart({"--set", "operator.leaderElection.enabled=false"});
@@ -646,7 +733,7 @@ TEST(Chart, SeveralOperatorReplicasNeedLeaderElection) {
 
 TEST(Chart, ServiceMonitorScrapesBothMetricsPorts) {
   const Rendered missing_api = RenderChart({"--set", "serviceMonitor.enabled=true"});
-  ASSERT_TRUE(ChartRenderPath().has_value()) << ChartRenderMissingMessage();
+  SKIP_WITHOUT_CHART_RENDERER();
   EXPECT_NE(missing_api.command.exit_code, 0);
   EXPECT_NE(missing_api.command.err.find("monitoring.coreos.com/v1"), std::string::npos);
 

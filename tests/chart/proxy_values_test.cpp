@@ -125,7 +125,7 @@ TEST(ChartProxy, TheSchemaRefusesProxiesArchwayCannotSpeakTo) {
   for (const char* set : {"proxy.httpsProxy=https://proxy.corp:3128", "proxy.httpProxy=socks5://proxy.corp:1080",
                           "proxy.httpsProxy=proxy corp", "proxy.noProxy[0]=.svc", "proxy.noproxy=.svc"}) {
     const Rendered r = RenderChart({"--set", set});
-    ASSERT_TRUE(ChartRenderPath().has_value()) << ChartRenderMissingMessage();
+    SKIP_WITHOUT_CHART_RENDERER();
     EXPECT_NE(r.command.exit_code, 0) << set << " was accepted";
   }
 }

@@ -23,6 +23,7 @@
 #include "base/encoding.h"
 #include "kube/time.h"
 #include "tests/fakeapi/selectors.h"
+#include "tests/operator/openapi_validator.h"
 
 namespace archway::fakeapi {
 namespace {
@@ -70,6 +71,15 @@ const ResourceInfo* Find(const std::string& group, const std::string& version, c
 }
 
 std::string NowTime() { return kube::FormatTime(std::chrono::system_clock::now()); }
+
+// The MultiArchImage schema of crds/, read once: the real apiserver prunes every field it
+// does not declare (so a status field missing from the CRD is silently lost there).
+const Json& MultiArchImageSchema() {
+  static const Json schema =
+      optest::LoadYamlFile(std::string(ARCHWAY_SOURCE_DIR) + "/crds/archway.dev_multiarchimages.yaml")["spec"]["versions"][0]
+                                                                                                      ["schema"]["openAPIV3Schema"];
+  return schema;
+}
 
 std::string NewUid() {
   static std::mutex mu;
@@ -193,6 +203,26 @@ Json Cause(const std::string& reason, const std::string& message, const std::str
 bool IsMicroTime(const std::string& s) {
   static const std::regex re(R"(^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}(Z|[+-]\d{2}:\d{2})$)");
   return std::regex_match(s, re);
+}
+
+// The pull-secret types need their key, holding JSON, as the real apiserver validates them
+// ("data[.dockerconfigjson]: Required value"); Go's JSON error text is not reproduced.
+void ValidateSecretType(const Json& obj, Json& causes) {
+  const std::string type = obj.value("type", Json("")).is_string() ? obj.value("type", "") : "";
+  std::string key;
+  if (type == "kubernetes.io/dockerconfigjson") key = ".dockerconfigjson";
+  if (type == "kubernetes.io/dockercfg") key = ".dockercfg";
+  if (key.empty()) return;
+  const std::string field = "data[" + key + "]";
+  const Json data = obj.value("data", Json::object());
+  if (!data.is_object() || !data.contains(key) || !data[key].is_string()) {
+    causes.push_back(Cause("FieldValueRequired", "Required value", field));
+    return;
+  }
+  auto decoded = Base64Decode(data[key].get<std::string>());
+  if (!decoded || !Json::accept(*decoded)) {
+    causes.push_back(Cause("FieldValueInvalid", "Invalid value: \"<secret contents redacted>\": not valid JSON", field));
+  }
 }
 
 bool IsDnsSubdomain(const std::string& s) {
@@ -323,6 +353,7 @@ struct FakeApiServer::Impl {
   // Fills server-owned metadata on create; applies defaults and type rules.
   Json PrepareCreate(const ResourceInfo& info, Json obj, const std::string& ns, bool keep_status) {
     obj = Stamp(info, std::move(obj));
+    if (info.custom && !keep_status) obj = optest::PruneUnknownFields(MultiArchImageSchema(), std::move(obj));
     Json& m = obj["metadata"];
     if (info.ref.namespaced) m["namespace"] = ns;
     else m.erase("namespace");
@@ -416,8 +447,21 @@ struct FakeApiServer::Impl {
         }
       }
     }
-    if (r == "events" && info.ref.group == "events.k8s.io" && !obj.contains("eventTime"))
-      causes.push_back(Cause("FieldValueRequired", "Required value", "eventTime"));
+    if (r == "events" && info.ref.group == "events.k8s.io") {
+      if (!obj.contains("eventTime")) causes.push_back(Cause("FieldValueRequired", "Required value", "eventTime"));
+      for (const char* field : {"reportingController", "reportingInstance", "action", "reason"}) {
+        const std::string value = obj.value(field, Json("")).is_string() ? obj.value(field, "") : "";
+        if (value.empty()) causes.push_back(Cause("FieldValueRequired", "Required value", field));
+        else if (value.size() > 128)
+          causes.push_back(Cause("FieldValueTooLong", "Too long: must have at most 128 bytes", field));
+      }
+      const std::string type = obj.value("type", Json("")).is_string() ? obj.value("type", "") : "";
+      if (type != "Normal" && type != "Warning")
+        causes.push_back(Cause("FieldValueInvalid", "Invalid value: \"" + type + "\": has invalid value: " + type, "type"));
+      if (obj.contains("note") && obj["note"].is_string() && obj["note"].get<std::string>().size() > 1024)
+        causes.push_back(Cause("FieldValueTooLong", "Too long: must have at most 1024 bytes", "note"));
+    }
+    if (r == "secrets") ValidateSecretType(obj, causes);
     if (!causes.empty()) return Invalid(info, name, causes);
     return std::nullopt;
   }
@@ -516,6 +560,7 @@ struct FakeApiServer::Impl {
       }
       if (auto f = Validate(info, next)) return FailureResponse(*f);
     }
+    if (info.custom) next = optest::PruneUnknownFields(MultiArchImageSchema(), std::move(next));
     next["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"];
     if (next == current) return JsonResponse(200, current);  // a no-op write stores nothing
     // Removing the last finalizer of an object being deleted completes the deletion.

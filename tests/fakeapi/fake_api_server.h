@@ -19,8 +19,21 @@
 //    from a resourceVersion; a watch from a compacted RV gets HTTP 200 and one ERROR
 //    line (410 Expired, "too old resource version: X (Y)"); timeoutSeconds honoured,
 //    BOOKMARKs every bookmark_interval when allowWatchBookmarks=true.
+//  - validation the real apiserver showed archway's objects must pass: pull-secret types
+//    need their key holding JSON; events.k8s.io Events need reportingController,
+//    reportingInstance, action, reason and a Normal/Warning type; MultiArchImages lose
+//    every field the CRD in crds/ does not declare (pruning), as a structural schema does.
 // Test hooks count requests by verb, inject failures, drop watches, compact history and
 // set objects directly.
+//
+// tests/apiserver/fakeapi_test.cpp runs the same calls on this fake and on a real
+// kube-apiserver and compares what archway can observe. Deliberate differences:
+//  - every namespace exists (no Namespace lifecycle): the real API answers 404 for a
+//    create in a namespace that does not exist;
+//  - no admission chain (webhooks, ServiceAccount, defaults beyond the ones above), no
+//    RBAC, no dryRun (a dry-run write is stored), no server-side apply;
+//  - deleting an owner deletes what it owns at once, where the real garbage collector
+//    (kube-controller-manager) does it asynchronously, and not at all without one.
 #pragma once
 
 #include <chrono>

@@ -1,12 +1,15 @@
-// Fuzzes the AdmissionReview -> decision -> JSON Patch path with pre-resolved platforms
-// (no network): parsing must never crash, and every patch produced must apply to the pod
-// it was made for.
+// Fuzzes the AdmissionReview -> plan -> decision -> JSON Patch path with pre-resolved
+// platforms (no network): parsing must never crash, and every patch written must be JSON
+// exactly as Json::dump writes it and must apply to the pod it was made for, including
+// mutations Decide does not make yet (scheduling gates, labels, preferred terms: the
+// writer is the same for them).
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <string_view>
 
 #include "webhook/decision.h"
+#include "webhook/patch.h"
 #include "webhook/review.h"
 
 using namespace archway::webhook;
@@ -44,6 +47,27 @@ ImageOutcome Outcome(const std::string& image) {
   return outcome;
 }
 
+// Traps unless `text` is canonical JSON that applies to `pod`.
+void CheckPatch(const Json& pod, const std::string& text) {
+  if (text.empty()) return;
+  try {
+    const Json patch = Json::parse(text);  // the text must be JSON
+    if (patch.dump() != text) __builtin_trap();
+    (void)pod.patch(patch);
+  } catch (const std::exception&) {
+    __builtin_trap();  // a patch that does not apply would fail the pod's creation
+  }
+}
+
+// What later features add, on top of the decision's own mutation.
+Mutation WithEverything(Mutation mutation, const std::string& seed) {
+  mutation.scheduling_gates.push_back("archway.dev/platforms");
+  mutation.labels.emplace("archway.dev/gated", seed);
+  mutation.annotations.emplace(seed, "x");
+  mutation.preferred.push_back(PreferredTerm{50, {Requirement{kArchLabel, "In", {"arm64", seed}}}});
+  return mutation;
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -62,17 +86,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     ClusterFacts facts;
     facts.ready_node_platforms = std::set<OsArch>{{"linux", "amd64"}};
     facts.pinned_node_platform = OsArch{"linux", "arm64"};
-    Decision decision = Decide(request->object, *plan, outcomes, facts, options);
-    (void)EncodeAdmissionResponse(*request, decision);
-    if (!decision.patch.empty()) {
-      try {
-        const Json patch = Json::parse(decision.patch);  // the text must be JSON
-        if (patch.dump() != decision.patch) __builtin_trap();
-        (void)request->object.patch(patch);
-      } catch (const std::exception&) {
-        __builtin_trap();  // a patch that does not apply would fail the pod's creation
-      }
+    Decision decision = Decide(*plan, outcomes, facts, options);
+    if (!decision.allowed() && !decision.mutation.empty()) __builtin_trap();  // a denial changes nothing
+    const std::string patch = WritePatch(decision.mutation, plan->layout);
+    (void)EncodeAdmissionResponse(*request, decision, patch);
+    CheckPatch(request->object, patch);
+    if (plan->untouched) {  // skipNamespaces: the pod is not read, and nothing is written to it
+      if (!patch.empty()) __builtin_trap();
+      continue;
     }
+    const std::string seed = plan->images.empty() ? std::string("~/") : plan->images.front();
+    CheckPatch(request->object, WritePatch(WithEverything(decision.mutation, seed), plan->layout));
   }
   return 0;
 }

@@ -17,11 +17,15 @@ using testing::FakeApiTest;
 using testing::TestJson;
 namespace r = resources;
 
+// Pull-secret types carry their key holding JSON ("{}"), as the real apiserver requires.
 Json Secret(const std::string& ns, const std::string& name, const std::string& type = "Opaque",
             Json labels = Json::object()) {
-  return {{"apiVersion", "v1"}, {"kind", "Secret"},
-          {"metadata", {{"name", name}, {"namespace", ns}, {"labels", labels}}},
-          {"type", type}, {"data", {{"k", "dg=="}}}};
+  Json secret = {{"apiVersion", "v1"}, {"kind", "Secret"},
+                 {"metadata", {{"name", name}, {"namespace", ns}, {"labels", labels}}},
+                 {"type", type}, {"data", {{"k", "dg=="}}}};
+  if (type == "kubernetes.io/dockerconfigjson") secret["data"][".dockerconfigjson"] = "e30=";
+  if (type == "kubernetes.io/dockercfg") secret["data"][".dockercfg"] = "e30=";
+  return secret;
 }
 
 Json Node(const std::string& name, const std::string& arch) {

@@ -20,8 +20,9 @@ using testing::WaitFor;
 namespace r = resources;
 
 Json Secret(const std::string& ns, const std::string& name, const std::string& value = "v") {
+  // The real apiserver requires a dockerconfigjson Secret's key, holding JSON ("{}").
   return {{"metadata", {{"name", name}, {"namespace", ns}}}, {"type", "kubernetes.io/dockerconfigjson"},
-          {"data", {{"k", value}}}};
+          {"data", {{"k", value}, {".dockerconfigjson", "e30="}}}};
 }
 
 TEST(WatchDecoderTest, DecodesRealStreamsFedInArbitraryPieces) {

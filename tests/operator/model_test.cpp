@@ -266,7 +266,7 @@ TEST(Config, DefaultsFileAndFlags) {
   EXPECT_EQ(defaults->resync, std::chrono::minutes(10));
   EXPECT_EQ(defaults->buildah_image, "quay.io/buildah/stable:v1.37");
 
-  // The file exactly as DESIGN.md shows it (with real values for the elided ones).
+  // The file exactly as docs/design.md names its keys (with real values for the elided ones).
   auto file = ParseOperatorConfig(R"(
 kubeconfig: ""
 metricsListen: ":9191"

@@ -1,5 +1,6 @@
 #include "tests/operator/openapi_validator.h"
 
+#include <algorithm>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -25,7 +26,59 @@ bool HasType(const Json& value, const std::string& type) {
 
 std::string Quote(const Json& value) { return value.is_string() ? "\"" + value.get<std::string>() + "\"" : value.dump(); }
 
-void Validate(const Json& schema, const Json& value, const std::string& path, std::vector<SchemaCause>& out) {
+// The JSON type of a value as the apiserver names it in type errors.
+std::string TypeName(const Json& value) {
+  if (value.is_object()) return "object";
+  if (value.is_array()) return "array";
+  if (value.is_string()) return "string";
+  if (value.is_number_integer()) return "integer";
+  if (value.is_number()) return "number";
+  if (value.is_boolean()) return "boolean";
+  return "null";
+}
+
+// The apiserver (v1.28) skips x-kubernetes-validations (CEL) when the schema found a
+// "blocking" error (Required, TypeInvalid, TooLong, TooMany), and reports "some
+// validation rules were not checked" instead; other errors (enum, pattern, duplicates)
+// let the rules run.
+enum class Pass { kSchema, kRules };
+
+bool Blocking(const SchemaCause& cause) {
+  return cause.message == "Required value" || cause.message.rfind("Too long", 0) == 0 ||
+         cause.message.rfind("Too many", 0) == 0 || cause.message.find(" in body must be of type ") != std::string::npos;
+}
+
+void Validate(const Json& schema, const Json& value, const std::string& path, std::vector<SchemaCause>& out,
+              Pass pass) {
+  if (pass == Pass::kRules) {
+    if (value.is_array() && schema.contains("items")) {
+      for (size_t i = 0; i < value.size(); ++i)
+        Validate(schema["items"], value[i], path + "[" + std::to_string(i) + "]", out, pass);
+    }
+    if (!value.is_object()) return;
+    const Json properties = schema.value("properties", Json::object());
+    for (const auto& [key, v] : value.items()) {
+      if (properties.contains(key)) Validate(properties[key], v, Join(path, key), out, pass);
+      else if (schema.contains("additionalProperties") && schema["additionalProperties"].is_object())
+        Validate(schema["additionalProperties"], v, Join(path, key), out, pass);
+    }
+    for (const auto& rule : schema.value("x-kubernetes-validations", Json::array())) {
+      const std::string text = rule.value("rule", "");
+      if (text == "has(self.sources) != has(self.build)") {
+        if (value.contains("sources") == value.contains("build"))
+          out.push_back({path, "Invalid value: \"object\": " + rule.value("message", text)});
+      } else if (text ==
+                 "!has(self.followBaseImages) || !self.followBaseImages || !has(self.baseImages) || "
+                 "size(self.baseImages) == 0") {
+        const bool follow = value.contains("followBaseImages") && value["followBaseImages"] == true;
+        const bool listed = value.contains("baseImages") && value["baseImages"].is_array() && !value["baseImages"].empty();
+        if (follow && listed) out.push_back({path, "Invalid value: \"object\": " + rule.value("message", text)});
+      } else {
+        out.push_back({path, "unsupported x-kubernetes-validations rule in the test validator: " + text});
+      }
+    }
+    return;
+  }
   if (schema.value("x-kubernetes-int-or-string", false)) {
     if (!value.is_string() && !value.is_number_integer())
       out.push_back({path, "Invalid value: " + Quote(value) + ": " + path + " in body must be of type int-or-string"});
@@ -34,7 +87,8 @@ void Validate(const Json& schema, const Json& value, const std::string& path, st
   if (schema.contains("type")) {
     std::string type = schema["type"].get<std::string>();
     if (!HasType(value, type)) {
-      out.push_back({path, "Invalid value: " + Quote(value) + ": " + path + " in body must be of type " + type});
+      out.push_back({path, "Invalid value: \"" + TypeName(value) + "\": " + path + " in body must be of type " + type +
+                               ": \"" + TypeName(value) + "\""});
       return;
     }
   }
@@ -53,7 +107,8 @@ void Validate(const Json& schema, const Json& value, const std::string& path, st
       out.push_back({path, "Invalid value: " + Quote(value) + ": " + path + " in body should be at least " +
                                schema["minLength"].dump() + " chars long"});
     if (schema.contains("maxLength") && s.size() > schema["maxLength"].get<size_t>())
-      out.push_back({path, "Too long: may not be more than " + schema["maxLength"].dump() + " bytes"});
+      // v1.28's wording (the envtest apiserver); v1.31+ says "may not be more than N bytes".
+      out.push_back({path, "Too long: may not be longer than " + schema["maxLength"].dump()});
     if (schema.contains("pattern")) {
       const std::string pattern = schema["pattern"].get<std::string>();
       if (!std::regex_search(s, std::regex(pattern, std::regex::ECMAScript)))
@@ -79,15 +134,15 @@ void Validate(const Json& schema, const Json& value, const std::string& path, st
     }
     if (schema.contains("items"))
       for (size_t i = 0; i < value.size(); ++i)
-        Validate(schema["items"], value[i], path + "[" + std::to_string(i) + "]", out);
+        Validate(schema["items"], value[i], path + "[" + std::to_string(i) + "]", out, pass);
   }
   if (value.is_object()) {
     const Json properties = schema.value("properties", Json::object());
     for (const auto& [key, v] : value.items()) {
       if (properties.contains(key)) {
-        Validate(properties[key], v, Join(path, key), out);
+        Validate(properties[key], v, Join(path, key), out, pass);
       } else if (schema.contains("additionalProperties") && schema["additionalProperties"].is_object()) {
-        Validate(schema["additionalProperties"], v, Join(path, key), out);
+        Validate(schema["additionalProperties"], v, Join(path, key), out, pass);
       } else if (schema.contains("properties") || schema.contains("additionalProperties")) {
         out.push_back({Join(path, key), "unknown field \"" + Join(path, key) + "\""});
       }
@@ -96,21 +151,6 @@ void Validate(const Json& schema, const Json& value, const std::string& path, st
     for (const auto& required : schema.value("required", Json::array())) {
       if (!value.contains(required.get<std::string>()))
         out.push_back({Join(path, required.get<std::string>()), "Required value"});
-    }
-    for (const auto& rule : schema.value("x-kubernetes-validations", Json::array())) {
-      const std::string text = rule.value("rule", "");
-      if (text == "has(self.sources) != has(self.build)") {
-        if (value.contains("sources") == value.contains("build"))
-          out.push_back({path, "Invalid value: \"object\": " + rule.value("message", text)});
-      } else if (text ==
-                 "!has(self.followBaseImages) || !self.followBaseImages || !has(self.baseImages) || "
-                 "size(self.baseImages) == 0") {
-        const bool follow = value.contains("followBaseImages") && value["followBaseImages"] == true;
-        const bool listed = value.contains("baseImages") && value["baseImages"].is_array() && !value["baseImages"].empty();
-        if (follow && listed) out.push_back({path, "Invalid value: \"object\": " + rule.value("message", text)});
-      } else {
-        out.push_back({path, "unsupported x-kubernetes-validations rule in the test validator: " + text});
-      }
     }
   }
 }
@@ -155,11 +195,33 @@ std::string ReadFile(const std::string& path) {
 
 std::vector<SchemaCause> ValidateSchema(const Json& schema, const Json& value, const std::string& path) {
   std::vector<SchemaCause> out;
-  Validate(schema, value, path, out);
+  Validate(schema, value, path, out, Pass::kSchema);
+  if (std::none_of(out.begin(), out.end(), Blocking)) Validate(schema, value, path, out, Pass::kRules);
   return out;
 }
 
+Json PruneUnknownFields(const Json& schema, Json value) {
+  if (!schema.is_object() || schema.value("x-kubernetes-preserve-unknown-fields", false)) return value;
+  if (value.is_array() && schema.contains("items")) {
+    for (auto& item : value) item = PruneUnknownFields(schema["items"], std::move(item));
+    return value;
+  }
+  if (!value.is_object()) return value;
+  const bool declares = schema.contains("properties") || schema.contains("additionalProperties");
+  if (!declares) return value;
+  const Json properties = schema.value("properties", Json::object());
+  const Json additional = schema.value("additionalProperties", Json(false));
+  Json pruned = Json::object();
+  for (auto& [key, v] : value.items()) {
+    if (properties.contains(key)) pruned[key] = PruneUnknownFields(properties[key], std::move(v));
+    else if (additional.is_object()) pruned[key] = PruneUnknownFields(additional, std::move(v));
+    else if (additional == true) pruned[key] = std::move(v);
+  }
+  return pruned;
+}
+
 Json YamlToJson(const std::string& yaml_text) { return NodeToJson(YAML::Load(yaml_text)); }
+Json YamlNodeToJson(const YAML::Node& node) { return NodeToJson(node); }
 Json LoadYamlFile(const std::string& path) { return YamlToJson(ReadFile(path)); }
 Json LoadJsonFile(const std::string& path) { return Json::parse(ReadFile(path)); }
 

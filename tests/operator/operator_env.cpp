@@ -43,62 +43,15 @@ bool WaitFor(const std::function<bool()>& done, std::chrono::milliseconds timeou
   return done();
 }
 
-namespace {
-
-// A single-platform OCI manifest whose blobs are pushed to `repository`; its bytes.
-std::string TinyManifest(testing::RegistryServer& registry, const std::string& repository, const std::string& os,
-                         const std::string& arch, const std::string& variant, const std::string& salt) {
-  Json image_config = {{"architecture", arch}, {"os", os}, {"rootfs", {{"type", "layers"}, {"diff_ids", Json::array()}}},
-                       {"config", {{"Labels", {{"salt", salt}}}}}};
-  if (!variant.empty()) image_config["variant"] = variant;
-  std::string config = image_config.dump();
-  std::string layer = "layer of " + repository + " " + os + "/" + arch + " " + salt;
-  std::string config_digest = testing::PushBlob(registry, repository, config);
-  std::string layer_digest = testing::PushBlob(registry, repository, layer);
-  Json manifest = {{"schemaVersion", 2},
-                   {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
-                   {"config",
-                    {{"mediaType", "application/vnd.oci.image.config.v1+json"},
-                     {"digest", config_digest},
-                     {"size", config.size()}}},
-                   {"layers", Json::array({{{"mediaType", "application/vnd.oci.image.layer.v1.tar+gzip"},
-                                            {"digest", layer_digest},
-                                            {"size", layer.size()}}})}};
-  return manifest.dump();
-}
-
-}  // namespace
-
 std::string PushTinyImage(testing::RegistryServer& registry, const std::string& repository, const std::string& tag,
                           const std::string& os, const std::string& arch, const std::string& salt) {
-  return testing::PushRaw(registry, repository, tag, "application/vnd.oci.image.manifest.v1+json",
-                          TinyManifest(registry, repository, os, arch, "", salt));
-}
-
-std::string PushTinyList(testing::RegistryServer& registry, const std::string& repository, const std::string& tag,
-                         const std::vector<std::string>& platforms, const std::string& salt) {
-  Json manifests = Json::array();
-  for (const auto& text : platforms) {
-    auto p = registry::ParsePlatform(text);
-    if (!p.ok()) throw std::runtime_error(p.error().message);
-    const std::string bytes = TinyManifest(registry, repository, p->os, p->architecture, p->variant, salt + text);
-    const std::string digest = "sha256:" + Sha256Hex(bytes);
-    testing::PushRaw(registry, repository, digest, "application/vnd.oci.image.manifest.v1+json", bytes);
-    Json platform = {{"os", p->os}, {"architecture", p->architecture}};
-    if (!p->variant.empty()) platform["variant"] = p->variant;
-    manifests.push_back({{"mediaType", "application/vnd.oci.image.manifest.v1+json"},
-                         {"digest", digest},
-                         {"size", bytes.size()},
-                         {"platform", platform}});
-  }
-  Json index = {{"schemaVersion", 2}, {"mediaType", "application/vnd.oci.image.index.v1+json"}, {"manifests", manifests}};
-  return testing::PushRaw(registry, repository, tag, "application/vnd.oci.image.index.v1+json", index.dump());
+  return testing::PushPlatformImage(registry, repository, tag, os + "/" + arch, salt);
 }
 
 op::OperatorConfig LocalBuilderImages(testing::RegistryServer& registry, op::OperatorConfig config) {
-  PushTinyList(registry, "builders/buildah", "v1", {"linux/amd64", "linux/arm64"});
-  PushTinyList(registry, "builders/buildkit", "v1", {"linux/amd64", "linux/arm64"});
-  PushTinyList(registry, "builders/git", "v1", {"linux/amd64", "linux/arm64"});
+  testing::PushPlatformIndex(registry, "builders/buildah", "v1", {"linux/amd64", "linux/arm64"});
+  testing::PushPlatformIndex(registry, "builders/buildkit", "v1", {"linux/amd64", "linux/arm64"});
+  testing::PushPlatformIndex(registry, "builders/git", "v1", {"linux/amd64", "linux/arm64"});
   config.buildah_image = registry.host() + "/builders/buildah:v1";
   config.buildkit_image = registry.host() + "/builders/buildkit:v1";
   config.git_image = registry.host() + "/builders/git:v1";

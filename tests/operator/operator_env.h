@@ -51,11 +51,6 @@ bool WaitFor(const std::function<bool()>& done, std::chrono::milliseconds timeou
 std::string PushTinyImage(testing::RegistryServer& registry, const std::string& repository, const std::string& tag,
                           const std::string& os, const std::string& arch, const std::string& salt = "");
 
-// An OCI index of PushTinyImage images, one per platform ("linux/arm/v7"), at `tag`.
-// Returns the index's digest.
-std::string PushTinyList(testing::RegistryServer& registry, const std::string& repository, const std::string& tag,
-                         const std::vector<std::string>& platforms, const std::string& salt = "");
-
 // An operator config whose builder images are tiny lists (linux/amd64, linux/arm64) in
 // `registry`, so the operator's check of their platforms reads this registry only.
 op::OperatorConfig LocalBuilderImages(testing::RegistryServer& registry, op::OperatorConfig config = {});

@@ -340,7 +340,7 @@ bool HasEventLine(fakeapi::FakeApiServer& api, const std::string& ns, const std:
 TEST_F(OperatorTest, AListedBaseThatChangesRebuildsEveryPlatformAndRepublishes) {
   const std::string host = registry_.host();
   const std::string base = host + "/base/debian:12";
-  PushTinyList(registry_, "base/debian", "12", {"linux/amd64", "linux/arm64"}, "v1");
+  testing::PushPlatformIndex(registry_, "base/debian", "12", {"linux/amd64", "linux/arm64"}, "v1");
   api_.Put(kNodes, SampleNode("amd-01"));
   api_.Put(kNodes, SampleNode("pi-01"));
   auto op = StartOperator(milliseconds(500));
@@ -360,7 +360,7 @@ TEST_F(OperatorTest, AListedBaseThatChangesRebuildsEveryPlatformAndRepublishes) 
   EXPECT_EQ(recorded[0]["platforms"].size(), 2u);
   EXPECT_EQ(ConditionOf(Status("team", "web"), "BaseImageUnavailable", "status"), "False");
 
-  PushTinyList(registry_, "base/debian", "12", {"linux/amd64", "linux/arm64"}, "v2");
+  testing::PushPlatformIndex(registry_, "base/debian", "12", {"linux/amd64", "linux/arm64"}, "v2");
   ASSERT_TRUE(WaitFor([&] {
     auto jobs = JobsOf("web");
     return jobs.size() == 2 && !first_jobs.count(jobs[0]["metadata"]["name"]) && !first_jobs.count(jobs[1]["metadata"]["name"]);

@@ -114,7 +114,7 @@ TEST_F(ClientPlainTest, ObserverSeesEveryExchangeWithoutQueryStrings) {
   EXPECT_EQ(events[0].status, 200);
 }
 
-// DESIGN.md: Docker Distribution answers 404 for an OCI index and converts a Docker list
+// docs/design.md: Docker Distribution answers 404 for an OCI index and converts a Docker list
 // to schema1 unless the Accept header lists them. The client must get both as pushed.
 TEST(ClientAcceptTest, OciIndexAndDockerListComeBackUnconverted) {
   RegistryServer registry;
@@ -133,7 +133,7 @@ TEST(ClientAcceptTest, OciIndexAndDockerListComeBackUnconverted) {
   EXPECT_EQ(fetched_docker->media_type, media_type::kDockerList) << "not converted to schema1";
   EXPECT_EQ(fetched_docker->digest, docker_digest);
 
-  // The same registry without the Accept header behaves as DESIGN.md says, which is why
+  // The same registry without the Accept header behaves as docs/design.md says, which is why
   // the header matters (guards the premise of the test).
   auto plain = archway::testing::HttpCall(registry.host(), "GET", "/v2/a/b/manifests/docker");
   EXPECT_NE(archway::testing::ReplyHeader(plain, "Content-Type").find("v1+prettyjws"), std::string::npos);

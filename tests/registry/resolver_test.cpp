@@ -182,6 +182,55 @@ TEST_F(ResolverTest, HotIsZeroRequestsAndWarmIsOneHead) {
   EXPECT_EQ(registry_.CountRequests("", ".*"), 0) << registry_.DescribeRequests();
 }
 
+// Cached() answers from memory only: never a request, whatever it knows.
+TEST_F(ResolverTest, CachedAnswersFromMemoryAlone) {
+  std::string digest = BuildahManifestList(registry_, "app/multi:1", {"linux/amd64", "linux/arm64"});
+  Resolver resolver(client_, Options());
+  Reference ref = Ref(registry_.host() + "/app/multi:1");
+  registry_.ResetRequests();
+  auto cold = resolver.Cached(ref);
+  ASSERT_TRUE(cold.ok());
+  EXPECT_EQ(*cold, nullptr);
+  EXPECT_EQ(hits_.load() + misses_.load(), 0);  // a question it could not answer is not counted
+
+  ASSERT_TRUE(resolver.Resolve(ref).ok());
+  registry_.ResetRequests();
+  hits_ = 0;
+  auto hot = resolver.Cached(ref);
+  ASSERT_TRUE(hot.ok() && *hot);
+  EXPECT_EQ((*hot)->digest, digest);
+  EXPECT_EQ(Strings((*hot)->platforms), (std::vector<std::string>{"linux/amd64", "linux/arm64"}));
+  EXPECT_EQ(hits_.load(), 1);
+  auto by_digest = resolver.Cached(Ref(registry_.host() + "/app/multi@" + digest));
+  ASSERT_TRUE(by_digest.ok() && *by_digest);
+  EXPECT_EQ((*by_digest)->digest, digest);
+
+  clock_.Advance(seconds(61));  // the tag needs a HEAD now: only Resolve() may send it
+  auto expired = resolver.Cached(ref);
+  ASSERT_TRUE(expired.ok());
+  EXPECT_EQ(*expired, nullptr);
+  EXPECT_EQ(registry_.CountRequests("", ".*"), 0) << registry_.DescribeRequests();
+
+  Keychain someone;
+  someone.Add(registry_.host(), Basic("someone", "secret"));
+  ASSERT_TRUE(resolver.Resolve(ref).ok());
+  auto other_tenant = resolver.Cached(ref, &someone);  // another credential's key
+  ASSERT_TRUE(other_tenant.ok());
+  EXPECT_EQ(*other_tenant, nullptr);
+
+  Reference missing = Ref(registry_.host() + "/app/missing:1");
+  ASSERT_FALSE(resolver.Resolve(missing).ok());
+  registry_.ResetRequests();
+  auto remembered = resolver.Cached(missing);
+  ASSERT_FALSE(remembered.ok());
+  EXPECT_EQ(remembered.error().code, ErrorCode::kNotFound);
+  clock_.Advance(seconds(11));
+  auto forgotten = resolver.Cached(missing);
+  ASSERT_TRUE(forgotten.ok());
+  EXPECT_EQ(*forgotten, nullptr);
+  EXPECT_EQ(registry_.CountRequests("", ".*"), 0) << registry_.DescribeRequests();
+}
+
 TEST_F(ResolverTest, MovedTagCostsHeadAndOneGet) {
   Pushed amd = PushImage(registry_, "app/moving", R"({"os":"linux","architecture":"amd64"})");
   Pushed arm = PushImage(registry_, "app/moving", R"({"os":"linux","architecture":"arm64"})");

@@ -3,6 +3,8 @@
 #include <random>
 #include <stdexcept>
 
+#include <nlohmann/json.hpp>
+
 #include "base/encoding.h"
 #include "tests/support/http_server.h"
 
@@ -58,6 +60,53 @@ std::string PushRawTo(const std::string& host, RegistryServer* registry, const s
   return Digest(bytes);
 }
 
+struct PushedManifest {
+  std::string digest;
+  size_t size = 0;
+};
+
+// "os/arch[/variant]" -> the three parts ("" when absent).
+std::vector<std::string> PlatformParts(const std::string& platform) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (parts.size() < 3) {
+    size_t slash = platform.find('/', start);
+    parts.push_back(platform.substr(start, slash == std::string::npos ? std::string::npos : slash - start));
+    if (slash == std::string::npos) break;
+    start = slash + 1;
+  }
+  while (parts.size() < 3) parts.push_back("");
+  return parts;
+}
+
+PushedManifest PushTinyImage(RegistryServer& registry, const std::string& repository, const std::string& reference,
+                             const std::string& platform, const std::string& salt) {
+  using Json = nlohmann::json;
+  const auto parts = PlatformParts(platform);
+  Json config_json = {{"architecture", parts[1]},
+                      {"os", parts[0]},
+                      {"rootfs", {{"type", "layers"}, {"diff_ids", Json::array()}}},
+                      {"config", {{"Labels", {{"salt", salt}}}}}};
+  if (!parts[2].empty()) config_json["variant"] = parts[2];
+  const std::string config = config_json.dump();
+  const std::string layer = "layer of " + repository + " " + parts[0] + "/" + parts[1] + " " + salt;
+  const std::string config_digest = PushBlob(registry, repository, config);
+  const std::string layer_digest = PushBlob(registry, repository, layer);
+  Json manifest = {{"schemaVersion", 2},
+                   {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+                   {"config",
+                    {{"mediaType", "application/vnd.oci.image.config.v1+json"},
+                     {"digest", config_digest},
+                     {"size", config.size()}}},
+                   {"layers", Json::array({{{"mediaType", "application/vnd.oci.image.layer.v1.tar+gzip"},
+                                            {"digest", layer_digest},
+                                            {"size", layer.size()}}})}};
+  const std::string bytes = manifest.dump();
+  // An empty reference pushes the manifest by its own digest (an index child).
+  const std::string at = reference.empty() ? Digest(bytes) : reference;
+  return {PushRaw(registry, repository, at, "application/vnd.oci.image.manifest.v1+json", bytes), bytes.size()};
+}
+
 std::vector<std::string> CredsFlag(RegistryServer& registry) {
   auto [user, password] = registry.FixtureUser();
   if (user.empty()) return {};
@@ -73,6 +122,30 @@ std::string PushBlob(RegistryServer& registry, const std::string& repository, co
 std::string PushRaw(RegistryServer& registry, const std::string& repository, const std::string& reference,
                     const std::string& media_type, const std::string& bytes) {
   return PushRawTo(registry.host(), &registry, repository, reference, media_type, bytes);
+}
+
+std::string PushPlatformImage(RegistryServer& registry, const std::string& repository, const std::string& tag,
+                              const std::string& platform, const std::string& salt) {
+  return PushTinyImage(registry, repository, tag, platform, salt).digest;
+}
+
+std::string PushPlatformIndex(RegistryServer& registry, const std::string& repository, const std::string& tag,
+                              const std::vector<std::string>& platforms, const std::string& salt) {
+  using Json = nlohmann::json;
+  Json manifests = Json::array();
+  for (const auto& platform : platforms) {
+    // Pushed by digest: the children need no tag of their own.
+    const auto parts = PlatformParts(platform);
+    PushedManifest child = PushTinyImage(registry, repository, "", platform, salt + " in " + tag);
+    Json entry_platform = {{"os", parts[0]}, {"architecture", parts[1]}};
+    if (!parts[2].empty()) entry_platform["variant"] = parts[2];
+    manifests.push_back({{"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+                         {"digest", child.digest},
+                         {"size", child.size},
+                         {"platform", entry_platform}});
+  }
+  Json index = {{"schemaVersion", 2}, {"mediaType", "application/vnd.oci.image.index.v1+json"}, {"manifests", manifests}};
+  return PushRaw(registry, repository, tag, "application/vnd.oci.image.index.v1+json", index.dump());
 }
 
 std::string PushRaw(const std::string& host, const std::string& repository, const std::string& reference,

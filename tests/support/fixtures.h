@@ -6,6 +6,8 @@
 //   std::string digest = PushRaw(registry, "x/y", "v1", media_type, manifest_json);
 //   std::string image  = BuildahImage(registry, "x/y:arm", "linux/arm/v7");         // digest
 //   std::string list   = BuildahManifestList(registry, "x/y:multi", {"linux/amd64", "linux/arm64"});
+//   std::string tiny   = PushPlatformImage(registry, "x/y", "amd64", "linux/amd64");    // no buildah: fast
+//   std::string index  = PushPlatformIndex(registry, "x/y", "multi", {"linux/amd64", "windows/amd64"});
 //
 // All helpers authenticate as the registry's fixture user and throw std::runtime_error on
 // failure (so a broken fixture fails the test loudly).
@@ -29,6 +31,16 @@ std::string PushRaw(RegistryServer& registry, const std::string& repository, con
 // Same, against any registry host speaking plain HTTP without auth.
 std::string PushRaw(const std::string& host, const std::string& repository, const std::string& reference,
                     const std::string& media_type, const std::string& bytes);
+
+// A tiny hand-made OCI image for `platform` ("os/arch[/variant]"): a config blob naming
+// the platform and one small layer. `salt` makes distinct images of one platform.
+// Returns the manifest digest.
+std::string PushPlatformImage(RegistryServer& registry, const std::string& repository, const std::string& tag,
+                              const std::string& platform, const std::string& salt = "");
+// One PushPlatformImage per platform (pushed by digest) and an OCI image index listing
+// them with their platforms, pushed at `tag`. Returns the index digest.
+std::string PushPlatformIndex(RegistryServer& registry, const std::string& repository, const std::string& tag,
+                              const std::vector<std::string>& platforms, const std::string& salt = "");
 
 enum class ImageFormat { kOci, kDocker };
 

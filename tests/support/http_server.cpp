@@ -31,6 +31,7 @@ std::string LowerCase(std::string s) {
 struct LoopbackHttpServer::TlsState {
   TempDir dir{"archway-loopback-tls"};
   ssl::context context{ssl::context::tls_server};
+  std::string cert_file;  // the certificate presented, when given rather than generated
 };
 
 LoopbackHttpServer::LoopbackHttpServer(Handler handler) : handler_(std::move(handler)) {
@@ -39,6 +40,17 @@ LoopbackHttpServer::LoopbackHttpServer(Handler handler) : handler_(std::move(han
 
 LoopbackHttpServer::LoopbackHttpServer(Handler handler, LoopbackTls tls)
     : handler_(std::move(handler)), tls_(std::make_shared<TlsState>()) {
+  tls_->context.set_options(ssl::context::no_sslv2 | ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
+                            ssl::context::no_tlsv1_1);
+  if (!tls.cert_file.empty()) {
+    boost::system::error_code ec;
+    tls_->context.use_certificate_chain_file(tls.cert_file, ec);
+    if (!ec) tls_->context.use_private_key_file(tls.key_file, ssl::context::pem, ec);
+    if (ec) throw std::runtime_error("LoopbackHttpServer: cannot load " + tls.cert_file + " / " + tls.key_file + ": " + ec.message());
+    tls_->cert_file = tls.cert_file;
+    listener_.Start([this](int fd) { Serve(fd); });
+    return;
+  }
   std::string names = "IP:127.0.0.1";
   for (const auto& name : tls.names) names += ",DNS:" + name;
   CommandResult made = RunCommand({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
@@ -48,10 +60,11 @@ LoopbackHttpServer::LoopbackHttpServer(Handler handler, LoopbackTls tls)
   if (made.exit_code != 0) throw std::runtime_error("openssl req failed: " + made.output);
   tls_->context.use_certificate_chain_file(tls_->dir.File("tls.crt"));
   tls_->context.use_private_key_file(tls_->dir.File("tls.key"), ssl::context::pem);
+  tls_->cert_file = tls_->dir.File("tls.crt");
   listener_.Start([this](int fd) { Serve(fd); });
 }
 
-std::string LoopbackHttpServer::ca_file() const { return tls_ ? tls_->dir.File("tls.crt") : ""; }
+std::string LoopbackHttpServer::ca_file() const { return tls_ ? tls_->cert_file : ""; }
 
 LoopbackHttpServer::~LoopbackHttpServer() {
   {

@@ -8,8 +8,10 @@
 //   ... point a client at server.host() ...
 //   EXPECT_EQ(server.Requests().size(), 2u);
 //
-// With LoopbackTls it serves HTTPS instead, with a fresh self-signed certificate for
-// 127.0.0.1 and the names given (ca_file() verifies it).
+// With LoopbackTls it serves HTTPS instead (TLS 1.2+, no ALPN protocol selected): with a
+// fresh self-signed certificate for 127.0.0.1 and the names given (ca_file() verifies it),
+// or with a given certificate and key, e.g. a stand-in admission webhook that records
+// what a real kube-apiserver sends.
 //
 // Also a minimal blocking HTTP client (HttpCall) that does not share code with archway's.
 #pragma once
@@ -60,6 +62,14 @@ struct HttpReply {
 
 struct LoopbackTls {
   std::vector<std::string> names;  // DNS names in the certificate besides IP 127.0.0.1
+  // PEM files of a certificate chain and key to present instead of a generated certificate.
+  std::string cert_file;
+  std::string key_file;
+
+  // A fresh self-signed certificate for 127.0.0.1 and `dns_names`.
+  static LoopbackTls SelfSigned(std::vector<std::string> dns_names) { return {std::move(dns_names), "", ""}; }
+  // The certificate chain and key in these PEM files.
+  static LoopbackTls Files(std::string cert, std::string key) { return {{}, std::move(cert), std::move(key)}; }
 };
 
 class LoopbackHttpServer {

@@ -1,32 +1,16 @@
 #include "tests/support/loopback_listener.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <stdexcept>
 
+#include "tests/support/process.h"
+
 namespace archway::testing {
 
-LoopbackListener::LoopbackListener() {
-  listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (listen_fd_ < 0) throw std::runtime_error("socket() failed");
-  int one = 1;
-  setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || listen(listen_fd_, 64) != 0 ||
-      getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    close(listen_fd_);
-    throw std::runtime_error("cannot listen on 127.0.0.1");
-  }
-  port_ = ntohs(addr.sin_port);
-}
+LoopbackListener::LoopbackListener() { listen_fd_ = ListenOnLoopback(&port_, "LoopbackListener"); }
 
 LoopbackListener::~LoopbackListener() {
   Stop();
@@ -71,9 +55,7 @@ void LoopbackListener::Untrack(int fd) {
 
 void LoopbackListener::AcceptLoop() {
   while (!stopping_) {
-    pollfd pfd{listen_fd_, POLLIN, 0};
-    if (poll(&pfd, 1, 50) <= 0) continue;
-    int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    const int fd = AcceptWithin(listen_fd_, 50);
     if (fd < 0) continue;
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) {

@@ -25,6 +25,12 @@ class TempDir {
 
 // A port that was free on 127.0.0.1 a moment ago (bind to 0, read it back, close).
 int FreePort();
+// A listening TCP socket on 127.0.0.1 with a port of the kernel's choice (set in *port);
+// throws std::runtime_error naming `who` when that fails.
+int ListenOnLoopback(int* port, const std::string& who);
+// The next connection on `listen_fd` (close-on-exec), or -1 when none came within
+// `timeout_ms` (so an accept loop can check whether it should stop).
+int AcceptWithin(int listen_fd, int timeout_ms);
 
 struct CommandResult {
   int exit_code = -1;   // -1 when killed by the timeout or a signal

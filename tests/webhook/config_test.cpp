@@ -83,17 +83,55 @@ TEST(WebhookConfig, FlagsOverrideTheFile) {
   EXPECT_TRUE(config->global_pull_secret.empty());
 }
 
-TEST(WebhookConfig, ListenAddresses) {
-  auto any = ParseListenAddress(":8443");
-  ASSERT_TRUE(any.ok());
-  EXPECT_EQ(any->host, "");
-  EXPECT_EQ(any->port, 8443);
-  auto v6 = ParseListenAddress("[::1]:9");
-  ASSERT_TRUE(v6.ok());
-  EXPECT_EQ(v6->host, "::1");
-  EXPECT_FALSE(ParseListenAddress("8443").ok());
-  EXPECT_FALSE(ParseListenAddress(":99999").ok());
-  EXPECT_FALSE(ParseListenAddress("::1:9").ok());
+TEST(WebhookConfig, ErrorsSayWhatIsWrongWhere) {
+  auto message = [](const std::string& yaml) {
+    auto config = ParseWebhookConfig(yaml);
+    return config.ok() ? std::string("<ok>") : config.error().message;
+  };
+  EXPECT_EQ(message("budjet: 2s\n"), "config: unknown key \"budjet\"");
+  EXPECT_EQ(message("tls: {certFile: a, keyFil: b}\n"), "config: unknown key \"tls.keyFil\"");
+  EXPECT_EQ(message("tls: 5\n"), "config key \"tls\": expected a mapping (certFile, keyFile)");
+  EXPECT_EQ(message("tls: {certFile: [a]}\n"), "config key \"tls.certFile\": expected a single value");
+  EXPECT_EQ(message("skipNamespaces: a\n"), "config key \"skipNamespaces\": expected a list");
+  EXPECT_EQ(message("listen: 8443\n"),
+            "config key \"listen\": listen address \"8443\": expected HOST:PORT or :PORT");
+  EXPECT_EQ(message("noCommonPlatform: maybe\n"),
+            "config key \"noCommonPlatform\": \"maybe\" is no policy: expected pending, deny or ignore");
+  EXPECT_EQ(message("globalPullSecret: {namespace: \"\", name: pull}\n"),
+            "config key \"globalPullSecret.namespace\" is empty");
+  EXPECT_EQ(message("- a\n"), "config: expected a mapping at the top level");
+}
+
+TEST(WebhookConfig, KeysWithNoValue) {
+  // Most keep their default; a list or the pull secret written empty means none.
+  auto config = ParseWebhookConfig("listen:\ntls: {certFile: }\nbudget:\nskipNamespaces:\nglobalPullSecret:\n");
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(config->listen, ":8443");
+  EXPECT_EQ(config->tls_cert_file, "/tls/tls.crt");
+  EXPECT_EQ(config->budget, std::chrono::seconds(2));
+  EXPECT_TRUE(config->skip_namespaces.empty());
+  EXPECT_TRUE(config->global_pull_secret.empty());
+}
+
+TEST(WebhookConfig, FlagSpellingsAndAliases) {
+  WebhookConfig config;
+  Status s = ApplyFlags(config, {"--tls.certFile=/c", "--TLS-KEY", "/k", "--registries", "/r.yaml", "--docker-config",
+                                 "/d.json", "--skipNamespaces", "a,,b", "--global-pull-secret=ns/n", "--metrics_listen",
+                                 "[::1]:9"});
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  EXPECT_EQ(config.tls_cert_file, "/c");
+  EXPECT_EQ(config.tls_key_file, "/k");
+  EXPECT_EQ(config.registries_config_file, "/r.yaml");
+  EXPECT_EQ(config.docker_config, "/d.json");
+  EXPECT_EQ(config.skip_namespaces, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(config.global_pull_secret.ns, "ns");
+  EXPECT_EQ(config.metrics_listen, "[::1]:9");
+  Status bad = ApplyFlags(config, {"--listen", "8443"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().message, "--listen: listen address \"8443\": expected HOST:PORT or :PORT");
+  EXPECT_EQ(ApplyFlags(config, {"--nope", "x"}).error().message, "unknown flag --nope (see --help)");
+  EXPECT_EQ(ApplyFlags(config, {"--budget"}).error().message, "--budget: missing value");
+  EXPECT_EQ(ApplyFlags(config, {"stray"}).error().message, "unexpected argument \"stray\"");
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "base/encoding.h"
+#include "webhook/patch.h"
 #include "webhook/review.h"
 
 namespace archway::webhook {
@@ -52,18 +53,19 @@ std::string Annotation(const Json& pod, const std::string& key) {
   return metadata["annotations"][key].get<std::string>();
 }
 
-// The decision's patch as a DOM. Its text must be JSON exactly as Json::dump writes it.
-Json PatchOf(const Decision& decision) {
-  if (decision.patch.empty()) return Json::array();
-  Json patch = Json::parse(decision.patch);  // throws (failing the test) if it is not JSON
-  EXPECT_TRUE(patch.is_array()) << decision.patch;
-  EXPECT_EQ(patch.dump(), decision.patch);
+// A patch's text as a DOM. The text must be JSON exactly as Json::dump writes it.
+Json PatchOf(const std::string& text) {
+  if (text.empty()) return Json::array();
+  Json patch = Json::parse(text);  // throws (failing the test) if it is not JSON
+  EXPECT_TRUE(patch.is_array()) << text;
+  EXPECT_EQ(patch.dump(), text);
   return patch;
 }
 
 struct Applied {
   Decision decision;
-  Json pod;  // after the patch
+  std::string patch;  // the decision's mutation written for the pod
+  Json pod;           // after the patch
   PodPlan plan;
 };
 
@@ -76,8 +78,9 @@ Applied DecideAndApply(const Json& pod, const std::vector<ImageOutcome>& outcome
   // Decide only sees outcomes for the images it asked for, as the admitter does.
   std::vector<ImageOutcome> asked;
   if (plan->skip_reason.empty()) asked = outcomes;
-  applied.decision = Decide(pod, *plan, asked, facts, options);
-  applied.pod = pod.patch(PatchOf(applied.decision));  // throws if the patch does not apply
+  applied.decision = Decide(*plan, asked, facts, options);
+  applied.patch = WritePatch(applied.decision.mutation, plan->layout);
+  applied.pod = pod.patch(PatchOf(applied.patch));  // throws if the patch does not apply
   return applied;
 }
 
@@ -94,8 +97,8 @@ class AffinityTable : public ::testing::TestWithParam<AffinityCase> {};
 TEST_P(AffinityTable, PatchGivesExpectedAffinity) {
   const auto& c = GetParam();
   Applied applied = DecideAndApply(c.pod, c.outcomes);
-  EXPECT_TRUE(applied.decision.allowed);
-  EXPECT_EQ(Required(applied.pod), c.expected_terms) << applied.decision.patch;
+  EXPECT_TRUE(applied.decision.allowed());
+  EXPECT_EQ(Required(applied.pod), c.expected_terms) << applied.patch;
   EXPECT_EQ(Annotation(applied.pod, kPlatformsAnnotation), c.platforms);
   // Nothing but affinity and annotations changes.
   Json before = c.pod;
@@ -185,7 +188,7 @@ TEST(Decision, NodeSelectorOnArchNeedsNoLookup) {
   Applied applied = DecideAndApply(Pod(R"(,"nodeSelector":{"kubernetes.io/arch":"arm64"})"), {});
   EXPECT_FALSE(applied.plan.skip_reason.empty());
   EXPECT_EQ(Annotation(applied.pod, kSkippedReasonAnnotation), "spec.nodeSelector already sets kubernetes.io/arch");
-  EXPECT_EQ(applied.decision.result, "skipped");
+  EXPECT_EQ(applied.decision.result, AdmissionResult::kSkipped);
 }
 
 TEST(Decision, NoCommonPlatformPendingAddsUnsatisfiableRequirement) {
@@ -196,11 +199,14 @@ TEST(Decision, NoCommonPlatformPendingAddsUnsatisfiableRequirement) {
                         options);
   const Json exists = {{"key", "archway.dev/no-common-platform"}, {"operator", "Exists"}};
   EXPECT_EQ(Required(applied.pod), Json::array({Term({Zone("a"), exists}), Term({Zone("b"), exists})}));
-  EXPECT_TRUE(applied.decision.allowed);
+  EXPECT_TRUE(applied.decision.allowed());
   ASSERT_EQ(applied.decision.warnings.size(), 1u);
   EXPECT_NE(applied.decision.warnings[0].find("reg.lan/init:1 (linux/arm64)"), std::string::npos);
   EXPECT_NE(applied.decision.warnings[0].find("reg.lan/app:1 (linux/amd64)"), std::string::npos);
-  ASSERT_TRUE(applied.decision.event_note.has_value());
+  ASSERT_EQ(applied.decision.events.size(), 1u);
+  EXPECT_EQ(applied.decision.events[0].reason, "NoCommonPlatform");
+  EXPECT_NE(applied.decision.events[0].note.find("no platform in common"), std::string::npos);
+  EXPECT_EQ(applied.decision.result, AdmissionResult::kNoCommonPlatform);
   EXPECT_NE(Annotation(applied.pod, kSkippedReasonAnnotation).find("no platform in common"), std::string::npos);
   EXPECT_EQ(Annotation(applied.pod, kPlatformsAnnotation), "<none>");
 }
@@ -210,14 +216,16 @@ TEST(Decision, NoCommonPlatformDenyRejectsWith403) {
   options.policy = NoCommonPlatformPolicy::kDeny;
   auto plan = PlanPod(Pod(), "team", options);
   ASSERT_TRUE(plan.ok());
-  Decision decision = Decide(Pod(), *plan, {Resolved("reg.lan/app:1", {"windows/amd64"}), Resolved("x", {"linux/arm64"})},
-                             {}, options);
-  EXPECT_FALSE(decision.allowed);
-  EXPECT_EQ(decision.status_code, 403);
-  EXPECT_EQ(decision.status_reason, "Forbidden");
-  EXPECT_NE(decision.status_message.find("no platform in common"), std::string::npos);
-  EXPECT_TRUE(decision.patch.empty());
-  EXPECT_EQ(decision.result, "denied");
+  Decision decision =
+      Decide(*plan, {Resolved("reg.lan/app:1", {"windows/amd64"}), Resolved("x", {"linux/arm64"})}, {}, options);
+  EXPECT_FALSE(decision.allowed());
+  ASSERT_TRUE(decision.denial.has_value());
+  EXPECT_EQ(decision.denial->code, 403);
+  EXPECT_EQ(decision.denial->reason, "Forbidden");
+  EXPECT_NE(decision.denial->message.find("no platform in common"), std::string::npos);
+  EXPECT_TRUE(decision.mutation.empty());
+  EXPECT_EQ(WritePatch(decision.mutation, plan->layout), "");
+  EXPECT_EQ(decision.result, AdmissionResult::kDenied);
 }
 
 TEST(Decision, NoCommonPlatformIgnoreAdmitsWithoutAffinity) {
@@ -226,9 +234,9 @@ TEST(Decision, NoCommonPlatformIgnoreAdmitsWithoutAffinity) {
   Applied applied = DecideAndApply(Pod(R"(,"initContainers":[{"name":"i","image":"reg.lan/init:1"}])"),
                         {Resolved("reg.lan/init:1", {"linux/arm64"}), Resolved("reg.lan/app:1", {"linux/amd64"})},
                         options);
-  EXPECT_TRUE(applied.decision.allowed);
+  EXPECT_TRUE(applied.decision.allowed());
   EXPECT_EQ(Required(applied.pod), Json());
-  EXPECT_FALSE(applied.decision.event_note.has_value());
+  EXPECT_TRUE(applied.decision.events.empty());
   ASSERT_EQ(applied.decision.warnings.size(), 1u);
   EXPECT_NE(applied.decision.warnings[0].find("policy ignore"), std::string::npos);
 }
@@ -240,15 +248,15 @@ TEST(Decision, NodeNameIsNotRewrittenButWarnsOnWrongArch) {
   EXPECT_EQ(plan->node_name, "pi-01");
   ClusterFacts facts;
   facts.pinned_node_platform = OsArch{"linux", "arm64"};
-  Decision decision = Decide(pod, *plan, {Resolved("reg.lan/app:1", {"linux/amd64"})}, facts, {});
-  Json patched = pod.patch(PatchOf(decision));
+  Decision decision = Decide(*plan, {Resolved("reg.lan/app:1", {"linux/amd64"})}, facts, {});
+  Json patched = pod.patch(PatchOf(WritePatch(decision.mutation, plan->layout)));
   EXPECT_EQ(Required(patched), Json());
   EXPECT_EQ(Annotation(patched, kSkippedReasonAnnotation), "spec.nodeName is set to pi-01");
   ASSERT_EQ(decision.warnings.size(), 1u);
   EXPECT_NE(decision.warnings[0].find("node pi-01 is linux/arm64"), std::string::npos);
 
   facts.pinned_node_platform = OsArch{"linux", "amd64"};
-  EXPECT_TRUE(Decide(pod, *plan, {Resolved("reg.lan/app:1", {"linux/amd64"})}, facts, {}).warnings.empty());
+  EXPECT_TRUE(Decide(*plan, {Resolved("reg.lan/app:1", {"linux/amd64"})}, facts, {}).warnings.empty());
 }
 
 TEST(Decision, OptOutAnnotation) {
@@ -267,8 +275,8 @@ TEST(Decision, SkippedNamespaceIsUntouched) {
   DecisionOptions options;
   options.skip_namespaces = {"kube-system", "team"};
   Applied applied = DecideAndApply(Pod(), {}, options);
-  EXPECT_TRUE(applied.decision.patch.empty());
-  EXPECT_EQ(applied.decision.result, "unchanged");
+  EXPECT_TRUE(applied.patch.empty());
+  EXPECT_EQ(applied.decision.result, AdmissionResult::kUnchanged);
 }
 
 TEST(Decision, UninspectableImageNeverYieldsAnAffinity) {
@@ -283,7 +291,7 @@ TEST(Decision, UninspectableImageNeverYieldsAnAffinity) {
   EXPECT_EQ(Required(applied.pod), Json());
   ASSERT_EQ(applied.decision.warnings.size(), 1u);
   EXPECT_NE(applied.decision.warnings[0].find("reg.lan/init:1: unauthorized"), std::string::npos);
-  EXPECT_EQ(applied.decision.result, "error");
+  EXPECT_EQ(applied.decision.result, AdmissionResult::kError);
   EXPECT_NE(Annotation(applied.pod, kSkippedReasonAnnotation).find("could not inspect reg.lan/init:1"), std::string::npos);
 }
 
@@ -338,11 +346,6 @@ TEST(Decision, DeeplyNestedTermIsRejectedNotCopiedRecursively) {
   EXPECT_TRUE(PlanPod(real, "team", {}).ok());
 }
 
-TEST(Decision, EscapesJsonPointerTokens) {
-  EXPECT_EQ(EscapeJsonPointerToken("archway.dev/platforms"), "archway.dev~1platforms");
-  EXPECT_EQ(EscapeJsonPointerToken("a~b/c"), "a~0b~1c");
-}
-
 std::string ReadTestdata(const std::string& name) {
   std::ifstream in(std::string(ARCHWAY_SOURCE_DIR) + "/tests/webhook/testdata/" + name);
   std::stringstream text;
@@ -363,14 +366,14 @@ TEST(Decision, RealApiserverReview) {
   EXPECT_EQ(plan->images, (std::vector<std::string>{"registry.lan:5000/web-migrate:1.4", "registry.lan:5000/web:1.4",
                                                     "busybox:1.36"}));
   EXPECT_EQ(plan->pull_secrets, std::vector<std::string>{"regcred"});
-  Decision decision = Decide(request->object, *plan,
+  Decision decision = Decide(*plan,
                              {Resolved("registry.lan:5000/web-migrate:1.4", {"linux/amd64", "linux/arm64", "linux/arm"}),
                               Resolved("registry.lan:5000/web:1.4", {"linux/amd64", "linux/arm64"}),
                               Resolved("busybox:1.36", {"linux/386", "linux/amd64", "linux/arm", "linux/arm64",
                                                         "linux/ppc64le", "linux/riscv64", "linux/s390x"})},
                              {}, {});
   // The answer as the apiserver reads it: base64 JSON Patch.
-  const Json answer = Json::parse(EncodeAdmissionResponse(*request, decision));
+  const Json answer = Json::parse(EncodeAdmissionResponse(*request, decision, WritePatch(decision.mutation, plan->layout)));
   EXPECT_EQ(answer["apiVersion"], "admission.k8s.io/v1");
   EXPECT_EQ(answer["kind"], "AdmissionReview");
   EXPECT_EQ(answer["response"]["uid"], "49093b6f-cb67-43fd-a18c-dc2676963159");
@@ -407,8 +410,8 @@ TEST(Review, RejectsWhatIsNotAReview) {
 }
 
 // The JSON Patch text of the answer, "" when it has none.
-std::string PatchTextOf(const AdmissionRequest& request, const Decision& decision) {
-  const Json answer = Json::parse(EncodeAdmissionResponse(request, decision));
+std::string PatchTextOf(const AdmissionRequest& request, const Decision& decision, const std::string& patch) {
+  const Json answer = Json::parse(EncodeAdmissionResponse(request, decision, patch));
   if (!answer["response"].contains("patch")) return "";
   return Base64Decode(answer["response"]["patch"].get<std::string>()).value_or("<not base64>");
 }
@@ -419,9 +422,10 @@ TEST(Review, PatchTextIsCarriedAsItIs) {
   request.api_version = "admission.k8s.io/v1";
   request.uid = "u\"1\\\n\xC3\xA9";
   Decision decision;
-  decision.patch = R"([{"op":"add","path":"/metadata/annotations/a~1b","value":"line\nbreak \"q\" \\ \t \u0001 \u007f"}])";
-  EXPECT_EQ(PatchTextOf(request, decision), decision.patch);
-  const Json answer = Json::parse(EncodeAdmissionResponse(request, decision));
+  const std::string patch =
+      R"([{"op":"add","path":"/metadata/annotations/a~1b","value":"line\nbreak \"q\" \\ \t \u0001 \u007f"}])";
+  EXPECT_EQ(PatchTextOf(request, decision, patch), patch);
+  const Json answer = Json::parse(EncodeAdmissionResponse(request, decision, patch));
   EXPECT_EQ(answer["response"]["uid"], request.uid);
 }
 
@@ -430,12 +434,9 @@ TEST(Review, DenialCarriesStatus) {
   request.api_version = "admission.k8s.io/v1";
   request.uid = "u1";
   Decision decision;
-  decision.allowed = false;
-  decision.status_code = 403;
-  decision.status_reason = "Forbidden";
-  decision.status_message = "no";
+  decision.denial = Denial{403, "Forbidden", "no"};
   decision.warnings = {"w"};
-  const Json answer = Json::parse(EncodeAdmissionResponse(request, decision));
+  const Json answer = Json::parse(EncodeAdmissionResponse(request, decision, "[]"));
   EXPECT_EQ(answer["response"]["status"], (Json{{"code", 403}, {"reason", "Forbidden"}, {"message", "no"}}));
   EXPECT_FALSE(answer["response"].contains("patch"));
   EXPECT_EQ(answer["response"]["warnings"], Json::array({"w"}));
@@ -492,16 +493,22 @@ void ExpectSameDecisions(const std::string& review_text) {
     for (size_t variant = 0; variant < 7; ++variant) {
       for (const auto& fact : facts) {
         const auto outcomes = OutcomesFor(*plan, variant);
-        Decision expected = Decide(whole, *plan, outcomes, fact, options);
-        Decision actual = Decide(parsed->object, *parsed_plan, outcomes, fact, options);
-        EXPECT_EQ(expected.patch, actual.patch);
+        Decision expected = Decide(*plan, outcomes, fact, options);
+        Decision actual = Decide(*parsed_plan, outcomes, fact, options);
+        const std::string expected_patch = WritePatch(expected.mutation, plan->layout);
+        const std::string actual_patch = WritePatch(actual.mutation, parsed_plan->layout);
+        EXPECT_EQ(expected_patch, actual_patch);
         EXPECT_EQ(expected.warnings, actual.warnings);
         EXPECT_EQ(expected.result, actual.result);
-        EXPECT_EQ(expected.allowed, actual.allowed);
-        EXPECT_EQ(expected.status_message, actual.status_message);
-        EXPECT_EQ(expected.event_note, actual.event_note);
-        EXPECT_NO_THROW((void)whole.patch(PatchOf(actual)));
-        EXPECT_EQ(PatchTextOf(*parsed, actual), actual.allowed ? actual.patch : "");
+        EXPECT_EQ(expected.allowed(), actual.allowed());
+        EXPECT_EQ(expected.denial.has_value(), actual.denial.has_value());
+        if (expected.denial && actual.denial) {
+          EXPECT_EQ(expected.denial->message, actual.denial->message);
+        }
+        ASSERT_EQ(expected.events.size(), actual.events.size());
+        for (size_t i = 0; i < expected.events.size(); ++i) EXPECT_EQ(expected.events[i].note, actual.events[i].note);
+        EXPECT_NO_THROW((void)whole.patch(PatchOf(actual_patch)));
+        EXPECT_EQ(PatchTextOf(*parsed, actual, actual_patch), actual.allowed() ? actual_patch : "");
       }
     }
   }

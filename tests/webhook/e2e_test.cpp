@@ -391,6 +391,25 @@ TEST_F(WebhookE2E, MutatesPodsOverOneKeepAliveConnectionWithoutH2) {
   EXPECT_NE(metrics.body.find("archway_admission_latency_seconds_count"), std::string::npos);
   EXPECT_NE(metrics.body.find("archway_registry_requests_total{registry=\"" + registry_->host()), std::string::npos);
   EXPECT_NE(metrics.body.find("archway_cache_misses_total"), std::string::npos);
+
+  // Connections are counted per port: more reviews on the kept connection add none, each
+  // scrape (a new connection) adds one.
+  auto connections = [](const std::string& body, const std::string& listener) {
+    const std::string series = "archway_webhook_connections_total{listener=\"" + listener + "\"} ";
+    const auto at = body.find(series);
+    return at == std::string::npos ? -1.0 : std::stod(body.substr(at + series.size()));
+  };
+  const double https_before = connections(metrics.body, "https");
+  const double scrapes_before = connections(metrics.body, "metrics");
+  EXPECT_GE(https_before, 1.0) << metrics.body;
+  EXPECT_GE(scrapes_before, 1.0) << metrics.body;
+  for (const char* uid : {"u5", "u6"}) {
+    const Json review = Review(uid, "team", {}, {multi_});
+    EXPECT_EQ(Decode(review, client.Post(review.dump())).Terms(), Arch({"amd64", "arm64"}));
+  }
+  auto again = testing::HttpCall(webhook.metrics_host(), "GET", "/metrics");
+  EXPECT_EQ(connections(again.body, "https"), https_before) << again.body;
+  EXPECT_EQ(connections(again.body, "metrics"), scrapes_before + 1) << again.body;
 }
 
 TEST_F(WebhookE2E, BadRequestsGetErrorsNotCrashes) {

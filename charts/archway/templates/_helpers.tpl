@@ -127,6 +127,51 @@ timeoutSeconds of the webhook: explicit, or the budget rounded up to whole secon
 {{- $timeout -}}
 {{- end }}
 
+{{/* The webhook's default affinity: spread replicas across nodes, so one node going down leaves admission available. */}}
+{{- define "archway.webhookDefaultAffinity" -}}
+podAntiAffinity:
+  preferredDuringSchedulingIgnoredDuringExecution:
+    - weight: 100
+      podAffinityTerm:
+        topologyKey: kubernetes.io/hostname
+        labelSelector:
+          matchLabels:
+            {{- include "archway.componentSelectorLabels" (dict "root" . "component" "webhook") | nindent 12 }}
+{{- end }}
+
+{{/*
+The affinity of archway's own pods: `affinity` with a required node affinity on
+image.platforms ANDed into each of its nodeSelectorTerms (terms are ORed, so a separate
+term would widen it): one term per OS of the platforms, for each term of the user's (a
+single empty one when there is none). Pass (dict "root" $ "affinity" <map>); answers YAML.
+*/}}
+{{- define "archway.podAffinity" -}}
+{{- $affinity := deepCopy (.affinity | default dict) -}}
+{{- $archsByOs := dict -}}
+{{- range $platform := .root.Values.image.platforms -}}
+{{- $parts := splitList "/" $platform -}}
+{{- $os := index $parts 0 -}}
+{{- $_ := set $archsByOs $os (append (get $archsByOs $os | default (list)) (index $parts 1)) -}}
+{{- end -}}
+{{- if $archsByOs -}}
+{{- $nodeAffinity := get $affinity "nodeAffinity" | default dict -}}
+{{- $required := get $nodeAffinity "requiredDuringSchedulingIgnoredDuringExecution" | default dict -}}
+{{- $terms := list -}}
+{{- range $term := get $required "nodeSelectorTerms" | default (list dict) -}}
+{{- range $os := keys $archsByOs | sortAlpha -}}
+{{- $platform := list (dict "key" "kubernetes.io/os" "operator" "In" "values" (list $os)) (dict "key" "kubernetes.io/arch" "operator" "In" "values" (get $archsByOs $os)) -}}
+{{- $combined := deepCopy $term -}}
+{{- $_ := set $combined "matchExpressions" (concat (get $term "matchExpressions" | default (list)) $platform) -}}
+{{- $terms = append $terms $combined -}}
+{{- end -}}
+{{- end -}}
+{{- $_ := set $required "nodeSelectorTerms" $terms -}}
+{{- $_ := set $nodeAffinity "requiredDuringSchedulingIgnoredDuringExecution" $required -}}
+{{- $_ := set $affinity "nodeAffinity" $nodeAffinity -}}
+{{- end -}}
+{{- toYaml $affinity -}}
+{{- end }}
+
 {{/* Restricted pod security settings shared by both Deployments. */}}
 {{- define "archway.podSecurityContext" -}}
 runAsNonRoot: true

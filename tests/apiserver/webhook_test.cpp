@@ -1,0 +1,591 @@
+// The webhook, called by a real kube-apiserver: `archway webhook` runs on loopback under
+// its chart ServiceAccount's token, the MutatingWebhookConfiguration is the chart's own
+// (rendered with failurePolicy Fail, so any failure of the call fails the create instead
+// of passing silently; with a URL and the test CA instead of the Service), and pods are
+// created through the API. The images are real, in docker-registry on loopback. A TCP
+// relay in front of the webhook counts the apiserver's connections and reads its ALPN
+// offer; another delays a registry. kube-controller-manager runs the ReplicaSet and Job
+// controllers too, to see the reviews of pods made by controllers.
+#include <chrono>
+#include <map>
+#include <set>
+#include <sstream>
+#include <thread>
+#include <tuple>
+
+#include <gtest/gtest.h>
+
+#include "base/encoding.h"
+#include "tests/apiserver/apiserver_env.h"
+#include "tests/support/fixtures.h"
+#include "tests/support/http_server.h"
+#include "tests/support/registry_server.h"
+#include "tests/support/tcp_relay.h"
+
+namespace archway::apitest {
+namespace {
+
+ARCHWAY_APISERVER_SUITE((SuiteOptions{testing::EnvtestOptions{
+    .controller_manager = true,
+    .controllers = {"serviceaccount", "namespace", "garbagecollector", "root-ca-cert-publisher", "replicaset", "job"},
+    .apiserver_flags = {}}}));
+
+constexpr const char* kDenyLabel = "archway-test/policy";
+
+const Json kNoCommonPlatformTerm = Json::parse(
+    R"({"matchExpressions":[{"key":"archway.dev/no-common-platform","operator":"Exists"}]})");
+
+Json Expression(const std::string& key, const std::vector<std::string>& values) {
+  return {{"key", key}, {"operator", "In"}, {"values", values}};
+}
+
+// The term archway adds for one OS.
+Json PlatformExpressions(const std::string& os, const std::vector<std::string>& archs) {
+  return Json::array({Expression("kubernetes.io/os", {os}), Expression("kubernetes.io/arch", archs)});
+}
+
+Json Terms(const Json& pod) {
+  const auto pointer =
+      "/spec/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms"_json_pointer;
+  return pod.contains(pointer) ? pod.at(pointer) : Json();
+}
+
+std::string Annotation(const Json& pod, const std::string& key) {
+  const Json annotations = pod["metadata"].value("annotations", Json::object());
+  return annotations.contains(key) ? annotations[key].get<std::string>() : "<none>";
+}
+
+struct PodSpec {
+  std::vector<std::string> init_images{};
+  std::vector<std::string> images{};
+  std::vector<std::string> pull_secrets{};
+  Json affinity{};
+  Json node_selector{};
+};
+
+Json PodObject(const std::string& name, const PodSpec& spec) {
+  Json pod = {{"apiVersion", "v1"},
+              {"kind", "Pod"},
+              {"metadata", {{"name", name}}},
+              {"spec", {{"containers", Json::array()}}}};
+  for (size_t i = 0; i < spec.init_images.size(); ++i) {
+    pod["spec"]["initContainers"].push_back({{"name", "init" + std::to_string(i)}, {"image", spec.init_images[i]}});
+  }
+  for (size_t i = 0; i < spec.images.size(); ++i) {
+    pod["spec"]["containers"].push_back({{"name", "c" + std::to_string(i)}, {"image", spec.images[i]}});
+  }
+  for (const auto& secret : spec.pull_secrets) pod["spec"]["imagePullSecrets"].push_back({{"name", secret}});
+  if (!spec.affinity.is_null()) pod["spec"]["affinity"] = spec.affinity;
+  if (!spec.node_selector.is_null()) pod["spec"]["nodeSelector"] = spec.node_selector;
+  return pod;
+}
+
+struct Created {
+  http::Response response;
+  Json pod;  // as the API answered it (after every mutation)
+  std::chrono::milliseconds took{0};
+  std::string Warnings() const {
+    std::string all;
+    for (const auto& w : apitest::Warnings(response)) all += w + "\n";
+    return all;
+  }
+};
+
+Created CreatePod(const std::string& ns, const Json& pod, bool dry_run = false) {
+  const auto start = Clock::now();
+  Created created;
+  created.response = Cluster().Call("POST", "/api/v1/namespaces/" + ns + "/pods" + (dry_run ? "?dryRun=All" : ""),
+                                    pod.dump());
+  created.took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+  created.pod = Body(created.response);
+  return created;
+}
+
+Json GetPod(const std::string& ns, const std::string& name) {
+  return Body(Cluster().Call("GET", "/api/v1/namespaces/" + ns + "/pods/" + name));
+}
+
+// events.k8s.io/v1 Events in `ns` about the Pod `name`.
+std::vector<Json> PodEvents(const std::string& ns, const std::string& name) {
+  std::vector<Json> out;
+  for (const auto& e : Body(Cluster().Call("GET", "/apis/events.k8s.io/v1/namespaces/" + ns + "/events"))
+                           .value("items", Json::array())) {
+    if (e["regarding"].value("kind", "") == "Pod" && e["regarding"].value("name", "") == name) out.push_back(e);
+  }
+  return out;
+}
+
+Json DockerConfigSecret(const std::string& name, const std::string& registry, const std::string& user,
+                        const std::string& password) {
+  const std::string config =
+      Json{{"auths", {{registry, {{"auth", Base64Encode(user + ":" + password)}}}}}}.dump();
+  return {{"apiVersion", "v1"},
+          {"kind", "Secret"},
+          {"metadata", {{"name", name}}},
+          {"type", "kubernetes.io/dockerconfigjson"},
+          {"data", {{".dockerconfigjson", Base64Encode(config)}}}};
+}
+
+class WebhookOnApiserver : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (!ClusterAvailable()) return;
+    registry_ = new testing::RegistryServer();
+    private_registry_ = new testing::RegistryServer(
+        testing::RegistryServerOptions::Htpasswd({{"ci", "s3cret"}, {"global", "g10bal"}}));
+    const std::string host = registry_->host();
+    testing::PushPlatformImage(*registry_, "e2e/amd64", "1", "linux/amd64");
+    testing::PushPlatformImage(*registry_, "e2e/arm64", "1", "linux/arm64");
+    testing::PushPlatformIndex(*registry_, "e2e/multi", "1", {"linux/amd64", "linux/arm64"});
+    testing::PushPlatformIndex(*registry_, "e2e/mixed", "1", {"linux/amd64", "linux/arm64", "windows/amd64"});
+    testing::PushPlatformImage(*private_registry_, "team/private", "1", "linux/arm64");
+    testing::PushPlatformImage(*private_registry_, "team/global-only", "1", "linux/amd64");
+    amd64_ = host + "/e2e/amd64:1";
+    arm64_ = host + "/e2e/arm64:1";
+    multi_ = host + "/e2e/multi:1";
+    mixed_ = host + "/e2e/mixed:1";
+    private_image_ = private_registry_->host() + "/team/private:1";
+    global_only_ = private_registry_->host() + "/team/global-only:1";
+
+    // The default release (opt-out namespaces, pending policy, a global pull secret), and
+    // a second release with the deny policy, selected by the opt-in namespaceSelector.
+    chart_ = new charttest::Rendered(RenderChart(
+        {"--set", "webhook.failurePolicy=Fail", "--set", "globalPullSecret.name=archway-pull", "--set-json",
+         std::string(R"(webhook.namespaceSelector={"matchExpressions":[{"key":")") + kDenyLabel +
+             R"(","operator":"DoesNotExist"}]})"}));
+    deny_chart_ = new charttest::Rendered(RenderChart(
+        {"--set", "fullnameOverride=archway-deny", "--set", "webhook.noCommonPlatform=deny", "--set",
+         "webhook.failurePolicy=Fail", "--set-json",
+         std::string(R"(webhook.namespaceSelector={"matchLabels":{")") + kDenyLabel + R"(":"deny"}})"}));
+
+    webhook_ = new ArchwayWebhook("webhook", RenderedConfig(*chart_, "archway-webhook"),
+                                  ServiceAccountKubeconfig(kWebhookServiceAccount));
+    deny_webhook_ = new ArchwayWebhook("deny-webhook", RenderedConfig(*deny_chart_, "archway-deny-webhook"),
+                                       ServiceAccountKubeconfig(kWebhookServiceAccount));
+    relay_ = new testing::TcpRelay(webhook_->host());
+    ASSERT_TRUE(webhook_->WaitReady()) << webhook_->Log();
+    ASSERT_TRUE(deny_webhook_->WaitReady()) << deny_webhook_->Log();
+    for (auto [rendered, name, url] :
+         {std::tuple{chart_, "archway", "https://" + relay_->host() + "/mutate"},
+          std::tuple{deny_chart_, "archway-deny", "https://" + deny_webhook_->host() + "/mutate"}}) {
+      auto applied = Cluster().Apply(WebhookConfigurationFor(*rendered, name, url, Cluster().ca_pem()), false);
+      ASSERT_TRUE(applied.ok()) << applied.error().message;
+    }
+    // The apiserver picks up webhook configurations from a watch: wait until it calls us.
+    Cluster().CreateNamespace("probe");
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          return Annotation(CreatePod("probe", PodObject("probe", {.images = {amd64_}}), true).pod,
+                            "archway.dev/platforms") != "<none>";
+        },
+        std::chrono::seconds(30)))
+        << webhook_->Log();
+  }
+
+  static void TearDownTestSuite() {
+    if (!ClusterAvailable()) return;
+    // The configurations go first, so nothing calls a webhook that is gone.
+    for (const char* name : {"archway", "archway-deny", "archway-capture"}) {
+      Cluster().Call("DELETE", std::string("/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/") + name);
+    }
+    for (ArchwayWebhook* w : {webhook_, deny_webhook_}) {
+      if (w == nullptr) continue;
+      const int code = w->process().Stop();
+      EXPECT_EQ(code, 0) << w->Log();
+      EXPECT_TRUE(w->process().GroupGone());
+    }
+    delete relay_;
+    delete webhook_;
+    delete deny_webhook_;
+    delete chart_;
+    delete deny_chart_;
+    delete registry_;
+    delete private_registry_;
+  }
+
+  void SetUp() override { ARCHWAY_REQUIRE_CLUSTER(); }
+
+  static testing::RegistryServer* registry_;
+  static testing::RegistryServer* private_registry_;
+  static charttest::Rendered* chart_;
+  static charttest::Rendered* deny_chart_;
+  static ArchwayWebhook* webhook_;
+  static ArchwayWebhook* deny_webhook_;
+  static testing::TcpRelay* relay_;
+  static std::string amd64_, arm64_, multi_, mixed_, private_image_, global_only_;
+};
+
+testing::RegistryServer* WebhookOnApiserver::registry_ = nullptr;
+testing::RegistryServer* WebhookOnApiserver::private_registry_ = nullptr;
+charttest::Rendered* WebhookOnApiserver::chart_ = nullptr;
+charttest::Rendered* WebhookOnApiserver::deny_chart_ = nullptr;
+ArchwayWebhook* WebhookOnApiserver::webhook_ = nullptr;
+ArchwayWebhook* WebhookOnApiserver::deny_webhook_ = nullptr;
+testing::TcpRelay* WebhookOnApiserver::relay_ = nullptr;
+std::string WebhookOnApiserver::amd64_, WebhookOnApiserver::arm64_, WebhookOnApiserver::multi_,
+    WebhookOnApiserver::mixed_, WebhookOnApiserver::private_image_, WebhookOnApiserver::global_only_;
+
+TEST_F(WebhookOnApiserver, PodsGetExactlyTheAffinityTheirImagesNeed) {
+  Cluster().CreateNamespace("affinity");
+  struct Case {
+    std::string name{};
+    PodSpec spec{};
+    Json terms{};  // expected, as stored
+    std::string platforms_annotation{};
+  };
+  const Json user_terms = Json::parse(R"([
+      {"matchExpressions":[{"key":"disk","operator":"In","values":["ssd"]}]},
+      {"matchExpressions":[{"key":"zone","operator":"In","values":["a","b"]}]}])");
+  Json anded = user_terms;
+  for (auto& term : anded) {
+    for (const auto& e : PlatformExpressions("linux", {"amd64", "arm64"})) term["matchExpressions"].push_back(e);
+  }
+  const std::vector<Case> cases = {
+      {"no-affinity", {.images = {amd64_}}, Json::array({{{"matchExpressions", PlatformExpressions("linux", {"amd64"})}}}),
+       "linux/amd64"},
+      {"two-user-terms",
+       {.images = {multi_},
+        .affinity = {{"nodeAffinity", {{"requiredDuringSchedulingIgnoredDuringExecution", {{"nodeSelectorTerms", user_terms}}}}}}},
+       anded, "linux/amd64,linux/arm64"},
+      {"init-narrows", {.init_images = {amd64_}, .images = {multi_}},
+       Json::array({{{"matchExpressions", PlatformExpressions("linux", {"amd64"})}}}), "linux/amd64"},
+      {"mixed-os", {.images = {mixed_}},
+       Json::array({{{"matchExpressions", PlatformExpressions("linux", {"amd64", "arm64"})}},
+                    {{"matchExpressions", PlatformExpressions("windows", {"amd64"})}}}),
+       "linux/amd64,linux/arm64,windows/amd64"},
+      // The user pinned the architecture: left as written.
+      {"node-selector-arch", {.images = {amd64_}, .node_selector = {{"kubernetes.io/arch", "arm64"}}}, Json(), "<none>"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    Created created = CreatePod("affinity", PodObject(c.name, c.spec));
+    ASSERT_EQ(created.response.status, 201) << created.response.body;
+    const Json stored = GetPod("affinity", c.name);
+    EXPECT_EQ(Terms(stored), c.terms) << stored["spec"].dump();
+    EXPECT_EQ(Annotation(stored, "archway.dev/platforms"), c.platforms_annotation);
+    EXPECT_EQ(stored["spec"].value("nodeSelector", Json()), c.spec.node_selector);
+  }
+  const Json pinned = GetPod("affinity", "node-selector-arch");
+  EXPECT_NE(Annotation(pinned, "archway.dev/skipped-reason").find("arch"), std::string::npos)
+      << pinned["metadata"].dump();
+}
+
+TEST_F(WebhookOnApiserver, PrivateImageIsResolvedWithThePodsPullSecret) {
+  Cluster().CreateNamespace("private");
+  auto secret = Cluster().Call("POST", "/api/v1/namespaces/private/secrets",
+                               DockerConfigSecret("regcred", private_registry_->host(), "ci", "s3cret").dump());
+  ASSERT_EQ(secret.status, 201) << secret.body;
+  // The webhook reads pull secrets from its watch cache: the Secret arrives by watch.
+  const Json with_secret = PodObject("with-secret", {.images = {private_image_}, .pull_secrets = {"regcred"}});
+  ASSERT_TRUE(WaitFor([&] { return !Terms(CreatePod("private", with_secret, true).pod).is_null(); },
+                      std::chrono::seconds(15)))
+      << webhook_->Log();
+  Created created = CreatePod("private", with_secret);
+  ASSERT_EQ(created.response.status, 201) << created.response.body;
+  EXPECT_EQ(Terms(GetPod("private", "with-secret")),
+            Json::array({{{"matchExpressions", PlatformExpressions("linux", {"arm64"})}}}));
+
+  // Without the secret the image cannot be read: no affinity, and the user is told why.
+  Created without = CreatePod("private", PodObject("without-secret", {.images = {private_image_}}));
+  ASSERT_EQ(without.response.status, 201) << without.response.body;
+  EXPECT_EQ(Terms(GetPod("private", "without-secret")), Json());
+  EXPECT_NE(without.Warnings().find("could not inspect"), std::string::npos) << without.Warnings();
+}
+
+TEST_F(WebhookOnApiserver, GlobalPullSecretResolvesImagesInEveryNamespace) {
+  Cluster().CreateNamespace("global-a");
+  // Before the global secret exists the image is unreadable...
+  Created before = CreatePod("global-a", PodObject("before", {.images = {global_only_}}));
+  ASSERT_EQ(before.response.status, 201) << before.response.body;
+  EXPECT_EQ(Terms(before.pod), Json());
+  EXPECT_NE(before.Warnings().find("could not inspect"), std::string::npos) << before.Warnings();
+
+  // ...and once it does (chart value globalPullSecret.name, in the release namespace),
+  // pods with no imagePullSecrets of their own get their affinity.
+  auto secret = Cluster().Call(
+      "POST", std::string("/api/v1/namespaces/") + kReleaseNamespace + "/secrets",
+      DockerConfigSecret("archway-pull", private_registry_->host(), "global", "g10bal").dump());
+  ASSERT_EQ(secret.status, 201) << secret.body;
+  const Json pod = PodObject("after", {.images = {global_only_}});
+  ASSERT_TRUE(WaitFor([&] { return !Terms(CreatePod("global-a", pod, true).pod).is_null(); }, std::chrono::seconds(15)))
+      << webhook_->Log();
+  Created after = CreatePod("global-a", pod);
+  ASSERT_EQ(after.response.status, 201) << after.response.body;
+  EXPECT_EQ(Terms(GetPod("global-a", "after")), Json::array({{{"matchExpressions", PlatformExpressions("linux", {"amd64"})}}}));
+  // The global secret's credentials reached the registry they belong to.
+  bool authenticated_pull = false;
+  for (const auto& r : private_registry_->Requests()) {
+    authenticated_pull |= r.method == "GET" && r.path == "/v2/team/global-only/manifests/1" && r.status == 200;
+  }
+  EXPECT_TRUE(authenticated_pull) << private_registry_->DescribeRequests();
+}
+
+TEST_F(WebhookOnApiserver, NoCommonPlatformWaitsVisiblyWithAWarningAndAnEvent) {
+  Cluster().CreateNamespace("nocommon");
+  Created created = CreatePod("nocommon", PodObject("stuck", {.init_images = {amd64_}, .images = {arm64_}}));
+  ASSERT_EQ(created.response.status, 201) << created.response.body;
+  EXPECT_EQ(Terms(GetPod("nocommon", "stuck")), Json::array({kNoCommonPlatformTerm}));
+  // The warning kubectl prints comes back through the apiserver's Warning header.
+  EXPECT_NE(created.Warnings().find("no platform in common"), std::string::npos) << created.Warnings();
+  ASSERT_TRUE(WaitFor([] { return !PodEvents("nocommon", "stuck").empty(); }, std::chrono::seconds(10)))
+      << webhook_->Log();
+  const Json event = PodEvents("nocommon", "stuck").front();
+  EXPECT_EQ(event.value("reason", ""), "NoCommonPlatform");
+  EXPECT_EQ(event.value("type", ""), "Warning");
+  EXPECT_NE(event.value("note", "").find(amd64_), std::string::npos) << event.dump();
+}
+
+TEST_F(WebhookOnApiserver, DenyPolicyRefusesTheCreateWithTheReason) {
+  Cluster().CreateNamespace("denied", {{kDenyLabel, "deny"}});
+  Created refused = CreatePod("denied", PodObject("stuck", {.init_images = {amd64_}, .images = {arm64_}}));
+  EXPECT_EQ(refused.response.status, 403) << refused.response.body;
+  const std::string message = refused.pod.value("message", "");
+  EXPECT_NE(message.find("admission webhook \"pods.archway.dev\" denied the request"), std::string::npos) << message;
+  EXPECT_NE(message.find("no platform in common"), std::string::npos) << message;
+  EXPECT_NE(message.find(arm64_), std::string::npos) << message;
+  EXPECT_EQ(Cluster().Call("GET", "/api/v1/namespaces/denied/pods/stuck").status, 404);
+  // The same release still mutates the pods it can place.
+  Created placed = CreatePod("denied", PodObject("fine", {.images = {arm64_}}));
+  ASSERT_EQ(placed.response.status, 201) << placed.response.body;
+  EXPECT_EQ(Terms(placed.pod), Json::array({{{"matchExpressions", PlatformExpressions("linux", {"arm64"})}}}));
+}
+
+TEST_F(WebhookOnApiserver, DryRunIsMutatedButRecordsNoEvent) {
+  Cluster().CreateNamespace("dryrun");
+  auto mwc = Body(Cluster().Call("GET", "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/archway"));
+  EXPECT_EQ(mwc["webhooks"][0].value("sideEffects", ""), "NoneOnDryRun");
+  Created dry = CreatePod("dryrun", PodObject("dry", {.init_images = {amd64_}, .images = {arm64_}}), true);
+  ASSERT_EQ(dry.response.status, 201) << dry.response.body;
+  EXPECT_EQ(Terms(dry.pod), Json::array({kNoCommonPlatformTerm}));
+  EXPECT_EQ(Cluster().Call("GET", "/api/v1/namespaces/dryrun/pods/dry").status, 404);
+
+  if (!Cluster().binaries().kubectl.empty()) {
+    // The same through `kubectl create --dry-run=server`, as a user would.
+    const std::string file = Cluster().dir().File("dry-kubectl.json");
+    testing::WriteFile(file, PodObject("dry-kubectl", {.init_images = {amd64_}, .images = {arm64_}}).dump());
+    auto r = testing::RunCommand({Cluster().binaries().kubectl, "--kubeconfig", Cluster().admin_kubeconfig(), "-n",
+                                  "dryrun", "create", "--dry-run=server", "-o", "json", "-f", file},
+                                 std::chrono::seconds(30));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("archway.dev/no-common-platform"), std::string::npos) << r.output;
+  } else {
+    std::printf("kubectl is not on PATH: `kubectl create --dry-run=server` not run (the API call above was)\n");
+  }
+  // A real create afterwards records its Event: so the dry runs' absence is not a delay.
+  ASSERT_EQ(CreatePod("dryrun", PodObject("real", {.init_images = {amd64_}, .images = {arm64_}})).response.status, 201);
+  ASSERT_TRUE(WaitFor([] { return !PodEvents("dryrun", "real").empty(); }, std::chrono::seconds(10)));
+  EXPECT_TRUE(PodEvents("dryrun", "dry").empty());
+  EXPECT_TRUE(PodEvents("dryrun", "dry-kubectl").empty());
+}
+
+TEST_F(WebhookOnApiserver, SlowRegistryIsAnsweredWithinTheBudget) {
+  Cluster().CreateNamespace("slow");
+  auto mwc = Body(Cluster().Call("GET", "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/archway"));
+  const int timeout_seconds = mwc["webhooks"][0].value("timeoutSeconds", 0);
+  ASSERT_EQ(timeout_seconds, 4) << "the chart's timeoutSeconds for the default 2s budget";
+  // Every answer of this registry arrives 3 s late: past the 2 s budget, within the
+  // apiserver's 4 s. failurePolicy is Fail: had the apiserver's timeout fired, the create
+  // would have been refused.
+  testing::TcpRelay slow(registry_->host());
+  slow.SetResponseDelay(std::chrono::seconds(3));
+  const std::string image = slow.host() + "/e2e/amd64:1";
+  Created first = CreatePod("slow", PodObject("first", {.images = {image}}));
+  ASSERT_EQ(first.response.status, 201) << first.response.body;
+  EXPECT_LT(first.took, std::chrono::milliseconds(3500)) << "the webhook answers within its 2 s budget";
+  EXPECT_EQ(Terms(first.pod), Json());
+  EXPECT_NE(first.Warnings().find("did not finish within the time budget"), std::string::npos) << first.Warnings();
+  // The look-up went on in the background (manifest, then config blob: 3 s each): a later
+  // pod of the same image is placed.
+  const Json probe = PodObject("probe", {.images = {image}});
+  EXPECT_TRUE(WaitFor([&] { return !Terms(CreatePod("slow", probe, true).pod).is_null(); }, std::chrono::seconds(20)));
+  Created second = CreatePod("slow", PodObject("second", {.images = {image}}));
+  ASSERT_EQ(second.response.status, 201) << second.response.body;
+  EXPECT_EQ(Terms(second.pod), Json::array({{{"matchExpressions", PlatformExpressions("linux", {"amd64"})}}}))
+      << second.Warnings();
+  EXPECT_GE(slow.AcceptedConnections(), 1);
+}
+
+TEST_F(WebhookOnApiserver, ApiserverReusesOneConnectionAndOffersHttp11) {
+  Cluster().CreateNamespace("connections");
+  auto admissions = [&] { return webhook_->MetricSum("archway_admission_requests_total"); };
+  const int connections_before = relay_->AcceptedConnections();
+  const double admissions_before = admissions();
+  for (int i = 0; i < 6; ++i) {
+    ASSERT_EQ(CreatePod("connections", PodObject("pod-" + std::to_string(i), {.images = {multi_}})).response.status, 201);
+  }
+  EXPECT_EQ(admissions() - admissions_before, 6);
+  // Six reviews, at most one new connection (none when an earlier test's is still open).
+  EXPECT_LE(relay_->AcceptedConnections() - connections_before, 1);
+  // What the apiserver's webhook client offers in its ClientHello. The v1.32 apiserver of
+  // the captured samples offered h2 and http/1.1; this v1.28.15 offers http/1.1 alone. The
+  // webhook must speak HTTP/1.1 either way (it never selects h2: tests/webhook/e2e_test).
+  const auto offers = relay_->OfferedAlpn();
+  ASSERT_FALSE(offers.empty());
+  for (const auto& offer : offers) {
+    std::string text;
+    for (const auto& protocol : offer) text += protocol + " ";
+    std::printf("apiserver ClientHello to the webhook offers ALPN: %s\n", text.c_str());
+    ASSERT_FALSE(offer.empty()) << "no ALPN offered";
+    EXPECT_EQ(offer.back(), "http/1.1");
+    for (const auto& protocol : offer) EXPECT_TRUE(protocol == "h2" || protocol == "http/1.1") << protocol;
+  }
+  EXPECT_LE(offers.size(), 3u) << "the apiserver keeps its connection to the webhook";
+}
+
+TEST_F(WebhookOnApiserver, IgnoredNamespaceIsNeverSentToTheWebhook) {
+  Cluster().CreateNamespace("ignored", {{"archway.dev/ignore", "true"}});
+  Created created = CreatePod("ignored", PodObject("left-alone", {.images = {amd64_}}));
+  ASSERT_EQ(created.response.status, 201) << created.response.body;
+  EXPECT_EQ(Annotation(created.pod, "archway.dev/platforms"), "<none>");
+  EXPECT_EQ(Annotation(created.pod, "archway.dev/skipped-reason"), "<none>");
+  EXPECT_EQ(Terms(created.pod), Json());
+}
+
+// What the apiserver sends for pods that controllers make: recorded by a stand-in webhook
+// that allows everything, beside archway's.
+TEST_F(WebhookOnApiserver, PodsMadeByControllersHaveOnlyGenerateNameAndOwnerAtAdmission) {
+  if (!Cluster().has_controller_manager()) {
+    GTEST_SKIP() << "no kube-controller-manager: no ReplicaSet or Job controller makes pods";
+  }
+  const std::string cert = Cluster().dir().File("capture.crt");
+  const std::string key = Cluster().dir().File("capture.key");
+  Cluster().IssueServingCertificate(cert, key);
+  testing::LoopbackHttpServer capture(
+      [](const testing::HttpRecord& r) {
+        const Json review = Json::parse(r.body, nullptr, false);
+        const std::string uid = review.is_discarded() ? "" : review["request"].value("uid", "");
+        testing::HttpReply reply;
+        reply.headers = {{"Content-Type", "application/json"}};
+        reply.body = Json{{"apiVersion", "admission.k8s.io/v1"},
+                          {"kind", "AdmissionReview"},
+                          {"response", {{"uid", uid}, {"allowed", true}}}}
+                         .dump();
+        return reply;
+      },
+      testing::LoopbackTls::Files(cert, key));
+  Cluster().CreateNamespace("controllers", {{"archway-test/capture", "true"}});
+  Json capture_config = {
+      {"apiVersion", "admissionregistration.k8s.io/v1"},
+      {"kind", "MutatingWebhookConfiguration"},
+      {"metadata", {{"name", "archway-capture"}}},
+      {"webhooks",
+       {{{"name", "capture.archway.test"},
+         {"admissionReviewVersions", {"v1"}},
+         {"sideEffects", "None"},
+         {"failurePolicy", "Fail"},
+         {"clientConfig", {{"url", capture.url() + "/capture"}, {"caBundle", Base64Encode(Cluster().ca_pem())}}},
+         {"rules", {{{"apiGroups", {""}}, {"apiVersions", {"v1"}}, {"operations", {"CREATE"}}, {"resources", {"pods"}}}}},
+         {"namespaceSelector", {{"matchLabels", {{"archway-test/capture", "true"}}}}}}}}};
+  auto applied = Cluster().Apply(capture_config, false);
+  ASSERT_TRUE(applied.ok()) << applied.error().message;
+  const Json probe = PodObject("capture-probe", {.images = {amd64_}});
+  ASSERT_TRUE(WaitFor([&] {
+    CreatePod("controllers", probe, true);
+    return !capture.Requests().empty();
+  }, std::chrono::seconds(30)));
+  capture.ResetRequests();
+
+  const Json template_spec = {{"containers", {{{"name", "c"}, {"image", amd64_}}}}};
+  auto rs = Cluster().Call("POST", "/apis/apps/v1/namespaces/controllers/replicasets",
+                           Json{{"apiVersion", "apps/v1"},
+                                {"kind", "ReplicaSet"},
+                                {"metadata", {{"name", "web"}}},
+                                {"spec",
+                                 {{"replicas", 1},
+                                  {"selector", {{"matchLabels", {{"app", "web"}}}}},
+                                  {"template", {{"metadata", {{"labels", {{"app", "web"}}}}}, {"spec", template_spec}}}}}}
+                               .dump());
+  ASSERT_EQ(rs.status, 201) << rs.body;
+  Json job_pod = {{"restartPolicy", "Never"},
+                  {"initContainers", {{{"name", "i"}, {"image", amd64_}}}},
+                  {"containers", {{{"name", "c"}, {"image", arm64_}}}}};
+  auto job = Cluster().Call("POST", "/apis/batch/v1/namespaces/controllers/jobs",
+                            Json{{"apiVersion", "batch/v1"},
+                                 {"kind", "Job"},
+                                 {"metadata", {{"name", "build"}}},
+                                 {"spec", {{"template", {{"spec", job_pod}}}}}}
+                                .dump());
+  ASSERT_EQ(job.status, 201) << job.body;
+  const std::string rs_uid = Body(rs)["metadata"]["uid"];
+  const std::string job_uid = Body(job)["metadata"]["uid"];
+
+  std::map<std::string, Json> reviews;  // owner kind -> request
+  ASSERT_TRUE(WaitFor([&] {
+    for (const auto& r : capture.Requests()) {
+      const Json request = Json::parse(r.body)["request"];
+      const Json owners = request["object"]["metadata"].value("ownerReferences", Json::array());
+      if (!owners.empty()) reviews[owners[0].value("kind", "")] = request;
+    }
+    return reviews.count("ReplicaSet") && reviews.count("Job");
+  }, std::chrono::seconds(30)))
+      << "the controllers' pods were not seen";
+  for (const auto& [kind, request] : reviews) {
+    SCOPED_TRACE(kind);
+    const Json metadata = request["object"]["metadata"];
+    std::printf("AdmissionReview of a %s-made pod: request.name=%s, metadata=%s\n", kind.c_str(),
+                request.contains("name") ? request["name"].dump().c_str() : "(absent)", metadata.dump().c_str());
+    EXPECT_FALSE(request.contains("name")) << "request.name is absent: the pod has no name yet";
+    EXPECT_FALSE(metadata.contains("name"));
+    EXPECT_FALSE(metadata.contains("uid")) << "no uid before it is stored";
+    EXPECT_EQ(metadata.value("generateName", ""), kind == "ReplicaSet" ? "web-" : "build-");
+    EXPECT_EQ(request.value("namespace", ""), "controllers");
+    const Json owner = metadata["ownerReferences"][0];
+    EXPECT_EQ(owner.value("apiVersion", ""), kind == "ReplicaSet" ? "apps/v1" : "batch/v1");
+    EXPECT_EQ(owner.value("name", ""), kind == "ReplicaSet" ? "web" : "build");
+    EXPECT_EQ(owner.value("uid", ""), kind == "ReplicaSet" ? rs_uid : job_uid);
+    EXPECT_TRUE(owner.value("controller", false));
+    EXPECT_TRUE(owner.value("blockOwnerDeletion", false));
+  }
+  EXPECT_EQ(reviews["Job"]["object"]["metadata"].value("finalizers", Json::array()),
+            Json::array({"batch.kubernetes.io/job-tracking"}));
+
+  // archway placed both: affinity for the ReplicaSet's pod, the pending requirement for
+  // the Job's (whose Event needs a name the pod does not have yet: see the report).
+  // The reviews come before the pods are stored: wait for both pods.
+  std::map<std::string, Json> by_owner;
+  ASSERT_TRUE(WaitFor([&] {
+    for (const auto& pod : Body(Cluster().Call("GET", "/api/v1/namespaces/controllers/pods")).value("items", Json::array())) {
+      by_owner[pod["metadata"]["ownerReferences"][0].value("kind", "")] = pod;
+    }
+    return by_owner.count("ReplicaSet") && by_owner.count("Job");
+  }, std::chrono::seconds(10)));
+  EXPECT_EQ(Terms(by_owner["ReplicaSet"]), Json::array({{{"matchExpressions", PlatformExpressions("linux", {"amd64"})}}}));
+  EXPECT_EQ(Terms(by_owner["Job"]), Json::array({kNoCommonPlatformTerm}));
+  // Not asserted (the lead's follow-up): whether the Job pod's NoCommonPlatform Event was
+  // recorded, given that the review carried no name.
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  int events = 0;
+  for (const auto& e : Body(Cluster().Call("GET", "/apis/events.k8s.io/v1/namespaces/controllers/events"))
+                           .value("items", Json::array())) {
+    events += e.value("reason", "") == "NoCommonPlatform" ? 1 : 0;
+  }
+  const std::string log = webhook_->process().Log();
+  std::printf("NoCommonPlatform Events for the Job's pod: %d; webhook log says \"event not recorded\": %s\n", events,
+              log.find("event not recorded") != std::string::npos ? "yes" : "no");
+  Cluster().Call("DELETE", "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/archway-capture");
+}
+
+// Runs last (gtest keeps the order of definition): everything the webhook did above, as
+// the apiserver's audit log saw it.
+TEST_F(WebhookOnApiserver, TheWebhookWasNeverRefusedAndListsOnlyPullSecrets) {
+  const auto events = AuditEventsOf(ServiceAccountUser(kWebhookServiceAccount));
+  ASSERT_FALSE(events.empty());
+  int secret_reads = 0;
+  for (const auto& e : events) {
+    const int code = e["responseStatus"].value("code", 0);
+    EXPECT_NE(code, 403) << "forbidden: " << e.value("verb", "") << " " << e.value("requestURI", "");
+    EXPECT_NE(code, 401) << e.value("requestURI", "");
+    const Json ref = e.value("objectRef", Json::object());
+    if (ref.value("resource", "") == "secrets") {
+      ++secret_reads;
+      const std::string uri = e.value("requestURI", "");
+      EXPECT_TRUE(uri.find("fieldSelector=type%3Dkubernetes.io%2Fdockerconfigjson") != std::string::npos ||
+                  uri.find("fieldSelector=type%3Dkubernetes.io%2Fdockercfg") != std::string::npos)
+          << "a Secret read without the pull-secret field selector: " << e.value("verb", "") << " " << uri;
+    }
+  }
+  EXPECT_GT(secret_reads, 0) << DescribeAudit(events);
+}
+
+}  // namespace
+}  // namespace archway::apitest

@@ -1,0 +1,198 @@
+// The Admitter against a real docker-registry (and a registry that never answers): what it
+// answers at once, what it answers later, and that a later answer comes exactly once and
+// within the budget.
+#include "webhook/admitter.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "base/encoding.h"
+#include "registry/client.h"
+#include "registry/resolver.h"
+#include "tests/support/fixtures.h"
+#include "tests/support/http_server.h"
+#include "tests/support/registry_server.h"
+
+namespace archway::webhook {
+namespace {
+
+using std::chrono::milliseconds;
+
+// A hand-made single-platform image (config + one layer) pushed as `repo:tag`.
+void PushImage(testing::RegistryServer& registry, const std::string& repo, const std::string& tag,
+               const std::string& arch) {
+  const std::string config = R"({"os":"linux","architecture":")" + arch + R"("})";
+  const std::string layer = "layer of " + repo;
+  const Json manifest = {
+      {"schemaVersion", 2},
+      {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+      {"config",
+       {{"mediaType", "application/vnd.oci.image.config.v1+json"},
+        {"digest", testing::PushBlob(registry, repo, config)},
+        {"size", config.size()}}},
+      {"layers",
+       Json::array({{{"mediaType", "application/vnd.oci.image.layer.v1.tar"},
+                     {"digest", testing::PushBlob(registry, repo, layer)},
+                     {"size", layer.size()}}})}};
+  testing::PushRaw(registry, repo, tag, "application/vnd.oci.image.manifest.v1+json", manifest.dump());
+}
+
+std::string Review(const std::vector<std::string>& images, const std::string& extra_spec = "") {
+  Json containers = Json::array();
+  for (const auto& image : images) containers.push_back({{"name", "c"}, {"image", image}});
+  Json pod = {{"metadata", {{"name", "p"}, {"namespace", "team"}}}, {"spec", {{"containers", containers}}}};
+  if (!extra_spec.empty()) pod["spec"].update(Json::parse(extra_spec));
+  return Json{{"apiVersion", "admission.k8s.io/v1"},
+              {"kind", "AdmissionReview"},
+              {"request",
+               {{"uid", "u1"},
+                {"kind", {{"group", ""}, {"version", "v1"}, {"kind", "Pod"}}},
+                {"operation", "CREATE"},
+                {"namespace", "team"},
+                {"object", pod}}}}
+      .dump();
+}
+
+// The JSON Patch of an answer ("" for none) and its warnings.
+struct Answer {
+  unsigned status = 0;
+  std::string patch;
+  std::string warnings;
+};
+Answer Read(const HttpResponse& response) {
+  Answer answer{response.status, "", ""};
+  if (response.status != 200) return answer;
+  const Json body = Json::parse(response.body);
+  if (body["response"].contains("patch")) answer.patch = *Base64Decode(body["response"]["patch"].get<std::string>());
+  if (body["response"].contains("warnings")) answer.warnings = body["response"]["warnings"].dump();
+  return answer;
+}
+
+class AdmitterTest : public ::testing::Test {
+ protected:
+  AdmitterTest() : work_(io_.get_executor()), io_thread_([this] { io_.run(); }) {}
+  ~AdmitterTest() override {
+    work_.reset();
+    io_.stop();
+    io_thread_.join();
+  }
+
+  // Admit() and, when it defers, the answer it gives later (waited for); `deferred` says
+  // which it was.
+  HttpResponse AdmitAndWait(Admitter& admitter, const std::string& body, bool& deferred) {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::optional<HttpResponse> later;
+    int calls = 0;
+    auto now = admitter.Admit(body, std::chrono::hours(1), io_.get_executor(), [&](HttpResponse response) {
+      std::lock_guard lock(mu);
+      later = std::move(response);
+      ++calls;
+      cv.notify_all();
+    });
+    deferred = !now.has_value();
+    if (now) {
+      EXPECT_EQ(calls, 0) << "an answer given at once is not given again";
+      return *now;
+    }
+    std::unique_lock lock(mu);
+    EXPECT_TRUE(cv.wait_for(lock, std::chrono::seconds(20), [&] { return later.has_value(); }));
+    lock.unlock();
+    std::this_thread::sleep_for(milliseconds(50));  // a second call would land here
+    lock.lock();
+    EXPECT_EQ(calls, 1);
+    return later.value_or(HttpResponse{0, ""});
+  }
+
+  testing::RegistryServer registry_;
+  registry::Client client_{registry::ClientOptions{}};
+  registry::Resolver resolver_{client_, registry::ResolverOptions{}};
+  boost::asio::io_context io_;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
+  std::thread io_thread_;
+};
+
+TEST_F(AdmitterTest, AnswersAtOnceWhatNeedsNoLookUp) {
+  Admitter admitter(resolver_, {}, {});
+  bool deferred = true;
+  EXPECT_EQ(AdmitAndWait(admitter, "{not json", deferred).status, 400u);
+  EXPECT_FALSE(deferred);
+  const Answer skipped = Read(AdmitAndWait(admitter, Review({"x/y:1"}, R"({"nodeSelector":{"kubernetes.io/arch":"arm64"}})"), deferred));
+  EXPECT_FALSE(deferred);
+  EXPECT_NE(skipped.patch.find("spec.nodeSelector already sets kubernetes.io/arch"), std::string::npos) << skipped.patch;
+  const Answer unparsable = Read(AdmitAndWait(admitter, Review({"UPPER/Case:1"}), deferred));
+  EXPECT_FALSE(deferred);  // a reference that does not parse needs no look-up to fail
+  EXPECT_NE(unparsable.warnings.find("could not inspect image UPPER/Case:1"), std::string::npos) << unparsable.warnings;
+  EXPECT_EQ(registry_.CountRequests("", ".*"), 0) << registry_.DescribeRequests();
+}
+
+TEST_F(AdmitterTest, DefersUncachedImagesThenAnswersFromMemory) {
+  PushImage(registry_, "app/arm", "1", "arm64");
+  PushImage(registry_, "app/amd", "1", "amd64");
+  Admitter admitter(resolver_, {}, {});
+  const std::string review = Review({registry_.host() + "/app/arm:1"});
+  registry_.ResetRequests();
+  bool deferred = false;
+  const Answer cold = Read(AdmitAndWait(admitter, review, deferred));
+  EXPECT_TRUE(deferred);
+  EXPECT_NE(cold.patch.find(R"("values":["arm64"])"), std::string::npos) << cold.patch;
+  EXPECT_GT(registry_.CountRequests("", ".*"), 0);
+
+  registry_.ResetRequests();
+  const Answer hot = Read(AdmitAndWait(admitter, review, deferred));
+  EXPECT_FALSE(deferred);
+  EXPECT_EQ(hot.patch, cold.patch);
+  EXPECT_EQ(registry_.CountRequests("", ".*"), 0) << registry_.DescribeRequests();
+
+  // One image known, one not: deferred, and the known one is not fetched again.
+  const Answer mixed = Read(AdmitAndWait(admitter, Review({registry_.host() + "/app/arm:1", registry_.host() + "/app/amd:1"}), deferred));
+  EXPECT_TRUE(deferred);
+  EXPECT_NE(mixed.patch.find("no-common-platform"), std::string::npos) << mixed.patch;
+  EXPECT_EQ(registry_.CountRequests("GET", "/v2/app/arm/.*"), 0) << registry_.DescribeRequests();
+}
+
+TEST_F(AdmitterTest, ARememberedFailureIsAnsweredAtOnce) {
+  Admitter admitter(resolver_, {}, {});
+  const std::string review = Review({registry_.host() + "/app/missing:1"});
+  bool deferred = false;
+  const Answer first = Read(AdmitAndWait(admitter, review, deferred));
+  EXPECT_TRUE(deferred);
+  EXPECT_NE(first.warnings.find("could not inspect image"), std::string::npos) << first.warnings;
+  registry_.ResetRequests();
+  const Answer again = Read(AdmitAndWait(admitter, review, deferred));
+  EXPECT_FALSE(deferred);
+  EXPECT_EQ(again.warnings, first.warnings);
+  EXPECT_EQ(registry_.CountRequests("", ".*"), 0) << registry_.DescribeRequests();
+}
+
+TEST_F(AdmitterTest, AnswersWithinTheBudgetWhenARegistryHangs) {
+  testing::HttpReply hang;
+  hang.hang = true;
+  testing::LoopbackHttpServer stuck([hang](const testing::HttpRecord&) { return hang; });
+  registry::ClientOptions options;
+  options.request_timeout = std::chrono::seconds(2);  // the look-up ends after the answer, not long after
+  registry::Client client(options);
+  registry::Resolver resolver(client, {});
+  AdmitterOptions admitter_options;
+  admitter_options.budget = milliseconds(200);
+  {
+    Admitter admitter(resolver, admitter_options, {});
+    bool deferred = false;
+    const auto start = std::chrono::steady_clock::now();
+    const Answer answer = Read(AdmitAndWait(admitter, Review({stuck.host() + "/app/slow:1"}), deferred));
+    const auto took = std::chrono::steady_clock::now() - start;
+    EXPECT_TRUE(deferred);
+    EXPECT_NE(answer.warnings.find("did not finish within the time budget"), std::string::npos) << answer.warnings;
+    EXPECT_GE(took, milliseconds(200));
+    EXPECT_LT(took, std::chrono::seconds(2));
+  }
+}
+
+}  // namespace
+}  // namespace archway::webhook
