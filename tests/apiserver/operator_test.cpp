@@ -94,7 +94,7 @@ class CrdOnApiserver : public ::testing::Test {
 };
 
 TEST_F(CrdOnApiserver, EveryExampleIsAccepted) {
-  for (const char* name : {"sources-mode.yaml", "build-mode.yaml"}) {
+  for (const char* name : {"sources-mode.yaml", "build-mode.yaml", "build-follow-bases.yaml"}) {
     SCOPED_TRACE(name);
     Json example = optest::LoadYamlFile(kSourceDir + "/crds/examples/" + name);
     example["metadata"]["namespace"] = "schema";
@@ -160,6 +160,23 @@ TEST_F(CrdOnApiserver, BadSpecsAreRejectedAsTheHandWrittenValidatorSays) {
                      s["sources"] = "all";
                    })});
   cases.push_back({"resources as numbers", with(build, [](Json& s) { s["build"]["resources"]["requests"]["cpu"] = 2; })});
+  // Following base images (issue 17).
+  cases.push_back({"bad base-image fields", with(build, [](Json& s) {
+                     s["build"]["rebuildPolicy"] = "Daily";
+                     s["build"]["baseImages"] = {"debian:12", "debian:12", ""};
+                     s["build"]["platformOverrides"]["linux/arm/v7"]["strategy"] = "kaniko";
+                   })});
+  cases.push_back({"followBaseImages not a boolean", with(build, [](Json& s) { s["build"]["followBaseImages"] = "yes"; })});
+  cases.push_back({"baseImages and followBaseImages", with(build, [](Json& s) { s["build"]["followBaseImages"] = true; })});
+  cases.push_back({"followBaseImages with an empty list", with(build, [](Json& s) {
+                     s["build"]["followBaseImages"] = true;
+                     s["build"]["baseImages"] = Json::array();
+                   })});
+  cases.push_back({"too many base images", with(build, [](Json& s) {
+                     s["build"]["baseImages"] = Json::array();
+                     for (int i = 0; i < 17; ++i) s["build"]["baseImages"].push_back("base" + std::to_string(i) + ":1");
+                   })});
+  cases.push_back({"overlong base image", with(build, [](Json& s) { s["build"]["baseImages"] = {std::string(513, 'b')}; })});
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
     const Json object = Mai("case", c.spec);
@@ -169,6 +186,33 @@ TEST_F(CrdOnApiserver, BadSpecsAreRejectedAsTheHandWrittenValidatorSays) {
     EXPECT_EQ(ours, api) << "the apiserver said:\n" << Describe(api) << "the hand-written validator said:\n"
                          << Describe(ours) << "(HTTP " << raw.status << ")";
   }
+}
+
+// The status the operator writes for a resource following its bases is kept whole by the
+// real apiserver (a field missing from the CRD's schema would be pruned on write).
+TEST_F(CrdOnApiserver, TheBaseImageStatusIsStoredUnpruned) {
+  Json object = optest::LoadYamlFile(kSourceDir + "/crds/examples/build-follow-bases.yaml");
+  object["metadata"]["namespace"] = "schema";
+  http::Response created = Cluster().Call("POST", MaiCollection("schema"), object.dump());
+  ASSERT_EQ(created.status, 201) << created.body;
+  Json stored = Body(created);
+  const Json status = Json::parse(R"({
+    "observedGeneration": 1, "phase": "Ready", "digest": "sha256:4d86",
+    "platforms": [{"platform": "linux/amd64", "digest": "sha256:ef", "job": "tools-linux-amd64-9db9f63e",
+                   "state": "Succeeded", "baseReport": "docker.io/library/debian@sha256:cd", "reason": ""}],
+    "baseImages": [{"image": "docker.io/library/debian:12-slim", "digest": "sha256:ba", "latest": "sha256:bb",
+                    "lastChanged": "2026-12-02T03:50:53Z",
+                    "platforms": [{"platform": "linux/amd64", "digest": "sha256:cd", "latest": "sha256:ce"}]}],
+    "lastBaseRebuild": {"time": "2026-12-02T03:50:53Z", "message": "base changed", "run": "9db9f63e"},
+    "conditions": [{"type": "Ready", "status": "True", "reason": "Published", "message": "m", "observedGeneration": 1,
+                    "lastTransitionTime": "2026-12-02T03:50:57Z"},
+                   {"type": "BaseImageUnavailable", "status": "False", "reason": "Resolved", "message": "m",
+                    "observedGeneration": 1, "lastTransitionTime": "2026-12-02T03:50:45Z"}]})");
+  stored["status"] = status;
+  EXPECT_TRUE(ValidatorCauses(stored).empty()) << Describe(ValidatorCauses(stored));
+  http::Response updated = Cluster().Call("PUT", MaiCollection("schema") + "/tools/status", stored.dump());
+  ASSERT_EQ(updated.status, 200) << updated.body;
+  EXPECT_EQ(Body(Cluster().Call("GET", MaiCollection("schema") + "/tools"))["status"], status);
 }
 
 // --- the operator ---------------------------------------------------------------------

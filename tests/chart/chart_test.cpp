@@ -305,6 +305,7 @@ TEST(Chart, RbacIsExactlyWhatEachBinaryUses) {
       {"batch/jobs", {"get", "list", "watch", "create", "delete"}},
       {"/nodes", {"list", "watch"}},
       {"/secrets", {"list", "watch"}},
+      {"/pods", {"list"}},  // finished builder Jobs' pods: the bases a build reports
       {"/events", {"create"}},
       {"events.k8s.io/events", {"create"}},
   };
@@ -608,7 +609,8 @@ TEST(Chart, ConfigFilesHaveTheDesignKeysAndParse) {
   EXPECT_EQ(operator_keys, (std::set<std::string>{"kubeconfig", "metricsListen", "healthListen", "leaderElection.enabled",
                                                   "leaderElection.namespace", "leaderElection.leaseName", "resync",
                                                   "registries.configFile", "registries.dockerConfig",
-                                                  "builder.buildahImage", "builder.buildkitImage", "builder.gitImage"}));
+                                                  "builder.buildahImage", "builder.buildkitImage", "builder.gitImage",
+                                                  "builder.binfmtImage", "baseImages.minRebuildInterval"}));
   EXPECT_TRUE(ParseDuration(Str(webhook["budget"])).ok());
   EXPECT_TRUE(ParseDuration(Str(op["resync"])).ok());
   EXPECT_EQ(Str(webhook["noCommonPlatform"]), "pending");
