@@ -32,14 +32,20 @@ struct Metrics::Impl {
                                                     .Register(registry);
   prometheus::Family<prometheus::Counter>& publishes =
       Counter(registry, "archway_publishes_total", "Multi-arch list publications by result");
+  prometheus::Family<prometheus::Counter>& base_lookups =
+      Counter(registry, "archway_base_image_lookups_total", "Followed base image look-ups (HEAD of the tag) by result");
+  prometheus::Family<prometheus::Counter>& base_rebuilds =
+      Counter(registry, "archway_base_image_rebuilds_total", "Build runs started because a followed base image changed");
 };
 
 Metrics::Metrics() : impl_(std::make_unique<Impl>()) {
   for (bool ok : {true, false}) {
     impl_->reconciles.Add({{"result", Result(ok)}});
     impl_->publishes.Add({{"result", Result(ok)}});
+    impl_->base_lookups.Add({{"result", Result(ok)}});
   }
   impl_->jobs_created.Add({});
+  impl_->base_rebuilds.Add({});
   for (auto phase : kPhases) impl_->jobs.Add({{"state", kube::JobPhaseName(phase)}});
 }
 
@@ -48,6 +54,8 @@ Metrics::~Metrics() = default;
 void Metrics::Reconciled(bool ok) { impl_->reconciles.Add({{"result", Result(ok)}}).Increment(); }
 void Metrics::JobCreated() { impl_->jobs_created.Add({}).Increment(); }
 void Metrics::Published(bool ok) { impl_->publishes.Add({{"result", Result(ok)}}).Increment(); }
+void Metrics::BaseImageLookedUp(bool ok) { impl_->base_lookups.Add({{"result", Result(ok)}}).Increment(); }
+void Metrics::BaseImageRebuildStarted() { impl_->base_rebuilds.Add({}).Increment(); }
 
 void Metrics::SetJobsByPhase(const std::map<kube::JobPhase, int>& counts) {
   for (auto phase : kPhases) {

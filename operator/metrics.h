@@ -4,6 +4,10 @@
 //   archway_builder_jobs{state="pending|running|succeeded|failed"}  gauge, the Jobs
 //                                                       archway manages, by state, now
 //   archway_publishes_total{result="success|error"}    counter, list publications
+//   archway_base_image_lookups_total{result="success|error"}  counter, one per followed
+//                                                       base image looked up (its HEAD)
+//   archway_base_image_rebuilds_total                   counter, build runs started
+//                                                       because a followed base changed
 // Every series exists from the start (reading 0 rather than absent). prometheus-cpp stays
 // inside metrics.cpp: /metrics serves Exposition().
 #pragma once
@@ -24,6 +28,8 @@ class Metrics {
   void Reconciled(bool ok);
   void JobCreated();
   void Published(bool ok);
+  void BaseImageLookedUp(bool ok);
+  void BaseImageRebuildStarted();
   // Replaces the gauge values: every phase not in `counts` reads 0.
   void SetJobsByPhase(const std::map<kube::JobPhase, int>& counts);
 

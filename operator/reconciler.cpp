@@ -55,6 +55,10 @@ Result<ReconcileResult> Reconciler::Reconcile(const std::string& key) {
   Publish(*mai, observed, kc, plan);
   Status written = WriteStatus(*object, observed, plan);
   if (!written.ok()) return written.error();
+  // Counted once recorded: a run whose status write failed is planned (and counted) again.
+  if (deps_.metrics && plan.status.last_base_rebuild.run != observed.last_base_rebuild.run &&
+      !plan.status.last_base_rebuild.empty())
+    deps_.metrics->BaseImageRebuildStarted();
   if (plan.error) return *plan.error;
   return ReconcileResult{plan.requeue_after};
 }
@@ -177,6 +181,7 @@ std::vector<BaseFact> Reconciler::ResolveBases(const std::vector<BaseQuery>& que
       continue;
     }
     auto head = deps_.registry->HeadManifest(*ref, keychain);
+    if (deps_.metrics) deps_.metrics->BaseImageLookedUp(head.ok());
     if (!head.ok()) {
       facts.push_back(BaseFact{q.image, head.error()});
       continue;

@@ -1,5 +1,6 @@
 // The operator against the fake API server and a real docker-registry.
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -337,6 +338,15 @@ bool HasEventLine(fakeapi::FakeApiServer& api, const std::string& ns, const std:
   return false;
 }
 
+// The value of one series ("name{labels}") in a Prometheus text exposition, or -1.
+double MetricValue(const std::string& exposition, const std::string& series) {
+  std::istringstream lines(exposition);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
+  }
+  return -1;
+}
+
 TEST_F(OperatorTest, AListedBaseThatChangesRebuildsEveryPlatformAndRepublishes) {
   const std::string host = registry_.host();
   const std::string base = host + "/base/debian:12";
@@ -354,6 +364,8 @@ TEST_F(OperatorTest, AListedBaseThatChangesRebuildsEveryPlatformAndRepublishes) 
   for (const auto& job : first_jobs) MarkJob("team", job, "job-status-succeeded.json");
   ASSERT_TRUE(WaitForPhase("team", "web", "Ready")) << Status("team", "web").dump(2);
   const std::string first_list = Status("team", "web")["digest"];
+  EXPECT_EQ(MetricValue(op->metrics().Exposition(), "archway_base_image_rebuilds_total"), 0);
+  EXPECT_GE(MetricValue(op->metrics().Exposition(), "archway_base_image_lookups_total{result=\"success\"}"), 1);
   Json recorded = Status("team", "web")["baseImages"];
   ASSERT_EQ(recorded.size(), 1u) << Status("team", "web").dump(2);
   EXPECT_EQ(recorded[0]["image"], base);
@@ -378,6 +390,8 @@ TEST_F(OperatorTest, AListedBaseThatChangesRebuildsEveryPlatformAndRepublishes) 
   EXPECT_EQ(Status("team", "web")["digest"], "sha256:" + Sha256Hex(raw));
   EXPECT_TRUE(WaitFor([&] { return HasEventLine(api_, "team", "Normal Republished: rebuilt for base " + base); }, seconds(5)))
       << ::testing::PrintToString(EventLines(api_, "team"));
+  EXPECT_EQ(MetricValue(op->metrics().Exposition(), "archway_base_image_rebuilds_total"), 1);
+  EXPECT_EQ(MetricValue(op->metrics().Exposition(), "archway_base_image_lookups_total{result=\"error\"}"), 0);
 }
 
 TEST_F(OperatorTest, AnUnresolvableBaseSetsTheConditionAndTheImageStaysReady) {
@@ -407,6 +421,8 @@ TEST_F(OperatorTest, AnUnresolvableBaseSetsTheConditionAndTheImageStaysReady) {
   ASSERT_TRUE(WaitFor([&] { return op->controller().ReconcileCount() >= before + 2; }, seconds(10)));
   EXPECT_EQ(api_.WriteCount(), 0);
   EXPECT_EQ(ReadyReason("team", "web"), "Published");
+  EXPECT_GE(MetricValue(op->metrics().Exposition(), "archway_base_image_lookups_total{result=\"error\"}"), 2);
+  EXPECT_EQ(MetricValue(op->metrics().Exposition(), "archway_base_image_rebuilds_total"), 0);
 }
 
 TEST_F(OperatorTest, ANativePlatformWhoseBuilderImageHasNoBuildWaitsAndNamesTheImage) {
