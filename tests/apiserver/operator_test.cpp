@@ -14,6 +14,7 @@
 #include "tests/apiserver/apiserver_env.h"
 #include "tests/operator/openapi_validator.h"
 #include "tests/support/fixtures.h"
+#include "tests/support/process.h"
 #include "tests/support/registry_server.h"
 
 namespace archway::apitest {
@@ -213,6 +214,27 @@ TEST_F(CrdOnApiserver, TheBaseImageStatusIsStoredUnpruned) {
   http::Response updated = Cluster().Call("PUT", MaiCollection("schema") + "/tools/status", stored.dump());
   ASSERT_EQ(updated.status, 200) << updated.body;
   EXPECT_EQ(Body(Cluster().Call("GET", MaiCollection("schema") + "/tools"))["status"], status);
+  // `kubectl get -o wide` prints the followed bases and when a base change last rebuilt it
+  // (the CRD's priority-1 printer columns); plain `kubectl get` leaves them out.
+  if (Cluster().binaries().kubectl.empty()) {
+    std::printf("kubectl is not on PATH: the printer columns were not printed (the schema test checks them)\n");
+    return;
+  }
+  auto kubectl = [](const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {Cluster().binaries().kubectl, "--kubeconfig", Cluster().admin_kubeconfig(), "-n",
+                                     "schema", "get", "mai", "tools"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return testing::RunCommand(argv, std::chrono::seconds(30));
+  };
+  auto wide = kubectl({"-o", "wide"});
+  ASSERT_EQ(wide.exit_code, 0) << wide.output;
+  EXPECT_NE(wide.output.find("BASES"), std::string::npos) << wide.output;
+  EXPECT_NE(wide.output.find("BASE-REBUILD"), std::string::npos) << wide.output;
+  EXPECT_NE(wide.output.find("docker.io/library/debian:12-slim"), std::string::npos) << wide.output;
+  auto plain = kubectl({});
+  ASSERT_EQ(plain.exit_code, 0) << plain.output;
+  EXPECT_EQ(plain.output.find("BASES"), std::string::npos) << plain.output;
+  std::printf("kubectl get mai -o wide:\n%s", wide.output.c_str());
 }
 
 // --- the operator ---------------------------------------------------------------------
