@@ -197,18 +197,7 @@ TEST_F(CrdOnApiserver, TheBaseImageStatusIsStoredUnpruned) {
   http::Response created = Cluster().Call("POST", MaiCollection("schema"), object.dump());
   ASSERT_EQ(created.status, 201) << created.body;
   Json stored = Body(created);
-  const Json status = Json::parse(R"({
-    "observedGeneration": 1, "phase": "Ready", "digest": "sha256:4d86",
-    "platforms": [{"platform": "linux/amd64", "digest": "sha256:ef", "job": "tools-linux-amd64-9db9f63e",
-                   "state": "Succeeded", "baseReport": "docker.io/library/debian@sha256:cd", "reason": ""}],
-    "baseImages": [{"image": "docker.io/library/debian:12-slim", "digest": "sha256:ba", "latest": "sha256:bb",
-                    "lastChanged": "2026-12-02T03:50:53Z",
-                    "platforms": [{"platform": "linux/amd64", "digest": "sha256:cd", "latest": "sha256:ce"}]}],
-    "lastBaseRebuild": {"time": "2026-12-02T03:50:53Z", "message": "base changed", "run": "9db9f63e"},
-    "conditions": [{"type": "Ready", "status": "True", "reason": "Published", "message": "m", "observedGeneration": 1,
-                    "lastTransitionTime": "2026-12-02T03:50:57Z"},
-                   {"type": "BaseImageUnavailable", "status": "False", "reason": "Resolved", "message": "m",
-                    "observedGeneration": 1, "lastTransitionTime": "2026-12-02T03:50:45Z"}]})");
+  const Json status = optest::LoadYamlFile(kSourceDir + "/tests/operator/testdata/status-follow-bases.json");
   stored["status"] = status;
   EXPECT_TRUE(ValidatorCauses(stored).empty()) << Describe(ValidatorCauses(stored));
   http::Response updated = Cluster().Call("PUT", MaiCollection("schema") + "/tools/status", stored.dump());
