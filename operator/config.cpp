@@ -6,11 +6,17 @@
 namespace archway::op {
 namespace {
 
-Result<std::chrono::milliseconds> PositiveDuration(const std::string& value) {
+Result<std::chrono::milliseconds> NonNegativeDuration(const std::string& value) {
   auto parsed = ParseDuration(value);
   if (!parsed.ok()) return parsed.error();
-  if (parsed->count() <= 0) return Error(ErrorCode::kInvalidArgument, "must be positive");
+  if (parsed->count() < 0) return Error(ErrorCode::kInvalidArgument, "must not be negative");
   return *parsed;
+}
+
+Result<std::chrono::milliseconds> PositiveDuration(const std::string& value) {
+  auto parsed = NonNegativeDuration(value);
+  if (parsed.ok() && parsed->count() == 0) return Error(ErrorCode::kInvalidArgument, "must be positive");
+  return parsed;
 }
 
 // Every key of the file (docs/design.md "Names users see"), bound to `c`.
@@ -29,6 +35,8 @@ std::vector<ConfigKey> Keys(OperatorConfig& c) {
       {.name = "builder.buildkitImage", .set = ConfigSetter(c.buildkit_image, ConfigText)},
       {.name = "builder.gitImage", .set = ConfigSetter(c.git_image, ConfigText)},
       {.name = "execFormatWatcher.enabled", .set = ConfigSetter(c.exec_format_watcher_enabled, ParseConfigBool)},
+      {.name = "builder.binfmtImage", .set = ConfigSetter(c.binfmt_image, ConfigText)},
+      {.name = "baseImages.minRebuildInterval", .set = ConfigSetter(c.min_base_rebuild_interval, NonNegativeDuration)},
   };
 }
 

@@ -30,6 +30,14 @@ struct OperatorConfig {
   std::string git_image = "alpine/git:2.45.2";
   // The exec-format-error watcher (operator/exec_watcher.h), run while this replica leads.
   bool exec_format_watcher_enabled = true;
+  // Opt-in: an image that registers QEMU in the node's binfmt_misc (tonistiigi/binfmt's
+  // `--install <arch>` interface), run as a privileged init container of emulated Jobs
+  // only. It changes the node's kernel state for every process on it until reboot, so it
+  // is off ("") by default; emulated Jobs then only check that a handler is registered.
+  std::string binfmt_image;
+  // Base-image rebuilds (spec.build.baseImages): at most one run per resource per this
+  // interval, so a base that churns does not keep the builders busy. 0 = no minimum.
+  std::chrono::milliseconds min_base_rebuild_interval{std::chrono::hours(1)};
 };
 
 // Parses the YAML text over the defaults, with base/config_keys.h's rules (the webhook's

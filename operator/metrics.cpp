@@ -39,14 +39,20 @@ struct Metrics::Impl {
       Counter(registry, "archway_suspect_image_platforms_total",
               "Image digests whose list named a platform that failed with exec format error on it")
           .Add({});
+  prometheus::Family<prometheus::Counter>& base_lookups =
+      Counter(registry, "archway_base_image_lookups_total", "Followed base image look-ups (HEAD of the tag) by result");
+  prometheus::Family<prometheus::Counter>& base_rebuilds =
+      Counter(registry, "archway_base_image_rebuilds_total", "Build runs started because a followed base image changed");
 };
 
 Metrics::Metrics() : impl_(std::make_unique<Impl>()) {
   for (bool ok : {true, false}) {
     impl_->reconciles.Add({{"result", Result(ok)}});
     impl_->publishes.Add({{"result", Result(ok)}});
+    impl_->base_lookups.Add({{"result", Result(ok)}});
   }
   impl_->jobs_created.Add({});
+  impl_->base_rebuilds.Add({});
   for (auto phase : kPhases) impl_->jobs.Add({{"state", kube::JobPhaseName(phase)}});
 }
 
@@ -59,6 +65,8 @@ void Metrics::ExecFormatError(const std::string& ns, const std::string& evidence
   impl_->exec_format_errors.Add({{"namespace", ns}, {"evidence", evidence}}).Increment();
 }
 void Metrics::SuspectImagePlatform() { impl_->suspect_platforms.Increment(); }
+void Metrics::BaseImageLookedUp(bool ok) { impl_->base_lookups.Add({{"result", Result(ok)}}).Increment(); }
+void Metrics::BaseImageRebuildStarted() { impl_->base_rebuilds.Add({}).Increment(); }
 
 void Metrics::SetJobsByPhase(const std::map<kube::JobPhase, int>& counts) {
   for (auto phase : kPhases) {

@@ -9,6 +9,10 @@
 //                                                       (operator/exec_watcher.h), once each
 //   archway_suspect_image_platforms_total              counter, (digest, platform) pairs a
 //                                                       node contradicted (the list said it runs)
+//   archway_base_image_lookups_total{result="success|error"}  counter, one per followed
+//                                                       base image looked up (its HEAD)
+//   archway_base_image_rebuilds_total                   counter, build runs started
+//                                                       because a followed base changed
 // Every series exists from the start (reading 0 rather than absent). prometheus-cpp stays
 // inside metrics.cpp: /metrics serves Exposition().
 #pragma once
@@ -32,6 +36,8 @@ class Metrics {
   // `evidence`: EvidenceName() of operator/exec_format.h.
   void ExecFormatError(const std::string& ns, const std::string& evidence);
   void SuspectImagePlatform();
+  void BaseImageLookedUp(bool ok);
+  void BaseImageRebuildStarted();
   // Replaces the gauge values: every phase not in `counts` reads 0.
   void SetJobsByPhase(const std::map<kube::JobPhase, int>& counts);
 

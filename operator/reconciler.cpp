@@ -6,20 +6,23 @@
 #include "kube/node.h"
 #include "kube/object.h"
 #include "kube/time.h"
+#include "operator/job_report.h"
+#include "registry/manifest.h"
 #include "registry/publisher.h"
 
 namespace archway::op {
 namespace {
 
 // Plans; when the plan needs to know what the target tag holds, HEADs it and plans again.
-template <typename Inputs>
-Plan PlanReadingTarget(Plan (*planner)(const Inputs&), Inputs& in, registry::RegistryApi& registry,
-                       const registry::Keychain* keychain) {
-  Plan plan = planner(in);
+Plan PlanSourcesReadingTarget(SourcesInputs& in, registry::RegistryApi& registry, const registry::Keychain* keychain) {
+  Plan plan = PlanSources(in);
   if (!plan.needs_target) return plan;
   in.target = registry.HeadManifest(in.mai.spec.image, keychain);
-  return planner(in);
+  return PlanSources(in);
 }
+
+// Each need is read once per reconcile: reports, then bases, images, the target.
+constexpr int kMaxPlanRounds = 6;
 
 }  // namespace
 
@@ -45,13 +48,19 @@ Result<ReconcileResult> Reconciler::Reconcile(const std::string& key) {
   const Status push_secret = keychain.ok() ? Status::Ok() : Status(keychain.error());
   Plan plan = mai->spec.build ? PlanBuildRun(*mai, observed, kc, push_secret)
                               : PlanSourcesRun(*mai, observed, kc, push_secret);
+  // A planner that keeps asking for reads is a bug: do nothing rather than half a plan.
+  if (plan.NeedsReads()) return Error(ErrorCode::kInternal, "the planner of " + key + " kept asking for reads");
   CreateJobs(*mai, *object, plan);
   DeleteJobs(*mai, plan);
   Publish(*mai, observed, kc, plan);
   Status written = WriteStatus(*object, observed, plan);
   if (!written.ok()) return written.error();
+  // Counted once recorded: a run whose status write failed is planned (and counted) again.
+  if (deps_.metrics && plan.status.last_base_rebuild.run != observed.last_base_rebuild.run &&
+      !plan.status.last_base_rebuild.empty())
+    deps_.metrics->BaseImageRebuildStarted();
   if (plan.error) return *plan.error;
-  return ReconcileResult{};
+  return ReconcileResult{plan.requeue_after};
 }
 
 // --- read ---
@@ -107,18 +116,105 @@ Plan Reconciler::PlanSourcesRun(const MultiArchImage& mai, const ObservedStatus&
                                 const registry::Keychain* keychain, const Status& push_secret) {
   SourcesInputs in{mai, observed, push_secret, {}, std::nullopt};
   if (push_secret.ok()) in.sources = ResolveSources(mai.spec, keychain);
-  return PlanReadingTarget(&PlanSources, in, *deps_.registry, keychain);
+  return PlanSourcesReadingTarget(in, *deps_.registry, keychain);
 }
 
 Plan Reconciler::PlanBuildRun(const MultiArchImage& mai, const ObservedStatus& observed,
                               const registry::Keychain* keychain, const Status& push_secret) {
   BuildInputs in{mai, observed, deps_.config, {}, {}, push_secret, std::nullopt};
+  in.now = deps_.clock();
   for (const auto& job : deps_.jobs->List()) {
     if (kube::NamespaceOf(job) != mai.ns) continue;
     in.jobs.push_back(ObservedJob{kube::NameOf(job), kube::ControllerUidOf(job), kube::ReadJobState(job)});
   }
   for (const auto& node : deps_.nodes->List()) in.nodes.push_back(kube::ReadNode(node));
-  return PlanReadingTarget(&PlanBuild, in, *deps_.registry, keychain);
+  Plan plan = PlanBuild(in);
+  for (int round = 0; round < kMaxPlanRounds && plan.NeedsReads(); ++round) {
+    if (!plan.needs_reports.empty()) {
+      if (!in.reports) in.reports.emplace();
+      for (const auto& job : plan.needs_reports) (*in.reports)[job] = ReadReport(mai.ns, job);
+    }
+    if (!plan.needs_bases.empty()) in.bases = ResolveBases(plan.needs_bases, keychain);
+    if (!plan.needs_images.empty()) {
+      std::vector<ImageFact> facts;
+      for (const auto& image : plan.needs_images) {
+        auto ref = registry::ParseReference(image);
+        auto resolved = ref.ok() ? deps_.resolver->Resolve(*ref, keychain) : Result<registry::ImagePlatforms>(ref.error());
+        if (!resolved.ok()) {
+          log::Info("cannot read the platforms of a builder Job's image; creating the Job anyway",
+                    {{"key", kube::ObjectKey(mai.ns, mai.name)}, {"image", image}, {"error", resolved.error().message}});
+          facts.push_back(ImageFact{image, resolved.error()});
+        } else {
+          facts.push_back(ImageFact{image, resolved->platforms});
+        }
+      }
+      in.images = std::move(facts);
+    }
+    if (plan.needs_target) in.target = deps_.registry->HeadManifest(mai.spec.image, keychain);
+    plan = PlanBuild(in);
+  }
+  return plan;
+}
+
+JobReport Reconciler::ReadReport(const std::string& ns, const std::string& job) {
+  kube::ListOptions options;
+  options.label_selector = std::string(kJobNamePodLabel) + "=" + job;
+  auto pods = deps_.kube->List(kube::resources::kPods, ns, options);
+  if (!pods.ok()) {
+    JobReport failed;
+    failed.error = "cannot read the pods of Job " + job + " (the operator needs RBAC list on pods): " +
+                   pods.error().message;
+    return failed;
+  }
+  return ReadJobReport(pods->items);
+}
+
+// One HEAD per base; the manifest only when the tag holds a digest the status does not
+// know; a HEAD by digest for each reported digest the tag no longer holds.
+std::vector<BaseFact> Reconciler::ResolveBases(const std::vector<BaseQuery>& queries,
+                                               const registry::Keychain* keychain) {
+  std::vector<BaseFact> facts;
+  for (const auto& q : queries) {
+    auto ref = registry::ParseReference(q.image);
+    if (!ref.ok()) {
+      facts.push_back(BaseFact{q.image, ref.error()});
+      continue;
+    }
+    auto head = deps_.registry->HeadManifest(*ref, keychain);
+    if (deps_.metrics) deps_.metrics->BaseImageLookedUp(head.ok());
+    if (!head.ok()) {
+      facts.push_back(BaseFact{q.image, head.error()});
+      continue;
+    }
+    ResolvedBase resolved;
+    resolved.digest = head->digest;
+    if (auto known = q.known.find(head->digest); known != q.known.end()) {
+      resolved.list = true;
+      resolved.entries = known->second;
+    } else {
+      auto fetched = deps_.registry->GetManifest(ref->WithDigest(head->digest), keychain);
+      auto manifest = fetched.ok() ? registry::ParseManifest(fetched->bytes, fetched->media_type)
+                                   : Result<registry::Manifest>(fetched.error());
+      if (!manifest.ok()) {
+        facts.push_back(BaseFact{q.image, manifest.error()});
+        continue;
+      }
+      resolved.list = manifest->kind == registry::ManifestKind::kIndex;
+      for (const auto& m : manifest->manifests) {
+        if (m.platform && !m.IsAttestationOrUnknown()) resolved.entries.emplace(m.platform->String(), m.digest);
+      }
+    }
+    for (const auto& digest : q.reported) {
+      bool current = digest == resolved.digest;
+      for (const auto& [platform, d] : resolved.entries) current = current || d == digest;
+      if (current || resolved.reported_exists.count(digest)) continue;
+      auto exists = deps_.registry->HeadManifest(ref->WithDigest(digest), keychain);
+      // Anything but "not found" counts as there: a moved base is rebuilt, not ignored.
+      resolved.reported_exists[digest] = exists.ok() || exists.error().code != ErrorCode::kNotFound;
+    }
+    facts.push_back(BaseFact{q.image, std::move(resolved)});
+  }
+  return facts;
 }
 
 // --- execute ---
@@ -180,8 +276,15 @@ Status Reconciler::WriteStatus(const Json& object, const ObservedStatus& observe
                  {"reason", desired.reason}, {"digest", desired.digest}, {"message", desired.message}});
       RecordEvent(object, *changed);
     }
+    for (const auto& other : OtherConditionEvents(observed, desired)) {
+      log::Info("MultiArchImage condition changed", {{"key", key}, {"reason", other.reason}, {"message", other.note}});
+      RecordEvent(object, other);
+    }
   }
-  for (const auto& event : plan.events) RecordEvent(object, event);
+  for (const auto& event : plan.events) {
+    log::Info("MultiArchImage event", {{"key", key}, {"reason", event.reason}, {"message", event.note}});
+    RecordEvent(object, event);
+  }
   return Status::Ok();
 }
 

@@ -6,6 +6,11 @@
 // Jobs, publishes, and writes the status once, only when it differs from the stored one
 // (a steady state makes no writes). It is level-based: nothing is remembered between
 // calls that is not in the API or the registry, so a restarted operator carries on.
+//
+// What build plans ask for besides: the pods of a Job that just finished (one list by
+// the job-name label, once per Job: what it reported), the platforms of a new Job's
+// images (the Resolver, cached), and each followed base image (one HEAD; the manifest
+// only when its digest is new; a HEAD by digest for a reported digest the tag moved off).
 #pragma once
 
 #include <chrono>
@@ -59,6 +64,9 @@ class Reconciler {
   Plan PlanBuildRun(const MultiArchImage& mai, const ObservedStatus& observed, const registry::Keychain* keychain,
                     const Status& push_secret);
   SourceFacts ResolveSources(const MultiArchImageSpec& spec, const registry::Keychain* keychain);
+  std::vector<BaseFact> ResolveBases(const std::vector<BaseQuery>& queries, const registry::Keychain* keychain);
+  // The pods of `job` (a list by its job-name label), for what its containers reported.
+  JobReport ReadReport(const std::string& ns, const std::string& job);
   // The keychain of spec.pushSecretRef (nullopt when none), from the Secret cache.
   Result<std::optional<registry::Keychain>> PushKeychain(const MultiArchImage& mai) const;
 

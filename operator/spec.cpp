@@ -33,6 +33,9 @@ Result<std::map<std::string, std::string>> StringMap(const Json& obj, const char
   return out;
 }
 
+// Each one costs a registry HEAD per reconcile that checks the bases; also the CRD's maxItems.
+constexpr size_t kMaxBaseImages = 16;
+
 Result<BuildSpec> ParseBuild(const Json& build, const std::vector<registry::Platform>& platforms) {
   const std::string f = "spec.build";
   if (!build.is_object()) return Invalid(f, "must be an object");
@@ -77,6 +80,15 @@ Result<BuildSpec> ParseBuild(const Json& build, const std::vector<registry::Plat
       auto oargs = StringMap(value, "buildArgs", field);
       if (!oargs.ok()) return oargs.error();
       o.build_args = *oargs;
+      auto ostrategy = OptionalString(value, "strategy", field);
+      if (!ostrategy.ok()) return ostrategy.error();
+      if (!ostrategy->empty() && *ostrategy != "buildah" && *ostrategy != "buildkit")
+        return Invalid(field + ".strategy",
+                       "Unsupported value \"" + *ostrategy + "\": supported values: \"buildah\", \"buildkit\"");
+      o.strategy = *ostrategy;
+      auto oimage = OptionalString(value, "builderImage", field);
+      if (!oimage.ok()) return oimage.error();
+      o.builder_image = *oimage;
       b.platform_overrides[p->String()] = o;
     }
   }
@@ -100,6 +112,41 @@ Result<BuildSpec> ParseBuild(const Json& build, const std::vector<registry::Plat
   auto sa = OptionalString(build, "serviceAccountName", f);
   if (!sa.ok()) return sa.error();
   b.service_account = *sa;
+  auto bases = build.find("baseImages");
+  if (bases != build.end() && !bases->is_null()) {
+    const std::string field = f + ".baseImages";
+    if (!bases->is_array()) return Invalid(field, "must be a list of image references");
+    if (bases->size() > kMaxBaseImages)
+      return Invalid(field, "lists more than " + std::to_string(kMaxBaseImages) + " images");
+    for (size_t i = 0; i < bases->size(); ++i) {
+      const std::string item = field + "[" + std::to_string(i) + "]";
+      const Json& entry = (*bases)[i];
+      if (!entry.is_string() || entry.get<std::string>().empty()) return Invalid(item, "must be an image reference");
+      auto ref = registry::ParseReference(entry.get<std::string>());
+      if (!ref.ok()) return Invalid(item, ref.error().message);
+      if (ref->HasDigest())
+        return Invalid(item, "is pinned by digest, which never changes: name the base by tag to follow it");
+      SourceImage image{entry.get<std::string>(), std::move(ref).value()};
+      for (const auto& earlier : b.base_images)
+        if (earlier.ref.String() == image.ref.String()) return Invalid(item, "duplicate base image " + image.text);
+      b.base_images.push_back(std::move(image));
+    }
+  }
+  auto follow = build.find("followBaseImages");
+  if (follow != build.end() && !follow->is_null()) {
+    if (!follow->is_boolean()) return Invalid(f + ".followBaseImages", "must be true or false");
+    b.follow_base_images = follow->get<bool>();
+  }
+  if (b.follow_base_images && !b.base_images.empty())
+    return Invalid(f + ".followBaseImages",
+                   "set spec.build.baseImages or spec.build.followBaseImages: true, not both (listed bases are "
+                   "followed as listed, the builder Jobs' reports would be ignored)");
+  auto policy = OptionalString(build, "rebuildPolicy", f, "OnBaseChange");
+  if (!policy.ok()) return policy.error();
+  if (*policy != "OnBaseChange" && *policy != "Never")
+    return Invalid(f + ".rebuildPolicy",
+                   "Unsupported value \"" + *policy + "\": supported values: \"OnBaseChange\", \"Never\"");
+  b.rebuild_on_base_change = *policy == "OnBaseChange";
   auto resources = build.find("resources");
   if (resources != build.end() && !resources->is_null()) {
     if (!resources->is_object()) return Invalid(f + ".resources", "must be an object {requests, limits}");
@@ -114,6 +161,11 @@ Result<BuildSpec> ParseBuild(const Json& build, const std::vector<registry::Plat
 }
 
 }  // namespace
+
+const std::string& BuildSpec::StrategyFor(const registry::Platform& platform) const {
+  auto it = platform_overrides.find(platform.String());
+  return it != platform_overrides.end() && !it->second.strategy.empty() ? it->second.strategy : strategy;
+}
 
 std::string PlatformSlug(const registry::Platform& platform) {
   std::string s = platform.os + "-" + platform.architecture;

@@ -1,6 +1,7 @@
 // The MultiArchImage resource (archway.dev/v1alpha1) as a C++ value, parsed and checked
 // beyond what the CRD schema can say: references parse, platforms parse and are unique,
-// build mode builds Linux platforms only, overrides name listed platforms.
+// build mode builds Linux platforms only, overrides name listed platforms, followed base
+// images are tags (a digest never changes) and come from one place (listed or reported).
 #pragma once
 
 #include <cstdint>
@@ -29,6 +30,13 @@ inline const kube::ResourceRef kMultiArchImageResource{kGroup, "v1alpha1", "mult
 struct PlatformOverride {
   std::string dockerfile;                         // "" = the build's dockerfile
   std::map<std::string, std::string> build_args;  // merged over the build's args
+  std::string strategy;                           // "" = the build's strategy
+  std::string builder_image;                      // "" = the build's (or the strategy's default)
+};
+
+struct SourceImage {
+  std::string text;         // the reference as written
+  registry::Reference ref;  // parsed
 };
 
 struct BuildSpec {
@@ -44,11 +52,16 @@ struct BuildSpec {
   bool allow_emulation = false;                                 // emulation: Allow
   std::string service_account;
   Json resources = Json::object();                              // container resources, as given
-};
+  // Base images to follow (planner.h): listed here, or (follow_base_images) the ones the
+  // builder Jobs report. A new digest rebuilds every platform unless rebuild_on_base_change
+  // is false (rebuildPolicy: Never: the change is only recorded).
+  std::vector<SourceImage> base_images;  // tags, in spec order, unique
+  bool follow_base_images = false;
+  bool rebuild_on_base_change = true;    // rebuildPolicy: OnBaseChange (default) | Never
 
-struct SourceImage {
-  std::string text;         // sources[].image as written
-  registry::Reference ref;  // parsed
+  bool FollowsBaseImages() const { return !base_images.empty() || follow_base_images; }
+  // The strategy that builds `platform`: its override's, else the build's.
+  const std::string& StrategyFor(const registry::Platform& platform) const;
 };
 
 struct MultiArchImageSpec {
@@ -57,7 +70,7 @@ struct MultiArchImageSpec {
   std::vector<registry::Platform> platforms;  // normalised, in spec order
   bool docker_format = false;                 // format: docker
   std::string push_secret;                    // pushSecretRef.name, "" = none
-  std::vector<SourceImage> sources;           // sources mode
+  std::vector<SourceImage> sources;           // sources mode (sources[].image)
   std::optional<BuildSpec> build;
 };
 

@@ -83,4 +83,15 @@ bool IsRunnable(const Platform& p) {
   return !p.os.empty() && !p.architecture.empty() && p.os != "unknown" && p.architecture != "unknown";
 }
 
+std::vector<Platform> CompatiblePlatforms(const Platform& wanted) {
+  std::vector<Platform> out = {wanted};
+  if (wanted.architecture != "arm" || wanted.variant.size() != 2 || wanted.variant[0] != 'v') return out;
+  for (char v = static_cast<char>(wanted.variant[1] - 1); v >= '5'; --v) {
+    Platform older = wanted;
+    older.variant = std::string("v") + v;
+    out.push_back(older);
+  }
+  return out;
+}
+
 }  // namespace archway::registry

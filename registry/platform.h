@@ -38,4 +38,9 @@ Result<Platform> ParsePlatform(std::string_view text);
 // "unknown/unknown" and empty platforms (attestation manifests) are not runnable.
 bool IsRunnable(const Platform& platform);
 
+// The image platforms a pull for `wanted` accepts, best first, as containerd and
+// containers/image choose an entry of a list: arm/vN takes vN, then each older variant
+// down to v5 (arm/v7 runs arm/v6 code); every other platform takes only itself.
+std::vector<Platform> CompatiblePlatforms(const Platform& wanted);
+
 }  // namespace archway::registry

@@ -14,6 +14,7 @@
 #include "tests/apiserver/apiserver_env.h"
 #include "tests/operator/openapi_validator.h"
 #include "tests/support/fixtures.h"
+#include "tests/support/process.h"
 #include "tests/support/registry_server.h"
 
 namespace archway::apitest {
@@ -94,7 +95,7 @@ class CrdOnApiserver : public ::testing::Test {
 };
 
 TEST_F(CrdOnApiserver, EveryExampleIsAccepted) {
-  for (const char* name : {"sources-mode.yaml", "build-mode.yaml"}) {
+  for (const char* name : {"sources-mode.yaml", "build-mode.yaml", "build-follow-bases.yaml"}) {
     SCOPED_TRACE(name);
     Json example = optest::LoadYamlFile(kSourceDir + "/crds/examples/" + name);
     example["metadata"]["namespace"] = "schema";
@@ -160,6 +161,23 @@ TEST_F(CrdOnApiserver, BadSpecsAreRejectedAsTheHandWrittenValidatorSays) {
                      s["sources"] = "all";
                    })});
   cases.push_back({"resources as numbers", with(build, [](Json& s) { s["build"]["resources"]["requests"]["cpu"] = 2; })});
+  // Following base images (issue 17).
+  cases.push_back({"bad base-image fields", with(build, [](Json& s) {
+                     s["build"]["rebuildPolicy"] = "Daily";
+                     s["build"]["baseImages"] = {"debian:12", "debian:12", ""};
+                     s["build"]["platformOverrides"]["linux/arm/v7"]["strategy"] = "kaniko";
+                   })});
+  cases.push_back({"followBaseImages not a boolean", with(build, [](Json& s) { s["build"]["followBaseImages"] = "yes"; })});
+  cases.push_back({"baseImages and followBaseImages", with(build, [](Json& s) { s["build"]["followBaseImages"] = true; })});
+  cases.push_back({"followBaseImages with an empty list", with(build, [](Json& s) {
+                     s["build"]["followBaseImages"] = true;
+                     s["build"]["baseImages"] = Json::array();
+                   })});
+  cases.push_back({"too many base images", with(build, [](Json& s) {
+                     s["build"]["baseImages"] = Json::array();
+                     for (int i = 0; i < 17; ++i) s["build"]["baseImages"].push_back("base" + std::to_string(i) + ":1");
+                   })});
+  cases.push_back({"overlong base image", with(build, [](Json& s) { s["build"]["baseImages"] = {std::string(513, 'b')}; })});
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
     const Json object = Mai("case", c.spec);
@@ -169,6 +187,43 @@ TEST_F(CrdOnApiserver, BadSpecsAreRejectedAsTheHandWrittenValidatorSays) {
     EXPECT_EQ(ours, api) << "the apiserver said:\n" << Describe(api) << "the hand-written validator said:\n"
                          << Describe(ours) << "(HTTP " << raw.status << ")";
   }
+}
+
+// The status the operator writes for a resource following its bases is kept whole by the
+// real apiserver (a field missing from the CRD's schema would be pruned on write).
+TEST_F(CrdOnApiserver, TheBaseImageStatusIsStoredUnpruned) {
+  Json object = optest::LoadYamlFile(kSourceDir + "/crds/examples/build-follow-bases.yaml");
+  object["metadata"]["namespace"] = "schema";
+  http::Response created = Cluster().Call("POST", MaiCollection("schema"), object.dump());
+  ASSERT_EQ(created.status, 201) << created.body;
+  Json stored = Body(created);
+  const Json status = optest::LoadYamlFile(kSourceDir + "/tests/operator/testdata/status-follow-bases.json");
+  stored["status"] = status;
+  EXPECT_TRUE(ValidatorCauses(stored).empty()) << Describe(ValidatorCauses(stored));
+  http::Response updated = Cluster().Call("PUT", MaiCollection("schema") + "/tools/status", stored.dump());
+  ASSERT_EQ(updated.status, 200) << updated.body;
+  EXPECT_EQ(Body(Cluster().Call("GET", MaiCollection("schema") + "/tools"))["status"], status);
+  // `kubectl get -o wide` prints the followed bases and when a base change last rebuilt it
+  // (the CRD's priority-1 printer columns); plain `kubectl get` leaves them out.
+  if (Cluster().binaries().kubectl.empty()) {
+    std::printf("kubectl is not on PATH: the printer columns were not printed (the schema test checks them)\n");
+    return;
+  }
+  auto kubectl = [](const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {Cluster().binaries().kubectl, "--kubeconfig", Cluster().admin_kubeconfig(), "-n",
+                                     "schema", "get", "mai", "tools"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return testing::RunCommand(argv, std::chrono::seconds(30));
+  };
+  auto wide = kubectl({"-o", "wide"});
+  ASSERT_EQ(wide.exit_code, 0) << wide.output;
+  EXPECT_NE(wide.output.find("BASES"), std::string::npos) << wide.output;
+  EXPECT_NE(wide.output.find("BASE-REBUILD"), std::string::npos) << wide.output;
+  EXPECT_NE(wide.output.find("docker.io/library/debian:12-slim"), std::string::npos) << wide.output;
+  auto plain = kubectl({});
+  ASSERT_EQ(plain.exit_code, 0) << plain.output;
+  EXPECT_EQ(plain.output.find("BASES"), std::string::npos) << plain.output;
+  std::printf("kubectl get mai -o wide:\n%s", wide.output.c_str());
 }
 
 // --- the operator ---------------------------------------------------------------------

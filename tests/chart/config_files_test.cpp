@@ -77,6 +77,8 @@ TEST(ChartConfigFiles, TheOperatorParsesItsRenderedConfig) {
   EXPECT_EQ(config->buildkit_image, "registry.lan/buildkit:1");
   EXPECT_EQ(config->git_image, "alpine/git:2.45.2");
   EXPECT_EQ(config->registries_config_file, "/etc/archway/registries/registries.yaml");
+  EXPECT_EQ(config->binfmt_image, "");  // opt-in: emulated Jobs only check the node
+  EXPECT_EQ(config->min_base_rebuild_interval, std::chrono::hours(1));
   // The Role lets it use exactly the Lease its config names.
   const YAML::Node role = r.Find("Role", "archway-operator-leader-election");
   ASSERT_TRUE(role);
@@ -86,6 +88,18 @@ TEST(ChartConfigFiles, TheOperatorParsesItsRenderedConfig) {
     for (const auto& name : Strings(rule["resourceNames"])) named |= name == config->leader_election_lease_name;
   }
   EXPECT_TRUE(named);
+}
+
+TEST(ChartConfigFiles, TheOperatorReadsTheEmulationAndBaseImageValues) {
+  const Rendered r = RenderChart({"--set", "operator.builder.binfmtImage=registry.lan/binfmt:qemu-v8", "--set",
+                                  "operator.minBaseRebuildInterval=30m"});
+  SKIP_WITHOUT_CHART_RENDERER();
+  ASSERT_TRUE(r.ok()) << r.Describe();
+  auto config = op::ParseOperatorConfig(ConfigText(r, "archway-operator"));
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(config->binfmt_image, "registry.lan/binfmt:qemu-v8");
+  EXPECT_EQ(config->min_base_rebuild_interval, std::chrono::minutes(30));
+  EXPECT_FALSE(RenderChart({"--set", "operator.minBaseRebuildInterval=hourly"}).ok());  // the values schema refuses it
 }
 
 TEST(ChartConfigFiles, TheRegistryEngineParsesTheRenderedRegistriesYaml) {

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <map>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -15,6 +16,7 @@
 #include "kube/object.h"
 #include "operator/config.h"
 #include "operator/job_builder.h"
+#include "operator/job_report.h"
 #include "operator/planner.h"
 #include "operator/spec.h"
 #include "operator/status.h"
@@ -38,8 +40,34 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   op::BuildInputs in{*mai, observed, config, {}, {kube::ReadNode(object)}, Status::Ok(), std::nullopt};
   in.jobs.push_back(op::ObservedJob{kube::NameOf(object), kube::ControllerUidOf(object), kube::ReadJobState(object)});
   op::Plan plan = op::PlanBuild(in);
-  if (plan.needs_target) {
-    in.target = Result<registry::Descriptor>(Error(ErrorCode::kNotFound, "manifest unknown"));
+  // Answer what the planner asks to read, as the reconciler does, until it stops asking:
+  // the Jobs' pods (the same input read as a pod), the builder images' platforms (the
+  // spec's own), and the followed bases (a new digest per platform, so a base change
+  // and a rebuild are planned), then the target.
+  for (int round = 0; round < 4 && plan.NeedsReads(); ++round) {
+    if (!plan.needs_reports.empty()) {
+      std::map<std::string, op::JobReport> reports;
+      for (const auto& job : plan.needs_reports) reports[job] = op::ReadJobReport({object});
+      in.reports = std::move(reports);
+    }
+    if (!plan.needs_images.empty()) {
+      std::vector<op::ImageFact> facts;
+      for (const auto& image : plan.needs_images) facts.push_back(op::ImageFact{image, mai->spec.platforms});
+      in.images = std::move(facts);
+    }
+    if (!plan.needs_bases.empty()) {
+      std::vector<op::BaseFact> facts;
+      for (const auto& q : plan.needs_bases) {
+        op::ResolvedBase resolved;
+        resolved.digest = "sha256:" + std::string(64, 'b');
+        resolved.list = true;
+        for (const auto& p : mai->spec.platforms) resolved.entries[p.String()] = "sha256:" + std::string(64, 'c');
+        for (const auto& digest : q.reported) resolved.reported_exists[digest] = digest.size() % 2 == 0;
+        facts.push_back(op::BaseFact{q.image, std::move(resolved)});
+      }
+      in.bases = std::move(facts);
+    }
+    if (plan.needs_target) in.target = Result<registry::Descriptor>(Error(ErrorCode::kNotFound, "manifest unknown"));
     plan = op::PlanBuild(in);
   }
   (void)op::RenderStatus(plan.status, observed, mai->generation, "2026-11-23T15:00:00Z");

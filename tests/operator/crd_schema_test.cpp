@@ -58,8 +58,13 @@ TEST(CrdSchema, PrinterColumnsMatchWhatKubectlPrinted) {
                                                            {"Platforms", ".spec.platforms"},
                                                            {"Phase", ".status.phase"},
                                                            {"Digest", ".status.digest"},
-                                                           {"Age", ".metadata.creationTimestamp"}};
+                                                           {"Age", ".metadata.creationTimestamp"},
+                                                           {"Bases", ".status.baseImages[*].image"},
+                                                           {"Base-Rebuild", ".status.lastBaseRebuild.time"}};
   EXPECT_EQ(got, want);
+  // The two base-image columns are for -o wide only; plain kubectl get prints the rest.
+  for (const auto& c : columns) EXPECT_EQ(c.value("priority", 0), c["name"] == "Bases" || c["name"] == "Base-Rebuild");
+  want.resize(5);
   std::string header;
   std::getline(*std::make_unique<std::ifstream>(kRoot + "/tests/operator/testdata/kubectl-get-mai.txt"), header);
   for (const auto& [name, path] : want) {
@@ -77,7 +82,7 @@ TEST(CrdSchema, PlatformPatternIsTheOneTheApiEnforced) {
 }
 
 TEST(CrdSchema, ExamplesAreValid) {
-  for (const char* name : {"sources-mode.yaml", "build-mode.yaml"}) {
+  for (const char* name : {"sources-mode.yaml", "build-mode.yaml", "build-follow-bases.yaml"}) {
     Json example = LoadYamlFile(kRoot + "/crds/examples/" + name);
     auto causes = ValidateSchema(Schema(), example);
     EXPECT_TRUE(causes.empty()) << name << "\n" << Describe(causes);
@@ -99,6 +104,7 @@ TEST(CrdSchema, OverlongPlatformIsRejectedBeforeItNamesAJob) {
   // refuses platforms that the operator could not name a Job after (found by fuzzing).
   Json example = LoadYamlFile(kRoot + "/crds/examples/build-mode.yaml");
   example["spec"]["platforms"][0] = "linux/" + std::string(60, 'z');
+  example["spec"]["build"].erase("platformOverrides");  // it names platforms[2], not [0]
   auto causes = ValidateSchema(Schema(), example);
   ASSERT_EQ(causes.size(), 1u) << Describe(causes);
   EXPECT_EQ(causes[0].field, "spec.platforms[0]");
@@ -150,6 +156,50 @@ TEST(CrdSchema, EnumsAndRequiredFields) {
   Json variant_ok = ValidSources();
   variant_ok["spec"]["platforms"] = Json::array({"linux/arm/v7", "windows/amd64"});
   EXPECT_TRUE(ValidateSchema(Schema(), variant_ok).empty());
+}
+
+TEST(CrdSchema, BaseImageFields) {
+  Json build = LoadYamlFile(kRoot + "/crds/examples/build-mode.yaml");
+  Json both = build;
+  both["spec"]["build"]["followBaseImages"] = true;
+  EXPECT_TRUE(HasCause(ValidateSchema(Schema(), both), "spec.build",
+                       "set spec.build.baseImages or spec.build.followBaseImages: true, not both"));
+  Json follow_only = build;
+  follow_only["spec"]["build"].erase("baseImages");
+  follow_only["spec"]["build"]["followBaseImages"] = true;
+  EXPECT_TRUE(ValidateSchema(Schema(), follow_only).empty()) << Describe(ValidateSchema(Schema(), follow_only));
+  Json empty_list = both;
+  empty_list["spec"]["build"]["baseImages"] = Json::array();
+  EXPECT_TRUE(ValidateSchema(Schema(), empty_list).empty());
+
+  Json bad = build;
+  bad["spec"]["build"]["rebuildPolicy"] = "Daily";
+  bad["spec"]["build"]["followBaseImages"] = "yes";
+  bad["spec"]["build"]["baseImages"] = Json::array({"debian:12", "debian:12", ""});
+  bad["spec"]["build"]["platformOverrides"]["linux/arm/v7"]["strategy"] = "kaniko";
+  auto causes = ValidateSchema(Schema(), bad);
+  EXPECT_TRUE(HasCause(causes, "spec.build.rebuildPolicy", "Unsupported value: \"Daily\"")) << Describe(causes);
+  EXPECT_TRUE(HasCause(causes, "spec.build.followBaseImages", "must be of type boolean")) << Describe(causes);
+  EXPECT_TRUE(HasCause(causes, "spec.build.baseImages[1]", "Duplicate value: \"debian:12\"")) << Describe(causes);
+  EXPECT_TRUE(HasCause(causes, "spec.build.baseImages[2]", "at least 1 chars long")) << Describe(causes);
+  EXPECT_TRUE(HasCause(causes, "spec.build.platformOverrides.linux/arm/v7.strategy", "Unsupported value: \"kaniko\""))
+      << Describe(causes);
+  Json many = build;
+  many["spec"]["build"]["baseImages"] = Json::array();
+  for (int i = 0; i < 17; ++i) many["spec"]["build"]["baseImages"].push_back("base" + std::to_string(i) + ":1");
+  EXPECT_TRUE(HasCause(ValidateSchema(Schema(), many), "spec.build.baseImages", "Too many: 17: must have at most 16 items"));
+  // No defaults for the new fields: an API default would change stored specs, and so
+  // the Job names of resources that existed before.
+  const Json props = Schema()["properties"]["spec"]["properties"]["build"]["properties"];
+  for (const char* field : {"baseImages", "followBaseImages", "rebuildPolicy"})
+    EXPECT_FALSE(props[field].contains("default")) << field;
+}
+
+TEST(CrdSchema, TheStatusTheOperatorWritesIsValid) {
+  Json object = LoadYamlFile(kRoot + "/crds/examples/build-follow-bases.yaml");
+  object["status"] = LoadYamlFile(kRoot + "/tests/operator/testdata/status-follow-bases.json");
+  auto causes = ValidateSchema(Schema(), object);
+  EXPECT_TRUE(causes.empty()) << Describe(causes);
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 // Spec parsing, the operator config, Job building and status rendering: the pure parts.
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include "operator/config.h"
 #include "operator/job_builder.h"
 #include "operator/spec.h"
@@ -82,6 +84,71 @@ TEST(Spec, ErrorsNameTheField) {
   EXPECT_NE(ParseError(s).find("spec.build.contextDir"), std::string::npos);
 }
 
+TEST(Spec, FollowedBaseImagesAreTagsListedOrReportedNotBoth) {
+  Json spec = BuildExample()["spec"];
+  EXPECT_TRUE(ParseSpec(spec)->build->FollowsBaseImages());  // the example lists two
+  spec["build"].erase("baseImages");
+  EXPECT_FALSE(ParseSpec(spec)->build->FollowsBaseImages());
+  spec["build"]["baseImages"] = Json::array({"debian:12-slim", "registry.lan:5000/base/runtime:3"});
+  auto listed = ParseSpec(spec);
+  ASSERT_TRUE(listed.ok()) << listed.error().message;
+  ASSERT_EQ(listed->build->base_images.size(), 2u);
+  EXPECT_EQ(listed->build->base_images[0].text, "debian:12-slim");
+  EXPECT_EQ(listed->build->base_images[0].ref.String(), "docker.io/library/debian:12-slim");
+  EXPECT_TRUE(listed->build->FollowsBaseImages());
+  EXPECT_TRUE(listed->build->rebuild_on_base_change);  // rebuildPolicy defaults to OnBaseChange
+
+  Json follow = BuildExample()["spec"];
+  follow["build"].erase("baseImages");
+  follow["build"]["followBaseImages"] = true;
+  follow["build"]["rebuildPolicy"] = "Never";
+  auto followed = ParseSpec(follow);
+  ASSERT_TRUE(followed.ok()) << followed.error().message;
+  EXPECT_TRUE(followed->build->follow_base_images);
+  EXPECT_TRUE(followed->build->base_images.empty());
+  EXPECT_TRUE(followed->build->FollowsBaseImages());
+  EXPECT_FALSE(followed->build->rebuild_on_base_change);
+
+  auto error_of = [&](const std::function<void(Json&)>& change) {
+    Json s = BuildExample()["spec"];
+    s["build"].erase("baseImages");
+    change(s["build"]);
+    return ParseError(s);
+  };
+  EXPECT_NE(error_of([](Json& b) { b["baseImages"] = Json::array({"debian@sha256:" + std::string(64, 'a')}); })
+                .find("spec.build.baseImages[0]: is pinned by digest"),
+            std::string::npos);
+  EXPECT_NE(error_of([](Json& b) { b["baseImages"] = Json::array({"debian:12", "docker.io/library/debian:12"}); })
+                .find("spec.build.baseImages[1]: duplicate base image docker.io/library/debian:12"),
+            std::string::npos);
+  EXPECT_NE(error_of([](Json& b) { b["baseImages"] = "debian:12"; }).find("spec.build.baseImages: must be a list"),
+            std::string::npos);
+  EXPECT_NE(error_of([](Json& b) { b["baseImages"] = Json::array({7}); }).find("spec.build.baseImages[0]"),
+            std::string::npos);
+  EXPECT_NE(error_of([](Json& b) { b["baseImages"] = Json::array({"not a reference"}); }).find("spec.build.baseImages[0]"),
+            std::string::npos);
+  EXPECT_NE(error_of([](Json& b) {
+              b["baseImages"] = Json::array();
+              for (int i = 0; i < 17; ++i) b["baseImages"].push_back("base" + std::to_string(i) + ":1");
+            }).find("lists more than 16 images"),
+            std::string::npos);
+  EXPECT_NE(error_of([](Json& b) {
+              b["baseImages"] = Json::array({"debian:12"});
+              b["followBaseImages"] = true;
+            }).find("not both"),
+            std::string::npos);
+  EXPECT_NE(error_of([](Json& b) { b["followBaseImages"] = "yes"; }).find("spec.build.followBaseImages: must be true or false"),
+            std::string::npos);
+  EXPECT_NE(error_of([](Json& b) { b["rebuildPolicy"] = "Daily"; }).find("spec.build.rebuildPolicy: Unsupported value"),
+            std::string::npos);
+  // followBaseImages: false with a list is the list.
+  EXPECT_EQ(error_of([](Json& b) {
+              b["baseImages"] = Json::array({"debian:12"});
+              b["followBaseImages"] = false;
+            }),
+            "");
+}
+
 TEST(JobBuilder, ShapedLikeTheSampleJob) {
   MultiArchImage mai = ParseOk(BuildExample());
   OperatorConfig config;
@@ -127,7 +194,9 @@ TEST(JobBuilder, ShapedLikeTheSampleJob) {
 }
 
 TEST(JobBuilder, OverridesEmulationAndBuildkit) {
-  MultiArchImage mai = ParseOk(BuildExample());
+  Json buildah_only = BuildExample();
+  buildah_only["spec"]["build"]["platformOverrides"]["linux/arm/v7"].erase("strategy");
+  MultiArchImage mai = ParseOk(buildah_only);
   OperatorConfig config;
   registry::Platform armv7{"linux", "arm", "v7", ""};
   Json job = BuildJob(mai, armv7, config, true);
@@ -149,6 +218,26 @@ TEST(JobBuilder, OverridesEmulationAndBuildkit) {
   EXPECT_NE(c["command"].dump().find("type=image,name=registry.lan:5000/api:2.0-linux-arm-v7,push=true"), std::string::npos);
   EXPECT_NE(c["command"].dump().find("filename=Dockerfile.armv7"), std::string::npos);
   EXPECT_NE(c["env"].dump().find("DOCKER_CONFIG"), std::string::npos);
+
+  // The example builds linux/arm/v7 with buildkit and the rest with buildah.
+  MultiArchImage mixed = ParseOk(BuildExample());
+  registry::Platform arm64{"linux", "arm64", "", ""};
+  EXPECT_EQ(BuildJob(mixed, armv7, config, false)["spec"]["template"]["spec"]["containers"][0]["image"],
+            config.buildkit_image);
+  EXPECT_EQ(BuildJob(mixed, arm64, config, false)["spec"]["template"]["spec"]["containers"][0]["image"],
+            config.buildah_image);
+  // builderImage: the override's first; the build's unless the override has its own strategy.
+  Json images = BuildExample();
+  images["spec"]["build"]["builderImage"] = "registry.lan/buildah:1.37";
+  MultiArchImage with_image = ParseOk(images);
+  EXPECT_EQ(BuilderImage(with_image, config, arm64), "registry.lan/buildah:1.37");
+  EXPECT_EQ(BuilderImage(with_image, config, armv7), config.buildkit_image);
+  images["spec"]["build"]["platformOverrides"]["linux/arm/v7"]["builderImage"] = "registry.lan/buildkit:armv7";
+  EXPECT_EQ(BuilderImage(ParseOk(images), config, armv7), "registry.lan/buildkit:armv7");
+  Json bad = BuildExample()["spec"];
+  bad["build"]["platformOverrides"]["linux/arm/v7"]["strategy"] = "kaniko";
+  EXPECT_NE(ParseError(bad).find("spec.build.platformOverrides[linux/arm/v7].strategy: Unsupported value"),
+            std::string::npos);
 }
 
 TEST(JobBuilder, NamesAreDeterministicBoundedAndChangeWithTheSpec) {
@@ -203,6 +292,16 @@ builder:
   EXPECT_EQ(c.buildah_image, "b:1");
   EXPECT_EQ(c.resync, std::chrono::seconds(30));
 
+  EXPECT_EQ(defaults->min_base_rebuild_interval, std::chrono::hours(1));
+  EXPECT_EQ(defaults->binfmt_image, "");
+  auto bases = ParseOperatorConfig("baseImages: {minRebuildInterval: 30m}\nbuilder: {binfmtImage: tonistiigi/binfmt:latest}\n");
+  ASSERT_TRUE(bases.ok()) << bases.error().message;
+  EXPECT_EQ(bases->min_base_rebuild_interval, std::chrono::minutes(30));
+  EXPECT_EQ(bases->binfmt_image, "tonistiigi/binfmt:latest");
+  ASSERT_TRUE(ApplyConfigFlags(c, {"--base-images-min-rebuild-interval", "0s"}).ok());
+  EXPECT_EQ(c.min_base_rebuild_interval, std::chrono::milliseconds(0));
+  EXPECT_FALSE(ParseOperatorConfig("baseImages: {minRebuildInterval: often}\n").ok());
+
   auto typo = ParseOperatorConfig("metricListen: \":1\"\n");
   ASSERT_FALSE(typo.ok());
   EXPECT_NE(typo.error().message.find("metricListen"), std::string::npos);
@@ -239,6 +338,47 @@ TEST(Status, TransitionTimeChangesOnlyOnTransitions) {
   EXPECT_EQ(s3["digest"], "sha256:ab");
   EXPECT_EQ(observed(s3).ready.status, "True");
   EXPECT_EQ(observed(s3).ready.reason, "Published");
+}
+
+TEST(Status, BaseImagesAndOtherConditionsRoundTripAndKeepTheirTransitionTimes) {
+  DesiredStatus built{phase::kReady, "sha256:ab", {{"linux/arm64", "sha256:01", "", "web-linux-arm64-1234abcd",
+                                                   state::kSucceeded, "", "", "docker.io/library/debian@sha256:0b"}},
+                      true, reason::kPublished, "published"};
+  built.base_images = {BaseImageStatus{"debian:12-slim", "sha256:1f", "",
+                                       {BaseImagePlatform{"linux/arm64", "sha256:0b", ""}}, "2026-11-23T15:00:00Z"}};
+  built.last_base_rebuild = BaseRebuild{"2026-11-23T15:00:00Z", "base debian:12-slim linux/arm64 changed a -> b", "1234abcd"};
+  built.conditions = {ConditionState{condition::kBaseImageUnavailable, false, base_reason::kResolved, "following 1"}};
+  auto observed = [](const Json& status) { return ReadObservedStatus(Json{{"status", status}}); };
+  Json s1 = RenderStatus(built, ObservedStatus{}, 2, "2026-11-23T15:01:00Z");
+  ASSERT_EQ(s1["conditions"].size(), 2u);
+  EXPECT_EQ(s1["conditions"][1]["type"], "BaseImageUnavailable");
+  EXPECT_EQ(s1["conditions"][1]["status"], "False");
+  EXPECT_EQ(s1["baseImages"][0]["platforms"][0]["digest"], "sha256:0b");
+  EXPECT_FALSE(s1["baseImages"][0]["platforms"][0].contains("latest"));
+  EXPECT_EQ(s1["platforms"][0]["baseReport"], "docker.io/library/debian@sha256:0b");
+  EXPECT_EQ(s1["lastBaseRebuild"]["run"], "1234abcd");
+
+  const ObservedStatus read = observed(s1);
+  EXPECT_EQ(read.base_images, built.base_images);
+  EXPECT_EQ(read.last_base_rebuild, built.last_base_rebuild);
+  EXPECT_EQ(read.platforms, built.platforms);
+  ASSERT_NE(read.FindCondition("BaseImageUnavailable"), nullptr);
+  EXPECT_EQ(RenderStatus(built, read, 2, "2026-11-23T15:09:00Z"), s1) << "a steady state renders what is stored";
+
+  DesiredStatus unavailable = built;
+  unavailable.conditions[0] = {condition::kBaseImageUnavailable, true, base_reason::kResolveFailed, "base x: 503"};
+  Json s2 = RenderStatus(unavailable, read, 2, "2026-11-23T15:10:00Z");
+  EXPECT_EQ(s2["conditions"][1]["lastTransitionTime"], "2026-11-23T15:10:00Z");
+  EXPECT_EQ(s2["conditions"][0]["lastTransitionTime"], s1["conditions"][0]["lastTransitionTime"])
+      << "Ready did not transition";
+  for (const Json& odd : {Json{{"baseImages", "x"}}, Json{{"baseImages", Json::array({5, {{"image", 3}}})}},
+                          Json{{"baseImages", Json::array({{{"image", "a:1"}, {"platforms", "linux/amd64"}}})}},
+                          Json{{"lastBaseRebuild", Json::array()}}}) {
+    ObservedStatus o = observed(odd);
+    EXPECT_LE(o.base_images.size(), 1u);
+    for (const auto& b : o.base_images) EXPECT_TRUE(b.platforms.empty());
+    EXPECT_TRUE(o.last_base_rebuild.empty());
+  }
 }
 
 TEST(Status, TheStoredStatusIsReadOnceAndOddFieldsReadAsAbsent) {

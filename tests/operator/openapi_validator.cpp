@@ -67,6 +67,12 @@ void Validate(const Json& schema, const Json& value, const std::string& path, st
       if (text == "has(self.sources) != has(self.build)") {
         if (value.contains("sources") == value.contains("build"))
           out.push_back({path, "Invalid value: \"object\": " + rule.value("message", text)});
+      } else if (text ==
+                 "!has(self.followBaseImages) || !self.followBaseImages || !has(self.baseImages) || "
+                 "size(self.baseImages) == 0") {
+        const bool follow = value.contains("followBaseImages") && value["followBaseImages"] == true;
+        const bool listed = value.contains("baseImages") && value["baseImages"].is_array() && !value["baseImages"].empty();
+        if (follow && listed) out.push_back({path, "Invalid value: \"object\": " + rule.value("message", text)});
       } else {
         out.push_back({path, "unsupported x-kubernetes-validations rule in the test validator: " + text});
       }
@@ -113,6 +119,9 @@ void Validate(const Json& schema, const Json& value, const std::string& path, st
     if (schema.contains("minItems") && value.size() < schema["minItems"].get<size_t>())
       out.push_back({path, "Invalid value: " + std::to_string(value.size()) + ": " + path + " in body should have at least " +
                                schema["minItems"].dump() + " items"});
+    if (schema.contains("maxItems") && value.size() > schema["maxItems"].get<size_t>())
+      out.push_back({path, "Too many: " + std::to_string(value.size()) + ": must have at most " +
+                               schema["maxItems"].dump() + " items"});
     if (schema.value("x-kubernetes-list-type", "") == "set") {
       for (size_t i = 0; i < value.size(); ++i) {
         for (size_t j = 0; j < i; ++j) {

@@ -1,8 +1,11 @@
 #include "tests/operator/operator_env.h"
 
+#include <algorithm>
 #include <stdexcept>
 #include <thread>
 
+#include "base/encoding.h"
+#include "registry/platform.h"
 #include "tests/operator/openapi_validator.h"
 #include "tests/support/fixtures.h"
 
@@ -45,6 +48,16 @@ std::string PushTinyImage(testing::RegistryServer& registry, const std::string& 
   return testing::PushPlatformImage(registry, repository, tag, os + "/" + arch, salt);
 }
 
+op::OperatorConfig LocalBuilderImages(testing::RegistryServer& registry, op::OperatorConfig config) {
+  testing::PushPlatformIndex(registry, "builders/buildah", "v1", {"linux/amd64", "linux/arm64"});
+  testing::PushPlatformIndex(registry, "builders/buildkit", "v1", {"linux/amd64", "linux/arm64"});
+  testing::PushPlatformIndex(registry, "builders/git", "v1", {"linux/amd64", "linux/arm64"});
+  config.buildah_image = registry.host() + "/builders/buildah:v1";
+  config.buildkit_image = registry.host() + "/builders/buildkit:v1";
+  config.git_image = registry.host() + "/builders/git:v1";
+  return config;
+}
+
 Json LoadTestdata(const std::string& name) {
   return LoadJsonFile(std::string(ARCHWAY_SOURCE_DIR) + "/tests/operator/testdata/" + name);
 }
@@ -67,6 +80,35 @@ Json MultiArchImageObject(const std::string& ns, const std::string& name, const 
               {"kind", "MultiArchImage"},
               {"metadata", {{"name", name}, {"namespace", ns}}},
               {"spec", spec}};
+}
+
+std::vector<std::string> EventLines(fakeapi::FakeApiServer& api, const std::string& ns) {
+  std::vector<std::pair<int64_t, std::string>> lines;
+  for (const auto& e : api.Objects(kube::resources::kEvents, ns)) {
+    lines.emplace_back(std::stoll(e["metadata"].value("resourceVersion", "0")),
+                       e.value("type", "") + " " + e.value("reason", "") + ": " + e.value("note", ""));
+  }
+  for (const auto& e : api.Objects(kube::resources::kCoreEvents, ns)) {
+    lines.emplace_back(std::stoll(e["metadata"].value("resourceVersion", "0")),
+                       e.value("type", "") + " " + e.value("reason", "") + ": " + e.value("message", ""));
+  }
+  std::sort(lines.begin(), lines.end());
+  std::vector<std::string> out;
+  for (auto& [rv, line] : lines) out.push_back(std::move(line));
+  return out;
+}
+
+Json SucceededBuildPod(const Json& job, const std::string& termination_message, const std::string& node) {
+  Json pod = LoadTestdata("pod-build-succeeded.json");
+  const std::string job_name = job["metadata"]["name"];
+  pod["metadata"] = {{"name", job_name + "-x7k2p"},
+                     {"namespace", job["metadata"]["namespace"]},
+                     {"labels", job["spec"]["template"]["metadata"]["labels"]}};
+  pod["metadata"]["labels"]["job-name"] = job_name;
+  pod["metadata"]["labels"]["batch.kubernetes.io/job-name"] = job_name;
+  pod["spec"]["nodeName"] = node;
+  pod["status"]["containerStatuses"][0]["state"]["terminated"]["message"] = termination_message;
+  return pod;
 }
 
 }  // namespace archway::optest

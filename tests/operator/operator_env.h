@@ -51,11 +51,22 @@ bool WaitFor(const std::function<bool()>& done, std::chrono::milliseconds timeou
 std::string PushTinyImage(testing::RegistryServer& registry, const std::string& repository, const std::string& tag,
                           const std::string& os, const std::string& arch, const std::string& salt = "");
 
+// An operator config whose builder images are tiny lists (linux/amd64, linux/arm64) in
+// `registry`, so the operator's check of their platforms reads this registry only.
+op::OperatorConfig LocalBuilderImages(testing::RegistryServer& registry, op::OperatorConfig config = {});
+
 // The Nodes of tests/operator/testdata/nodes-list.json ("pi-01" arm64, "amd-01" amd64).
 Json SampleNode(const std::string& name);
 Json LoadTestdata(const std::string& name);
 
 // A MultiArchImage object.
 Json MultiArchImageObject(const std::string& ns, const std::string& name, const Json& spec);
+
+// The Events of `ns` (events.k8s.io and core), oldest first, as "Type Reason: note".
+std::vector<std::string> EventLines(fakeapi::FakeApiServer& api, const std::string& ns);
+
+// A Job's pod as the kubelet leaves it when the `build` container exited 0 after writing
+// `termination_message` (shape: testdata/pod-build-succeeded.json).
+Json SucceededBuildPod(const Json& job, const std::string& termination_message, const std::string& node = "amd-01");
 
 }  // namespace archway::optest

@@ -95,6 +95,7 @@ struct Expected {
   // False when the plan only asks for the target (nothing else to check).
   bool Check(const Plan& plan) const {
     EXPECT_EQ(plan.needs_target, needs_target);
+    EXPECT_TRUE(plan.needs_reports.empty() && plan.needs_images.empty() && plan.needs_bases.empty());
     if (plan.needs_target) return false;
     EXPECT_EQ(plan.publish ? plan.publish->why : "", publish_why);
     if (!phase.empty()) {
@@ -373,6 +374,17 @@ Json BuiltStatus(const MultiArchImage& mai) {
        Json::array({ReadyCondition("True", "Published", "published registry.lan/app/web:2 (2 platforms built)")})}};
 }
 
+// Plans; a finished Job's pods, when asked for, are gone (as after a long outage).
+Plan PlanReadingNoPods(BuildInputs& in) {
+  Plan plan = PlanBuild(in);
+  while (!plan.needs_reports.empty()) {
+    if (!in.reports) in.reports.emplace();
+    for (const auto& job : plan.needs_reports) (*in.reports)[job] = JobReport{};
+    plan = PlanBuild(in);
+  }
+  return plan;
+}
+
 // One row: what was read (by default: an amd64 and an arm64 builder node, no Jobs, no
 // stored status) and what the plan must say.
 struct BuildCase : Expected<BuildCase> {
@@ -521,8 +533,9 @@ TEST(PlanBuild, Table) {
         ReadObservedStatus(c.built_status ? Json{{"status", BuiltStatus(mai)}} : Json::object());
     const OperatorConfig config;
     BuildInputs in{mai, observed, config, {}, {Node("amd64"), Node("arm64")}, Status::Ok(), std::nullopt};
+    in.images = std::vector<ImageFact>{};  // read: nothing known about the Jobs' images
     if (c.read) c.read(mai, in);
-    const Plan plan = PlanBuild(in);
+    const Plan plan = PlanReadingNoPods(in);
     if (!c.Check(plan)) continue;
     std::vector<std::string> creates;
     for (const auto& job : plan.create_jobs) {
@@ -576,6 +589,7 @@ TEST(PlanBuild, AJobThatCannotBeCreatedIsRetriedUnlessAPlatformFailed) {
   const MultiArchImage mai = Parse(BuildSpecJson());
   const OperatorConfig config;
   BuildInputs in{mai, ObservedStatus{}, config, {}, {Node("amd64"), Node("arm64")}, Status::Ok(), std::nullopt};
+  in.images = std::vector<ImageFact>{};
   Plan plan = PlanBuild(in);
   ASSERT_EQ(plan.create_jobs.size(), 2u);
   RecordCreateFailure(plan, plan.create_jobs[1].name, Error(ErrorCode::kForbidden, "jobs.batch is forbidden"));
@@ -587,7 +601,7 @@ TEST(PlanBuild, AJobThatCannotBeCreatedIsRetriedUnlessAPlatformFailed) {
   EXPECT_EQ(plan.error->code, ErrorCode::kUnavailable);
 
   in.jobs = {Job(JobOf(mai, "linux/amd64"), kube::JobPhase::kFailed)};
-  Plan with_failure = PlanBuild(in);
+  Plan with_failure = PlanReadingNoPods(in);
   ASSERT_EQ(with_failure.create_jobs.size(), 1u);
   RecordCreateFailure(with_failure, with_failure.create_jobs[0].name, Error(ErrorCode::kForbidden, "forbidden"));
   EXPECT_EQ(with_failure.status.reason, "BuildFailed");

@@ -1,5 +1,6 @@
 // The operator against the fake API server and a real docker-registry.
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -33,8 +34,9 @@ class OperatorTest : public ::testing::Test {
     kube_ = std::move(*client);
   }
 
-  std::unique_ptr<OperatorInstance> StartOperator(milliseconds resync = std::chrono::minutes(10)) {
-    op::OperatorConfig config;
+  std::unique_ptr<OperatorInstance> StartOperator(milliseconds resync = std::chrono::minutes(10),
+                                                  op::OperatorConfig config = {}) {
+    config = LocalBuilderImages(registry_, config);
     config.resync = resync;
     auto instance = std::make_unique<OperatorInstance>(api_.ClusterConfig(), config);
     instance->Start();
@@ -317,6 +319,160 @@ TEST_F(OperatorTest, RestartMidBuildCreatesNoDuplicateJobs) {
   EXPECT_EQ(JobsOf("web").size(), 2u);
 }
 
+// The child tags a build of `target` would push, pushed here instead (no builder runs).
+void PushChildren(testing::RegistryServer& registry, const std::string& repository, const std::string& tag,
+                  const std::string& salt) {
+  PushTinyImage(registry, repository, tag + "-linux-amd64", "linux", "amd64", salt);
+  PushTinyImage(registry, repository, tag + "-linux-arm64", "linux", "arm64", salt);
+}
+
+std::string ConditionOf(const Json& status, const std::string& type, const std::string& field) {
+  for (const auto& c : status.value("conditions", Json::array()))
+    if (c.value("type", "") == type) return c.value(field, "");
+  return "";
+}
+
+bool HasEventLine(fakeapi::FakeApiServer& api, const std::string& ns, const std::string& part) {
+  for (const auto& e : EventLines(api, ns))
+    if (e.find(part) != std::string::npos) return true;
+  return false;
+}
+
+// The value of one series ("name{labels}") in a Prometheus text exposition, or -1.
+double MetricValue(const std::string& exposition, const std::string& series) {
+  std::istringstream lines(exposition);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
+  }
+  return -1;
+}
+
+TEST_F(OperatorTest, AListedBaseThatChangesRebuildsEveryPlatformAndRepublishes) {
+  const std::string host = registry_.host();
+  const std::string base = host + "/base/debian:12";
+  testing::PushPlatformIndex(registry_, "base/debian", "12", {"linux/amd64", "linux/arm64"}, "v1");
+  api_.Put(kNodes, SampleNode("amd-01"));
+  api_.Put(kNodes, SampleNode("pi-01"));
+  auto op = StartOperator(milliseconds(500));
+  Json spec = BuildSpecJson(host, "app/web:9");
+  spec["build"]["baseImages"] = Json::array({base});
+  Apply("team", "web", spec);
+  ASSERT_TRUE(WaitFor([&] { return JobsOf("web").size() == 2; }, seconds(10)));
+  std::set<std::string> first_jobs;
+  for (const auto& job : JobsOf("web")) first_jobs.insert(job["metadata"]["name"].get<std::string>());
+  PushChildren(registry_, "app/web", "9", "v1");
+  for (const auto& job : first_jobs) MarkJob("team", job, "job-status-succeeded.json");
+  ASSERT_TRUE(WaitForPhase("team", "web", "Ready")) << Status("team", "web").dump(2);
+  const std::string first_list = Status("team", "web")["digest"];
+  EXPECT_EQ(MetricValue(op->metrics().Exposition(), "archway_base_image_rebuilds_total"), 0);
+  EXPECT_GE(MetricValue(op->metrics().Exposition(), "archway_base_image_lookups_total{result=\"success\"}"), 1);
+  Json recorded = Status("team", "web")["baseImages"];
+  ASSERT_EQ(recorded.size(), 1u) << Status("team", "web").dump(2);
+  EXPECT_EQ(recorded[0]["image"], base);
+  EXPECT_EQ(recorded[0]["platforms"].size(), 2u);
+  EXPECT_EQ(ConditionOf(Status("team", "web"), "BaseImageUnavailable", "status"), "False");
+
+  testing::PushPlatformIndex(registry_, "base/debian", "12", {"linux/amd64", "linux/arm64"}, "v2");
+  ASSERT_TRUE(WaitFor([&] {
+    auto jobs = JobsOf("web");
+    return jobs.size() == 2 && !first_jobs.count(jobs[0]["metadata"]["name"]) && !first_jobs.count(jobs[1]["metadata"]["name"]);
+  }, seconds(10))) << Status("team", "web").dump(2);
+  EXPECT_TRUE(WaitFor([&] { return HasEventLine(api_, "team", "Normal BaseImageChanged: base " + base + " linux/amd64 changed"); },
+                      seconds(5)))
+      << ::testing::PrintToString(EventLines(api_, "team"));
+  PushChildren(registry_, "app/web", "9", "v2");
+  for (const auto& job : JobsOf("web")) MarkJob("team", job["metadata"]["name"], "job-status-succeeded.json");
+  ASSERT_TRUE(WaitFor([&] { return Status("team", "web").value("phase", "") == "Ready" &&
+                                   Status("team", "web").value("digest", "") != first_list; }, seconds(15)))
+      << Status("team", "web").dump(2);
+  std::string raw;
+  SkopeoRaw(host + "/app/web:9", &raw);
+  EXPECT_EQ(Status("team", "web")["digest"], "sha256:" + Sha256Hex(raw));
+  EXPECT_TRUE(WaitFor([&] { return HasEventLine(api_, "team", "Normal Republished: rebuilt for base " + base); }, seconds(5)))
+      << ::testing::PrintToString(EventLines(api_, "team"));
+  EXPECT_EQ(MetricValue(op->metrics().Exposition(), "archway_base_image_rebuilds_total"), 1);
+  EXPECT_EQ(MetricValue(op->metrics().Exposition(), "archway_base_image_lookups_total{result=\"error\"}"), 0);
+}
+
+TEST_F(OperatorTest, AnUnresolvableBaseSetsTheConditionAndTheImageStaysReady) {
+  const std::string host = registry_.host();
+  api_.Put(kNodes, SampleNode("amd-01"));
+  api_.Put(kNodes, SampleNode("pi-01"));
+  auto op = StartOperator(milliseconds(500));
+  Json spec = BuildSpecJson(host, "app/web:10");
+  spec["build"]["baseImages"] = Json::array({host + "/base/never-pushed:1"});
+  Apply("team", "web", spec);
+  ASSERT_TRUE(WaitFor([&] { return JobsOf("web").size() == 2; }, seconds(10))) << "an unresolvable base holds no build back";
+  PushChildren(registry_, "app/web", "10", "v1");
+  for (const auto& job : JobsOf("web")) MarkJob("team", job["metadata"]["name"], "job-status-succeeded.json");
+  ASSERT_TRUE(WaitForPhase("team", "web", "Ready")) << Status("team", "web").dump(2);
+  Json status = Status("team", "web");
+  EXPECT_EQ(ReadyReason("team", "web"), "Published");
+  EXPECT_EQ(ConditionOf(status, "BaseImageUnavailable", "status"), "True") << status.dump(2);
+  EXPECT_EQ(ConditionOf(status, "BaseImageUnavailable", "reason"), "ResolveFailed");
+  EXPECT_NE(ConditionOf(status, "BaseImageUnavailable", "message").find("base " + host + "/base/never-pushed:1: "),
+            std::string::npos)
+      << status.dump(2);
+  EXPECT_TRUE(WaitFor([&] { return HasEventLine(api_, "team", "Warning BaseImageUnavailable: base " + host); }, seconds(5)));
+  // Resyncs keep it so without writing.
+  std::this_thread::sleep_for(milliseconds(700));
+  api_.ResetCounts();
+  const int64_t before = op->controller().ReconcileCount();
+  ASSERT_TRUE(WaitFor([&] { return op->controller().ReconcileCount() >= before + 2; }, seconds(10)));
+  EXPECT_EQ(api_.WriteCount(), 0);
+  EXPECT_EQ(ReadyReason("team", "web"), "Published");
+  EXPECT_GE(MetricValue(op->metrics().Exposition(), "archway_base_image_lookups_total{result=\"error\"}"), 2);
+  EXPECT_EQ(MetricValue(op->metrics().Exposition(), "archway_base_image_rebuilds_total"), 0);
+}
+
+TEST_F(OperatorTest, ANativePlatformWhoseBuilderImageHasNoBuildWaitsAndNamesTheImage) {
+  const std::string host = registry_.host();
+  api_.Put(kNodes, SampleNode("amd-01"));
+  Json arm = SampleNode("pi-01");
+  arm["metadata"]["name"] = "pi-2";
+  arm["metadata"]["labels"]["kubernetes.io/arch"] = "arm";
+  api_.Put(kNodes, arm);
+  auto op = StartOperator();
+  Json spec = BuildSpecJson(host, "app/web:11");
+  spec["platforms"] = Json::array({"linux/amd64", "linux/arm/v7"});
+  Apply("team", "web", spec);
+  ASSERT_TRUE(WaitFor([&] { return ReadyReason("team", "web") == "BuilderImageUnavailable"; }, seconds(10)))
+      << Status("team", "web").dump(2);
+  EXPECT_NE(ReadyMessage("team", "web").find("linux/arm/v7: the Job's image " + host +
+                                             "/builders/buildah:v1 is published for linux/amd64, linux/arm64, not "
+                                             "linux/arm/v7"),
+            std::string::npos)
+      << ReadyMessage("team", "web");
+  ASSERT_EQ(JobsOf("web").size(), 1u);  // amd64 builds
+  EXPECT_EQ(Status("team", "web")["platforms"][1]["state"], "Waiting");
+}
+
+TEST_F(OperatorTest, AnEmulatedJobWhoseNodeCannotEmulateFailsWithWhatThePodSaid) {
+  api_.Put(kNodes, SampleNode("amd-01"));
+  auto op = StartOperator();
+  Apply("team", "web", BuildSpecJson(registry_.host(), "app/web:12", "Allow"));
+  ASSERT_TRUE(WaitFor([&] { return JobsOf("web").size() == 2; }, seconds(10)));
+  Json arm_job;
+  for (const auto& job : JobsOf("web"))
+    if (job["metadata"]["labels"]["archway.dev/platform"] == "linux-arm64") arm_job = job;
+  ASSERT_FALSE(arm_job.is_null());
+  Json pod = LoadTestdata("pod-emulation-check-failed.json");
+  pod["metadata"]["namespace"] = "team";
+  pod["metadata"]["labels"]["job-name"] = arm_job["metadata"]["name"];
+  api_.Put(kube::resources::kPods, pod);
+  api_.ResetCounts();
+  MarkJob("team", arm_job["metadata"]["name"], "job-status-failed.json");
+  ASSERT_TRUE(WaitForPhase("team", "web", "Failed")) << Status("team", "web").dump(2);
+  EXPECT_EQ(ReadyReason("team", "web"), "EmulationUnavailable");
+  EXPECT_NE(ReadyMessage("team", "web").find("has no QEMU handler for linux/arm64"), std::string::npos)
+      << ReadyMessage("team", "web");
+  int pod_lists = 0;
+  for (const auto& r : api_.Requests())
+    pod_lists += r.verb == "list" && r.path.find("/pods") != std::string::npos &&
+                 r.query.find("labelSelector=job-name%3D" + arm_job["metadata"]["name"].get<std::string>()) != std::string::npos;
+  EXPECT_GE(pod_lists, 1);
+}
+
 Json DockerConfigSecret(const std::string& ns, const std::string& name, const std::string& host,
                         const std::string& type = "kubernetes.io/dockerconfigjson") {
   const std::string config = Json{{"auths", {{host, {{"auth", Base64Encode("ci:secret")}}}}}}.dump();
@@ -399,7 +555,7 @@ TEST_F(OperatorTest, CreateRacingAStaleCacheIsAnsweredAlreadyExistsAndTreatedAsD
   ASSERT_TRUE(stored);
   auto mai = op::ParseMultiArchImage(*stored);
   ASSERT_TRUE(mai.ok());
-  for (const auto& p : mai->spec.platforms) api_.Put(kJobs, op::BuildJob(*mai, p, op::OperatorConfig{}, false));
+  for (const auto& p : mai->spec.platforms) api_.Put(kJobs, op::BuildJob(*mai, p, LocalBuilderImages(registry_), false));
 
   kube::Informer images(*kube_, kMai), jobs(*kube_, kJobs), nodes(*kube_, kNodes), secrets(*kube_, kube::resources::kSecrets);
   images.Start();
@@ -409,8 +565,8 @@ TEST_F(OperatorTest, CreateRacingAStaleCacheIsAnsweredAlreadyExistsAndTreatedAsD
   registry::Resolver resolver(registry_client, registry::ResolverOptions{});
   op::Reconciler reconciler(op::ReconcilerDeps{.kube = kube_.get(), .images = &images, .jobs = &jobs, .nodes = &nodes,
                                                .secrets = &secrets, .registry = &registry_client, .resolver = &resolver,
-                                               .events = nullptr, .metrics = nullptr, .config = op::OperatorConfig{},
-                                               .clock = {}});
+                                               .events = nullptr, .metrics = nullptr,
+                                               .config = LocalBuilderImages(registry_), .clock = {}});
   api_.ResetCounts();
   auto result = reconciler.Reconcile("team/web");
   ASSERT_TRUE(result.ok()) << result.error().message;

@@ -64,6 +64,21 @@ TEST(PlatformTest, UnknownAndEmptyAreNotRunnable) {
   EXPECT_FALSE(IsRunnable(P("", "")));
 }
 
+TEST(PlatformTest, CompatiblePlatformsFallBackToOlderArmVariantsOnly) {
+  auto strings = [](const std::vector<Platform>& platforms) {
+    std::vector<std::string> out;
+    for (const auto& p : platforms) out.push_back(p.String());
+    return out;
+  };
+  EXPECT_EQ(strings(CompatiblePlatforms(P("linux", "arm", "v7"))),
+            (std::vector<std::string>{"linux/arm/v7", "linux/arm/v6", "linux/arm/v5"}));
+  EXPECT_EQ(strings(CompatiblePlatforms(P("linux", "arm", "v8"))),
+            (std::vector<std::string>{"linux/arm/v8", "linux/arm/v7", "linux/arm/v6", "linux/arm/v5"}));
+  EXPECT_EQ(strings(CompatiblePlatforms(P("linux", "arm", "v5"))), std::vector<std::string>{"linux/arm/v5"});
+  EXPECT_EQ(strings(CompatiblePlatforms(P("linux", "arm64"))), std::vector<std::string>{"linux/arm64"});
+  EXPECT_EQ(strings(CompatiblePlatforms(P("linux", "amd64"))), std::vector<std::string>{"linux/amd64"});
+}
+
 TEST(PlatformTest, OrderingIgnoresOsVersion) {
   Platform a = P("windows", "amd64");
   Platform b = a;
