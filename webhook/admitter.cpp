@@ -35,12 +35,14 @@ ImageOutcome Failed(const std::string& image, const registry::Reference& ref, co
   return Failed(image, std::string(message));
 }
 
-// The scheduling view of an image's platforms: (os, arch) pairs, variants folded.
+// The scheduling view of an image's platforms: (os, arch) pairs, variants folded, and the
+// entries as listed for platform_terms.h.
 ImageOutcome Resolved(const std::string& image, const registry::ImagePlatforms& platforms) {
   ImageOutcome outcome;
   outcome.image = image;
   for (const auto& platform : platforms.platforms) {
     if (!registry::IsRunnable(platform)) continue;
+    outcome.entries.push_back(platform);
     OsArch os_arch{platform.os, platform.architecture};
     if (std::find(outcome.platforms.begin(), outcome.platforms.end(), os_arch) == outcome.platforms.end()) {
       outcome.platforms.push_back(std::move(os_arch));
@@ -187,8 +189,10 @@ HttpResponse Admitter::Decided(const AdmissionRequest& request, const PodPlan& p
   if (deps_.nodes != nullptr && deps_.nodes->HasSynced()) {
     facts.ready_node_platforms = deps_.nodes->ReadyPlatforms();
     if (!plan.node_name.empty()) facts.pinned_node_platform = deps_.nodes->PlatformOf(plan.node_name);
+    facts.arm_variant_labels = deps_.nodes->ArmVariantLabels();
   }
   Decision decision = Decide(plan, outcomes, facts, options_.decision);
+  if (decision.arm_labels_missing && deps_.metrics) deps_.metrics->ArmLabelsMissing();
   if (decision.result == AdmissionResult::kError || decision.result == AdmissionResult::kNoCommonPlatform ||
       decision.result == AdmissionResult::kDenied) {
     log::Info("pod admitted without platform affinity",

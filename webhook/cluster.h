@@ -36,6 +36,9 @@ class NodeInventory {
   virtual std::optional<std::set<OsArch>> ReadyPlatforms() const = 0;
   // The platform of one node, if known.
   virtual std::optional<OsArch> PlatformOf(const std::string& node_name) const = 0;
+  // The archway.dev/arm-variant values of all nodes (`archway node-labeler` sets them;
+  // empty when it is not installed); nullopt until the cache has synced.
+  virtual std::optional<std::set<std::string>> ArmVariantLabels() const = 0;
   virtual bool HasSynced() const = 0;
 };
 

@@ -34,6 +34,7 @@ class KubeCluster : public PullSecretSource, public NodeInventory, public PodEve
                                                         const std::vector<std::string>& names) const override;
   std::optional<std::set<OsArch>> ReadyPlatforms() const override;
   std::optional<OsArch> PlatformOf(const std::string& node_name) const override;
+  std::optional<std::set<std::string>> ArmVariantLabels() const override;
   void Warn(const std::string& ns, const std::string& pod_name, const std::string& reason,
             const std::string& note) override;
 
@@ -41,6 +42,7 @@ class KubeCluster : public PullSecretSource, public NodeInventory, public PodEve
   struct NodeInfo {
     OsArch platform;
     bool ready = false;
+    std::string arm_variant;  // archway.dev/arm-variant
   };
   void PutSecret(const kube::Json& secret);
   void DeleteSecret(const kube::Json& secret);
