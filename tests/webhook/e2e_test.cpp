@@ -344,6 +344,25 @@ class WebhookE2E : public ::testing::Test {
     MakeCertificate(cert_, key_, "archway-webhook");
   }
 
+  // A kubeconfig for the fake API server at `url` (no credentials).
+  std::string WriteKubeconfig(const std::string& url) {
+    const std::string kubeconfig = dir_.File("kubeconfig");
+    testing::WriteFile(kubeconfig, "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: " +
+                                       url +
+                                       "\nusers:\n- name: u\n  user: {}\ncontexts:\n- name: c\n  context: {cluster: "
+                                       "fake, user: u}\ncurrent-context: c\n");
+    return kubeconfig;
+  }
+
+  // /readyz answers 200 (the API caches have synced) within 20 s.
+  static bool WaitReady(TlsClient& client) {
+    const auto deadline = Clock::now() + std::chrono::seconds(20);
+    while (client.Request(http::verb::get, "/readyz").result_int() != 200 && Clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return client.Request(http::verb::get, "/readyz").result_int() == 200;
+  }
+
   TempDir dir_{"archway-webhook-e2e"};
   std::string cert_;
   std::string key_;
@@ -567,20 +586,12 @@ TEST_F(WebhookE2E, PullSecretsNodesAndEventsFromTheApi) {
            {"kind", "Node"},
            {"metadata", {{"name", "amd-01"}, {"labels", {{"kubernetes.io/os", "linux"}, {"kubernetes.io/arch", "amd64"}}}}},
            {"status", {{"conditions", {{{"type", "Ready"}, {"status", "True"}}}}}}});
-  const std::string kubeconfig = dir_.File("kubeconfig");
-  testing::WriteFile(kubeconfig, "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: " +
-                                     api.url() +
-                                     "\nusers:\n- name: u\n  user: {}\ncontexts:\n- name: c\n  context: {cluster: fake, "
-                                     "user: u}\ncurrent-context: c\n");
+  const std::string kubeconfig = WriteKubeconfig(api.url());
 
   WebhookProcess webhook(ConfigWith(cert_, key_), {"--kubeconfig", kubeconfig, "--budget", "5s"}, dir_);
   ASSERT_TRUE(webhook.WaitHealthy()) << webhook.Log();
   TlsClient client(webhook.https_port());
-  const auto deadline = Clock::now() + std::chrono::seconds(20);
-  while (client.Request(http::verb::get, "/readyz").result_int() != 200 && Clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  ASSERT_EQ(client.Request(http::verb::get, "/readyz").result_int(), 200u) << webhook.Log();
+  ASSERT_TRUE(WaitReady(client)) << webhook.Log();
 
   const Json with_secret = Review("p1", "team", {}, {private_image}, {"regcred"});
   Answer a = Decode(with_secret, client.Post(with_secret.dump()));
@@ -643,19 +654,11 @@ TEST_F(WebhookE2E, ArmTermsFollowTheNodeLabelsInTheCache) {
                 {"status", {{"conditions", {{{"type", "Ready"}, {"status", "True"}}}}}}};
   };
   api.Put(kube::resources::kNodes, node("pi3", "arm", Json::object()));
-  const std::string kubeconfig = dir_.File("kubeconfig");
-  testing::WriteFile(kubeconfig, "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: " +
-                                     api.url() +
-                                     "\nusers:\n- name: u\n  user: {}\ncontexts:\n- name: c\n  context: {cluster: fake, "
-                                     "user: u}\ncurrent-context: c\n");
+  const std::string kubeconfig = WriteKubeconfig(api.url());
   WebhookProcess webhook(ConfigWith(cert_, key_), {"--kubeconfig", kubeconfig, "--budget", "5s"}, dir_);
   ASSERT_TRUE(webhook.WaitHealthy()) << webhook.Log();
   TlsClient client(webhook.https_port());
-  const auto ready_deadline = Clock::now() + std::chrono::seconds(20);
-  while (client.Request(http::verb::get, "/readyz").result_int() != 200 && Clock::now() < ready_deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  ASSERT_EQ(client.Request(http::verb::get, "/readyz").result_int(), 200u) << webhook.Log();
+  ASSERT_TRUE(WaitReady(client)) << webhook.Log();
 
   const Json unlabelled = Review("u1", "team", {}, {armv7_only});
   Answer a = Decode(unlabelled, client.Post(unlabelled.dump()));
