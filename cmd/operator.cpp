@@ -4,12 +4,10 @@
 // on, and runs the controller only while leading. SIGTERM/SIGINT release the Lease.
 #include <csignal>
 #include <cstdio>
-#include <random>
 #include <thread>
 #include <unistd.h>
 
 #include "base/duration.h"
-#include "base/encoding.h"
 #include "base/log.h"
 #include "cmd/command.h"
 #include "cmd/server_process.h"
@@ -36,13 +34,6 @@ constexpr const char* kUsage =
     "--leaderElection.enabled, --leaderElection.namespace, --leaderElection.leaseName, --resync,\n"
     "--registries.configFile, --registries.dockerConfig, --builder.buildahImage,\n"
     "--builder.buildkitImage, --builder.gitImage.\n";
-
-std::string Identity() {
-  char host[256] = {0};
-  if (gethostname(host, sizeof(host) - 1) != 0) std::snprintf(host, sizeof(host), "archway-operator");
-  std::random_device rd;
-  return std::string(host) + "_" + Sha256Hex(std::to_string(rd()) + std::to_string(rd())).substr(0, 8);
-}
 
 int Run(const std::vector<std::string>& args) {
   for (const std::string& arg : args) {
@@ -99,7 +90,7 @@ int Run(const std::vector<std::string>& args) {
     return 1;
   }
 
-  const std::string identity = Identity();
+  const std::string identity = LeaseIdentity("archway-operator");
   kube::EventRecorder events(**kube_client, {"archway.dev/operator", identity});
   op::Controller controller(**kube_client, registry_client, resolver, &events, &metrics, config);
   std::unique_ptr<kube::LeaderElector> elector;

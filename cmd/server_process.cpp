@@ -2,8 +2,12 @@
 
 #include <cerrno>
 #include <ctime>
+#include <random>
 
 #include <pthread.h>
+#include <unistd.h>
+
+#include "base/encoding.h"
 
 namespace archway::cmd {
 
@@ -14,6 +18,13 @@ std::string ConfigFlag(const std::vector<std::string>& args) {
     if (args[i].starts_with("--config=")) path = args[i].substr(9);
   }
   return path;
+}
+
+std::string LeaseIdentity(const std::string& fallback) {
+  char host[256] = {0};
+  std::string name = gethostname(host, sizeof(host) - 1) == 0 && host[0] != '\0' ? host : fallback;
+  std::random_device rd;
+  return name + "_" + Sha256Hex(std::to_string(rd()) + std::to_string(rd())).substr(0, 8);
 }
 
 StopSignals::StopSignals() {

@@ -13,6 +13,11 @@ namespace archway::cmd {
 // the command's own parser.
 std::string ConfigFlag(const std::vector<std::string>& args);
 
+// A Lease holder identity unique per process: "<hostname>_<8 random hex>" (a pod's
+// hostname is its name; the suffix tells a restarted container, or two processes on one
+// host, apart). `fallback` stands for the hostname when there is none.
+std::string LeaseIdentity(const std::string& fallback);
+
 // SIGTERM and SIGINT, blocked in the calling thread and so in every thread it starts
 // afterwards: call before any thread exists, then Wait().
 class StopSignals {

@@ -18,6 +18,7 @@
 #include "registry/resolver.h"
 #include "webhook/admitter.h"
 #include "webhook/config.h"
+#include "webhook/gate_controller.h"
 #include "webhook/kube_cluster.h"
 #include "webhook/metrics.h"
 #include "webhook/server.h"
@@ -30,6 +31,16 @@ std::string Hostname() {
   char host[256] = {0};
   if (gethostname(host, sizeof(host) - 1) != 0) return "archway-webhook";
   return host;
+}
+
+// The gate controller's own API client: a burst of gated pods is released at this rate
+// (client-side QPS), and its writes do not queue behind the Events of admission.
+kube::ClientOptions GateClientOptions() {
+  kube::ClientOptions options;
+  options.qps = 50;
+  options.burst = 100;
+  options.user_agent = "archway-webhook-gates";
+  return options;
 }
 
 int Fail(const std::string& message, int code = 1) {
@@ -94,6 +105,39 @@ int Run(const std::vector<std::string>& args) {
     cluster->Start();
   }
 
+  // Scheduling gates on a miss (webhook/gates.h): where the API serves them; the gate
+  // controller runs wherever there is an API (it also writes the Events that waited for a
+  // pod's name, and releases pods gated before onMiss was changed).
+  bool gate_on_miss = false;
+  std::unique_ptr<kube::Client> gate_client;
+  std::unique_ptr<webhook::GateController> gates;
+  if (kube_client) {
+    const webhook::GateSupport support = webhook::DetectSchedulingGates(*kube_client);
+    gate_on_miss = config.on_miss == webhook::OnMissPolicy::kGate && support.supported;
+    if (config.on_miss == webhook::OnMissPolicy::kGate && !support.supported) {
+      log::Warn("onMiss is gate but the API server does not serve scheduling gates: pods whose look-ups miss the "
+                "budget are admitted without affinity (as onMiss: admit)",
+                {{"reason", support.reason}});
+    }
+    auto made = kube::NewHttpClient(*cluster_config, GateClientOptions());
+    if (!made.ok()) return Fail("Kubernetes API: " + made.error().message);
+    gate_client = std::move(*made);
+    webhook::GateControllerOptions gate_options;
+    gate_options.decision.policy = config.no_common_platform;
+    gate_options.decision.skip_namespaces = config.skip_namespaces;
+    gate_options.gate_timeout = config.gate_timeout;
+    gate_options.lease_namespace = config.gate_lease_namespace;
+    gate_options.lease_name = config.gate_lease_name;
+    gate_options.lease_duration = config.gate_lease_duration;
+    gate_options.identity = LeaseIdentity(Hostname());
+    gates = std::make_unique<webhook::GateController>(
+        *gate_client, resolver, gate_options,
+        webhook::GateControllerDeps{.secrets = cluster.get(), .nodes = cluster.get(), .metrics = &metrics});
+    gates->Start();
+  } else if (config.on_miss == webhook::OnMissPolicy::kGate) {
+    log::Info("no Kubernetes API: onMiss is admit (nothing could release a gated pod)");
+  }
+
   auto tls = webhook::TlsContextProvider::Create(config.tls_cert_file, config.tls_key_file);
   if (!tls.ok()) return Fail(tls.error().message);
 
@@ -101,6 +145,9 @@ int Run(const std::vector<std::string>& args) {
   admitter_options.decision.policy = config.no_common_platform;
   admitter_options.decision.skip_namespaces = config.skip_namespaces;
   admitter_options.budget = config.budget;
+  admitter_options.gate_on_miss = gate_on_miss;
+  admitter_options.gate_controller = gates != nullptr;
+  admitter_options.gate_timeout = config.gate_timeout;
   webhook::AdmitterDeps deps;
   deps.metrics = &metrics;
   if (cluster) {
@@ -122,11 +169,13 @@ int Run(const std::vector<std::string>& args) {
              {"metrics_port", std::to_string(server.metrics_port())},
              {"budget", FormatDuration(config.budget)},
              {"noCommonPlatform", webhook::PolicyName(config.no_common_platform)},
+             {"onMiss", gate_on_miss ? "gate" : "admit"},
              {"kubernetes", cluster ? "on" : "off"}});
 
   const int signal_number = stop_signals.Wait();
   log::Info("stopping: draining requests in flight", {{"signal", std::to_string(signal_number)}});
   server.Shutdown(config.budget + std::chrono::seconds(5));
+  if (gates) gates->Stop();  // releases the Lease: a standby replica takes over at once
   if (cluster) cluster->Stop();
   log::Info("archway webhook stopped");
   // Every answer is written. Look-ups still running past their budget only warm a cache

@@ -89,6 +89,9 @@ class Client {
   virtual Result<Json> Delete(const ResourceRef& ref, const std::string& ns, const std::string& name,
                               const DeleteOptions& options = {}) = 0;
 
+  // GET of a path that names no resource ("/version"): the JSON it answers.
+  virtual Result<Json> GetPath(const std::string& path) = 0;
+
   // Streams events until the server ends the stream (OK), `handler` returns false (OK),
   // `stop` is requested (OK), or an error: transport failure / truncated line (kNetwork),
   // an ERROR event or a non-200 answer (its Status mapped as in errors.h; 410 Expired ->

@@ -11,7 +11,7 @@ namespace archway::kube {
 EventRecorder::EventRecorder(Client& client, EventSource source) : client_(client), source_(std::move(source)) {}
 
 Status EventRecorder::Record(const Json& regarding, const std::string& type, const std::string& reason,
-                             const std::string& action, const std::string& note) {
+                             const std::string& action, const std::string& note, const std::string& event_name) {
   const std::string name = NameOf(regarding);
   if (name.empty()) return Error(ErrorCode::kInvalidArgument, "event: the regarding object has no name");
   std::string ns = NamespaceOf(regarding);
@@ -21,6 +21,7 @@ Status EventRecorder::Record(const Json& regarding, const std::string& type, con
   std::snprintf(suffix, sizeof suffix, ".%llx",
                 static_cast<unsigned long long>(
                     std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count()));
+  const std::string object_name = event_name.empty() ? name + suffix : event_name;
   std::string text = note.size() > 1024 ? note.substr(0, 1021) + "..." : note;
 
   Json ref = {{"apiVersion", StringAt(regarding, {"apiVersion"}).value_or("")},
@@ -33,7 +34,7 @@ Status EventRecorder::Record(const Json& regarding, const std::string& type, con
   if (!use_core_v1_) {
     Json event = {{"apiVersion", "events.k8s.io/v1"},
                   {"kind", "Event"},
-                  {"metadata", {{"name", name + suffix}, {"namespace", ns}}},
+                  {"metadata", {{"name", object_name}, {"namespace", ns}}},
                   {"eventTime", FormatMicroTime(now)},
                   {"reportingController", source_.reporting_controller},
                   {"reportingInstance", source_.reporting_instance},
@@ -46,6 +47,7 @@ Status EventRecorder::Record(const Json& regarding, const std::string& type, con
     if (created.ok()) return Status::Ok();
     // A 404 for the whole group (not served): fall back to core v1 from now on.
     if (!IsNotFound(created.error())) {
+      if (!event_name.empty() && IsAlreadyExists(created.error())) return created.error();  // recorded before
       log::Warn("event not recorded", {{"reason", reason}, {"object", ns + "/" + name}, {"error", created.error().message}});
       return created.error();
     }
@@ -54,7 +56,7 @@ Status EventRecorder::Record(const Json& regarding, const std::string& type, con
   const std::string stamp = FormatTime(now);
   Json event = {{"apiVersion", "v1"},
                 {"kind", "Event"},
-                {"metadata", {{"name", name + suffix}, {"namespace", ns}}},
+                {"metadata", {{"name", object_name}, {"namespace", ns}}},
                 {"involvedObject", ref},
                 {"reason", reason},
                 {"message", text},
@@ -68,6 +70,7 @@ Status EventRecorder::Record(const Json& regarding, const std::string& type, con
                 {"reportingInstance", source_.reporting_instance}};
   auto created = client_.Create(resources::kCoreEvents, ns, event);
   if (!created.ok()) {
+    if (!event_name.empty() && IsAlreadyExists(created.error())) return created.error();
     log::Warn("event not recorded", {{"reason", reason}, {"object", ns + "/" + name}, {"error", created.error().message}});
     return created.error();
   }

@@ -22,8 +22,10 @@ class EventRecorder {
   // `regarding` is the object the event is about (needs apiVersion, kind, metadata
   // name/namespace/uid). `type` "Normal" or "Warning"; `reason` UpperCamelCase;
   // `action` what was done ("Publish"); `note` a human sentence (truncated to 1 kB).
+  // `event_name` names the Event when not "" (otherwise "<object name>.<time in hex>"):
+  // recording a name again answers the API's AlreadyExists instead of a second Event.
   Status Record(const Json& regarding, const std::string& type, const std::string& reason,
-                const std::string& action, const std::string& note);
+                const std::string& action, const std::string& note, const std::string& event_name = "");
 
   Status Normal(const Json& regarding, const std::string& reason, const std::string& note) {
     return Record(regarding, "Normal", reason, reason, note);

@@ -102,6 +102,8 @@ class HttpClient final : public Client {
     return DoJson({"GET", ref.ObjectPath(ns, name), "", ""}, ref.resource + " " + ObjectKey(Ns(ref, ns), name));
   }
 
+  Result<Json> GetPath(const std::string& path) override { return DoJson({"GET", path, "", ""}, "GET " + path); }
+
   Result<ListResult> List(const ResourceRef& ref, const std::string& ns, const ListOptions& options) override {
     std::string target = ref.CollectionPath(Ns(ref, ns));
     AddQuery(target, "labelSelector", options.label_selector);

@@ -7,7 +7,10 @@
 #include <mutex>
 
 #include "base/log.h"
+#include "kube/object.h"
 #include "registry/reference.h"
+#include "webhook/gates.h"
+#include "webhook/image_outcome.h"
 #include "webhook/patch.h"
 #include "webhook/review.h"
 
@@ -16,42 +19,6 @@ namespace {
 
 double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-ImageOutcome Failed(const std::string& image, std::string error) {
-  ImageOutcome outcome;
-  outcome.image = image;
-  outcome.state = ImageOutcome::State::kFailed;
-  outcome.error = std::move(error);
-  return outcome;
-}
-
-// The resolver's error, without its own "<reference>: " prefix (Decide() names the image).
-ImageOutcome Failed(const std::string& image, const registry::Reference& ref, const Error& error) {
-  std::string_view message = error.message;
-  for (const std::string& prefix : {ref.String() + ": ", image + ": "}) {
-    if (message.starts_with(prefix)) message.remove_prefix(prefix.size());
-  }
-  return Failed(image, std::string(message));
-}
-
-// The scheduling view of an image's platforms: (os, arch) pairs, variants folded, and the
-// entries as listed for platform_terms.h.
-ImageOutcome Resolved(const std::string& image, const registry::ImagePlatforms& platforms) {
-  ImageOutcome outcome;
-  outcome.image = image;
-  for (const auto& platform : platforms.platforms) {
-    if (!registry::IsRunnable(platform)) continue;
-    outcome.entries.push_back(platform);
-    OsArch os_arch{platform.os, platform.architecture};
-    if (std::find(outcome.platforms.begin(), outcome.platforms.end(), os_arch) == outcome.platforms.end()) {
-      outcome.platforms.push_back(std::move(os_arch));
-    }
-  }
-  outcome.data_only = platforms.data_only && outcome.platforms.empty();
-  if (!outcome.data_only && outcome.platforms.empty()) return Failed(image, "the image declares no runnable platform");
-  outcome.state = ImageOutcome::State::kResolved;
-  return outcome;
 }
 
 }  // namespace
@@ -100,6 +67,9 @@ std::optional<HttpResponse> Admitter::Admit(std::string_view body, std::chrono::
     log::Warn("pod not inspected", {{"namespace", request.ns}, {"pod", request.name}, {"error", plan.error().message}});
     return Answer(request, nullptr, decision, start);
   }
+  if (options_.gate_controller && !plan->untouched && CarriesGate(request.object)) {
+    return Answer(request, &*plan, HandOverAtAdmission(), start);
+  }
   const bool node_check = deps_.nodes != nullptr && deps_.nodes->HasSynced();
   if (!plan->skip_reason.empty() || (!plan->node_name.empty() && !node_check)) {
     return Answer(request, &*plan, Decide(*plan, {}, ClusterFacts{}, options_.decision), start);
@@ -137,14 +107,14 @@ std::vector<std::pair<size_t, registry::Reference>> Admitter::FromMemory(const s
   for (const auto& image : images) {
     auto ref = registry::ParseReference(image);
     if (!ref.ok()) {
-      outcomes.push_back(Failed(image, ref.error().message));
+      outcomes.push_back(FailedOutcome(image, ref.error().message));
       continue;
     }
     auto known = resolver_.Cached(*ref, keychain);
     if (!known.ok()) {
-      outcomes.push_back(Failed(image, *ref, known.error()));
+      outcomes.push_back(FailedOutcome(image, *ref, known.error()));
     } else if (*known) {
-      outcomes.push_back(Resolved(image, **known));
+      outcomes.push_back(ResolvedOutcome(image, **known));
     } else {
       outcomes.emplace_back().image = image;  // kUnfinished until looked up
       missing.emplace_back(outcomes.size() - 1, std::move(*ref));
@@ -156,7 +126,7 @@ std::vector<std::pair<size_t, registry::Reference>> Admitter::FromMemory(const s
 void Admitter::LookUp(const std::shared_ptr<Pending>& pending, size_t index, const registry::Reference& ref) {
   const std::string& image = pending->plan.images[index];
   auto platforms = resolver_.Resolve(ref, pending->keychain.get());
-  ImageOutcome outcome = platforms.ok() ? Resolved(image, *platforms) : Failed(image, ref, platforms.error());
+  ImageOutcome outcome = platforms.ok() ? ResolvedOutcome(image, *platforms) : FailedOutcome(image, ref, platforms.error());
   bool last = false;
   {
     std::lock_guard lock(pending->mu);
@@ -191,10 +161,13 @@ HttpResponse Admitter::Decided(const AdmissionRequest& request, const PodPlan& p
     if (!plan.node_name.empty()) facts.pinned_node_platform = deps_.nodes->PlatformOf(plan.node_name);
     facts.arm_variant_labels = deps_.nodes->ArmVariantLabels();
   }
-  Decision decision = Decide(plan, outcomes, facts, options_.decision);
+  std::optional<Decision> gated;
+  if (options_.gate_on_miss) gated = GateAtAdmission(plan, outcomes, options_.gate_timeout);
+  Decision decision = gated ? std::move(*gated) : Decide(plan, outcomes, facts, options_.decision);
   if (decision.arm_labels_missing && deps_.metrics) deps_.metrics->ArmLabelsMissing();
+  if (options_.gate_controller && request.name.empty()) LabelForPodEvent(decision);
   if (decision.result == AdmissionResult::kError || decision.result == AdmissionResult::kNoCommonPlatform ||
-      decision.result == AdmissionResult::kDenied) {
+      decision.result == AdmissionResult::kDenied || decision.result == AdmissionResult::kGated) {
     log::Info("pod admitted without platform affinity",
               {{"namespace", request.ns}, {"pod", request.name}, {"result", ResultName(decision.result)},
                {"warnings", decision.warnings.empty() ? std::string() : decision.warnings.front()}});
@@ -204,11 +177,26 @@ HttpResponse Admitter::Decided(const AdmissionRequest& request, const PodPlan& p
 
 HttpResponse Admitter::Answer(const AdmissionRequest& request, const PodPlan* plan, const Decision& decision,
                             Clock::time_point start) {
-  if (deps_.events != nullptr && !request.dry_run) {
-    for (const PodEvent& event : decision.events) {
-      boost::asio::post(pool_, [events = deps_.events, ns = request.ns, name = request.name, event] {
-        events->Warn(ns, name, event.reason, event.note);
-      });
+  if (deps_.events != nullptr && !request.dry_run && !decision.events.empty()) {
+    // A pod with no name yet (made by a controller): the Event goes to its controller now,
+    // and to the pod once it exists (LabelForPodEvent, the gate controller).
+    std::optional<kube::OwnerReference> owner;
+    if (request.name.empty()) {
+      for (auto& candidate : kube::OwnerReferencesOf(request.object)) {
+        if (candidate.controller && !candidate.name.empty()) owner = std::move(candidate);
+      }
+    }
+    for (PodEvent event : decision.events) {
+      if (!request.name.empty()) {
+        boost::asio::post(pool_, [events = deps_.events, ns = request.ns, name = request.name, event] {
+          events->Warn(ns, name, event.reason, event.note);
+        });
+      } else if (owner) {
+        event.note = "a pod of " + owner->kind + " " + owner->name + " (" + request.generate_name + "...): " + event.note;
+        boost::asio::post(pool_, [events = deps_.events, ns = request.ns, owner = *owner, event] {
+          events->WarnController(ns, owner, event.reason, event.note);
+        });
+      }
     }
   }
   const std::string patch = plan != nullptr ? WritePatch(decision.mutation, plan->layout) : std::string();

@@ -15,8 +15,13 @@
 //  - not a Pod CREATE (a misconfigured webhook rule): allowed, unchanged, no warning;
 //  - a Pod whose fields archway reads are malformed: allowed, unchanged, with a warning
 //    (never block pod creation on archway's own limits: the chart uses failurePolicy Ignore);
+//  - a pod created with archway's scheduling gate: labelled for the gate controller;
+//  - look-ups unfinished at the budget (or failed transiently) with gate_on_miss: gated
+//    (gates.h GateAtAdmission);
 //  - otherwise Decide()'s decision.
-// dryRun requests have no side effects (no Event).
+// dryRun requests have no side effects (no Event). An Event about a pod that has no name
+// yet (made by a controller) is recorded on its controller (ownerReferences) and, through
+// the gate controller, on the pod once it exists.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
@@ -43,6 +48,13 @@ struct AdmitterOptions {
   DecisionOptions decision;
   std::chrono::milliseconds budget{2000};
   size_t lookup_threads = 8;
+  // Scheduling gates (gates.h). gate_on_miss: a pod whose look-ups miss the budget is
+  // gated (onMiss: gate, on an API server that serves gates). gate_controller: a gate
+  // controller runs (there is an API server), so a pod created with archway's gate, or
+  // whose Event must wait for its name, is labelled for it.
+  bool gate_on_miss = false;
+  bool gate_controller = false;
+  std::chrono::milliseconds gate_timeout{std::chrono::minutes(2)};
 };
 
 // Optional collaborators: null = that feature is off.

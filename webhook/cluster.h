@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "kube/object.h"
 #include "registry/credentials.h"
 #include "webhook/decision.h"
 
@@ -49,6 +50,10 @@ class PodEventSink {
   // so callers run it off the request path).
   virtual void Warn(const std::string& ns, const std::string& pod_name, const std::string& reason,
                     const std::string& note) = 0;
+  // The same about the controller of a pod that has no name yet (a ReplicaSet's, a Job's:
+  // kube/events.h needs a name), from the pod's ownerReferences.
+  virtual void WarnController(const std::string& ns, const kube::OwnerReference& controller, const std::string& reason,
+                              const std::string& note) = 0;
 };
 
 }  // namespace archway::webhook

@@ -24,6 +24,12 @@ Result<std::string> CheckedListen(const std::string& value) {
   return value;
 }
 
+Result<std::chrono::milliseconds> PositiveDuration(const std::string& value) {
+  auto duration = ParseDuration(value);
+  if (duration.ok() && duration->count() <= 0) return Invalid("\"" + value + "\" is no positive duration");
+  return duration;
+}
+
 // Every key of the file, bound to `c`.
 std::vector<ConfigKey> Keys(WebhookConfig& c) {
   return {
@@ -49,12 +55,20 @@ std::vector<ConfigKey> Keys(WebhookConfig& c) {
       {.name = "globalPullSecret.namespace", .set = ConfigSetter(c.global_pull_secret.ns, ConfigText)},
       {.name = "globalPullSecret.name", .set = ConfigSetter(c.global_pull_secret.name, ConfigText)},
       {.name = "kubeconfig", .set = ConfigSetter(c.kubeconfig, ConfigText)},
+      {.name = "onMiss", .set = ConfigSetter(c.on_miss, ParseOnMiss)},
+      {.name = "gateTimeout", .set = ConfigSetter(c.gate_timeout, PositiveDuration)},
+      {.name = "gateLease.namespace", .set = ConfigSetter(c.gate_lease_namespace, ConfigText)},
+      {.name = "gateLease.name", .set = ConfigSetter(c.gate_lease_name, ConfigText)},
+      {.name = "gateLease.duration", .set = ConfigSetter(c.gate_lease_duration, PositiveDuration)},
   };
 }
 
 Status CheckSecretRef(const WebhookConfig& config) {
   if (!config.global_pull_secret.name.empty() && config.global_pull_secret.ns.empty()) {
     return Invalid("config key \"globalPullSecret.namespace\" is empty");
+  }
+  if (config.gate_lease_namespace.empty() || config.gate_lease_name.empty()) {
+    return Invalid("config keys \"gateLease.namespace\" and \"gateLease.name\" must not be empty");
   }
   return Status::Ok();
 }
@@ -75,6 +89,14 @@ Result<NoCommonPlatformPolicy> ParsePolicy(const std::string& text) {
   if (text == "deny") return NoCommonPlatformPolicy::kDeny;
   if (text == "ignore") return NoCommonPlatformPolicy::kIgnore;
   return Invalid("\"" + text + "\" is no policy: expected pending, deny or ignore");
+}
+
+const char* OnMissName(OnMissPolicy policy) { return policy == OnMissPolicy::kAdmit ? "admit" : "gate"; }
+
+Result<OnMissPolicy> ParseOnMiss(const std::string& text) {
+  if (text == "gate") return OnMissPolicy::kGate;
+  if (text == "admit") return OnMissPolicy::kAdmit;
+  return Invalid("\"" + text + "\" is no onMiss policy: expected gate or admit");
 }
 
 Result<WebhookConfig> ParseWebhookConfig(const std::string& yaml_text) {
@@ -110,7 +132,12 @@ std::string FlagsHelp() {
          "  --registries-config-file FILE k3s registries.yaml (registries.configFile; alias --registries)\n"
          "  --docker-config FILE          Docker config.json (registries.dockerConfig)\n"
          "  --global-pull-secret NS/NAME  pull secret used for every pod, \"\" for none (globalPullSecret)\n"
-         "  --kubeconfig FILE             \"\" = in-cluster (kubeconfig)\n";
+         "  --kubeconfig FILE             \"\" = in-cluster (kubeconfig)\n"
+         "  --on-miss POLICY              gate | admit: a pod whose look-ups miss the budget (onMiss, default gate)\n"
+         "  --gate-timeout DURATION       a gated pod is released without affinity after it (gateTimeout, default 2m)\n"
+         "  --gate-lease-namespace NS     the gate controller's Lease (gateLease.namespace, default archway-system)\n"
+         "  --gate-lease-name NAME        (gateLease.name, default archway-webhook-gates)\n"
+         "  --gate-lease-duration D       (gateLease.duration, default 15s)\n";
 }
 
 }  // namespace archway::webhook

@@ -13,6 +13,10 @@
 //   registries: {configFile, dockerConfig}  --registries-config-file, --docker-config
 //   globalPullSecret: {namespace, name}     --global-pull-secret ns/name ("" = none)
 //   kubeconfig: ""                     --kubeconfig           ("" = in-cluster, else a path)
+//   onMiss: gate                       --on-miss              (gate | admit: a pod whose look-ups miss the budget)
+//   gateTimeout: 2m                    --gate-timeout         (a gated pod is released without affinity after it)
+//   gateLease: {namespace: archway-system, name: archway-webhook-gates, duration: 15s}
+//                                      --gate-lease-namespace, --gate-lease-name, --gate-lease-duration
 #pragma once
 
 #include <chrono>
@@ -28,6 +32,14 @@ enum class NoCommonPlatformPolicy { kPending, kDeny, kIgnore };
 
 const char* PolicyName(NoCommonPlatformPolicy policy);
 Result<NoCommonPlatformPolicy> ParsePolicy(const std::string& text);
+
+// What admission does with a pod whose look-ups miss the budget (gates.h): hold it with a
+// scheduling gate until they finish (where the API server serves gates; otherwise, and
+// without an API server, admit), or admit it without affinity.
+enum class OnMissPolicy { kGate, kAdmit };
+
+const char* OnMissName(OnMissPolicy policy);
+Result<OnMissPolicy> ParseOnMiss(const std::string& text);
 
 struct SecretRef {
   std::string ns;
@@ -47,6 +59,12 @@ struct WebhookConfig {
   std::string docker_config = "/etc/archway/docker/config.json";
   SecretRef global_pull_secret{"archway-system", "archway-pull"};
   std::string kubeconfig;  // "" = in-cluster (then $KUBECONFIG, ~/.kube/config)
+  OnMissPolicy on_miss = OnMissPolicy::kGate;
+  std::chrono::milliseconds gate_timeout{std::chrono::minutes(2)};
+  // The Lease through which one replica at a time runs the gate controller.
+  std::string gate_lease_namespace = "archway-system";
+  std::string gate_lease_name = "archway-webhook-gates";
+  std::chrono::milliseconds gate_lease_duration{15000};
 };
 
 // Parses the YAML text over the defaults. Unknown keys are errors (a typo must not silently

@@ -167,24 +167,6 @@ std::string ReasonToSkip(const Json& spec, const Json* annotations, const PodPla
   return "";
 }
 
-std::string Join(const std::vector<std::string>& items, const std::string& separator) {
-  std::string out;
-  for (const auto& item : items) {
-    if (!out.empty()) out += separator;
-    out += item;
-  }
-  return out;
-}
-
-std::string JoinPlatforms(const std::set<OsArch>& platforms) {
-  std::string joined;
-  for (const auto& p : platforms) {
-    if (!joined.empty()) joined += ',';
-    joined.append(p.os).append(1, '/').append(p.arch);
-  }
-  return joined;
-}
-
 std::string DescribeImages(const std::vector<ImageOutcome>& outcomes) {
   std::vector<std::string> parts;
   for (const auto& outcome : outcomes) {
@@ -317,6 +299,7 @@ const char* ResultName(AdmissionResult result) {
     case AdmissionResult::kError: return "error";
     case AdmissionResult::kIgnored: return "ignored";
     case AdmissionResult::kBadRequest: return "bad_request";
+    case AdmissionResult::kGated: return "gated";
   }
   return "error";
 }
@@ -372,6 +355,24 @@ Decision Decide(const PodPlan& plan, const std::vector<ImageOutcome>& outcomes, 
     return decision;
   }
   return DecideAffinity(plan, std::move(terms), facts);
+}
+
+std::string Join(const std::vector<std::string>& items, const std::string& separator) {
+  std::string out;
+  for (const auto& item : items) {
+    if (!out.empty()) out += separator;
+    out += item;
+  }
+  return out;
+}
+
+std::string JoinPlatforms(const std::set<OsArch>& platforms) {
+  std::string joined;
+  for (const auto& p : platforms) {
+    if (!joined.empty()) joined += ',';
+    joined.append(p.os).append(1, '/').append(p.arch);
+  }
+  return joined;
 }
 
 }  // namespace archway::webhook

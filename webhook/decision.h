@@ -33,7 +33,8 @@
 //    reason; ignore -> no affinity, a warning.
 //
 // Pod fields read: metadata.annotations, metadata.labels and spec.schedulingGates (only
-// whether they exist: a patch must add into them, not replace them),
+// whether they exist: a patch must add into them, not replace them; gates.h reads the
+// gates' names),
 // spec.initContainers[].image, spec.containers[].image, spec.imagePullSecrets,
 // spec.nodeName, spec.nodeSelector, spec.affinity. ParseAdmissionReview (review.cpp)
 // builds only these (and metadata.name): a rule that reads another field must add it there.
@@ -116,6 +117,9 @@ struct ImageOutcome {
   std::vector<registry::Platform> entries;
   bool data_only = false;         // kResolved with no platform: fits every platform
   std::string error;              // kFailed: why
+  // kFailed: the failure may pass (a timeout, a network error, HTTP 5xx or 429), as
+  // opposed to one that will not (not found, unauthorized, a bad manifest). gates.h.
+  bool transient = false;
 };
 
 // What the Node cache knows; every field is nullopt when the node check is off.
@@ -178,10 +182,11 @@ enum class AdmissionResult {
   kError,             // an image not inspected (failed, or past the budget), or a malformed pod
   kIgnored,           // not a Pod CREATE (the admitter's; Decide never returns it)
   kBadRequest,        // not an AdmissionReview: HTTP 400 (the admitter's; Decide never returns it)
+  kGated,             // look-ups unfinished: held by archway's scheduling gate (gates.h; Decide never returns it)
 };
-inline constexpr size_t kAdmissionResultCount = 8;
+inline constexpr size_t kAdmissionResultCount = 9;
 // "mutated", "skipped", "unchanged", "no_common_platform", "denied", "error", "ignored",
-// "bad_request".
+// "bad_request", "gated".
 const char* ResultName(AdmissionResult result);
 
 // A Warning Event to record on the pod (not for dryRun requests).
@@ -213,5 +218,10 @@ Decision Decide(const PodPlan& plan, const std::vector<ImageOutcome>& outcomes, 
 
 // Supported platforms: intersection over images (nullopt = every platform: all data-only).
 std::optional<std::set<OsArch>> CommonPlatforms(const std::vector<ImageOutcome>& outcomes);
+
+// Text of decisions (also gates.h's): `items` joined by `separator`, and platforms as
+// archway.dev/platforms writes them ("linux/amd64,linux/arm64").
+std::string Join(const std::vector<std::string>& items, const std::string& separator);
+std::string JoinPlatforms(const std::set<OsArch>& platforms);
 
 }  // namespace archway::webhook

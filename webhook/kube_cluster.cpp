@@ -180,4 +180,16 @@ void KubeCluster::Warn(const std::string& ns, const std::string& pod_name, const
   }
 }
 
+void KubeCluster::WarnController(const std::string& ns, const kube::OwnerReference& controller,
+                                 const std::string& reason, const std::string& note) {
+  const kube::Json regarding = {{"apiVersion", controller.api_version},
+                                {"kind", controller.kind},
+                                {"metadata", {{"name", controller.name}, {"namespace", ns}, {"uid", controller.uid}}}};
+  std::lock_guard lock(events_mu_);
+  if (auto s = events_.Warning(regarding, reason, note); !s.ok()) {
+    log::Warn("event not recorded",
+              {{"object", controller.kind + " " + ns + "/" + controller.name}, {"error", s.error().message}});
+  }
+}
+
 }  // namespace archway::webhook

@@ -37,6 +37,8 @@ class KubeCluster : public PullSecretSource, public NodeInventory, public PodEve
   std::optional<std::set<std::string>> ArmVariantLabels() const override;
   void Warn(const std::string& ns, const std::string& pod_name, const std::string& reason,
             const std::string& note) override;
+  void WarnController(const std::string& ns, const kube::OwnerReference& controller, const std::string& reason,
+                      const std::string& note) override;
 
  private:
   struct NodeInfo {

@@ -1,6 +1,7 @@
 #include "webhook/metrics.h"
 
 #include <prometheus/counter.h>
+#include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/metric_family.h>
 #include <prometheus/registry.h>
@@ -42,6 +43,22 @@ struct Metrics::Impl {
                                         .Help("Platform look-ups answered from the cache")
                                         .Register(*registry)
                                         .Add({});
+  prometheus::Gauge& gated_pods = prometheus::BuildGauge()
+                                      .Name("archway_gated_pods")
+                                      .Help("Pods holding archway's scheduling gate now (on the gate controller's Lease holder)")
+                                      .Register(*registry)
+                                      .Add({});
+  prometheus::Histogram& gate_wait =
+      prometheus::BuildHistogram()
+          .Name("archway_gate_wait_seconds")
+          .Help("Time from a gated pod's creation to the removal of archway's gate")
+          .Register(*registry)
+          .Add({}, prometheus::Histogram::BucketBoundaries{0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600});
+  prometheus::Family<prometheus::Counter>& gate_outcomes = prometheus::BuildCounter()
+                                                               .Name("archway_gate_outcomes_total")
+                                                               .Help("Gated pods released, by result")
+                                                               .Register(*registry);
+  std::array<prometheus::Counter*, kGateOutcomeCount> by_gate_outcome{};
   prometheus::Counter& cache_misses = prometheus::BuildCounter()
                                           .Name("archway_cache_misses_total")
                                           .Help("Platform look-ups that needed the registry")
@@ -59,6 +76,9 @@ Metrics::Metrics() : impl_(std::make_unique<Impl>()) {
   // Resolved once: Family::Add hashes the labels under a lock on every call.
   for (size_t i = 0; i < kAdmissionResultCount; ++i) {
     impl_->by_result[i] = &impl_->admissions.Add({{"result", ResultName(static_cast<AdmissionResult>(i))}});
+  }
+  for (size_t i = 0; i < kGateOutcomeCount; ++i) {
+    impl_->by_gate_outcome[i] = &impl_->gate_outcomes.Add({{"result", GateOutcomeName(static_cast<GateOutcome>(i))}});
   }
 }
 Metrics::~Metrics() = default;
@@ -79,6 +99,13 @@ void Metrics::RegistryRequest(const registry::RequestEvent& event) {
 void Metrics::ArmLabelsMissing() { impl_->arm_labels_missing.Increment(); }
 
 void Metrics::CacheLookup(bool hit) { (hit ? impl_->cache_hits : impl_->cache_misses).Increment(); }
+
+void Metrics::GatedPods(size_t count) { impl_->gated_pods.Set(static_cast<double>(count)); }
+
+void Metrics::GateReleased(GateOutcome outcome, double waited_seconds) {
+  impl_->by_gate_outcome[static_cast<size_t>(outcome)]->Increment();
+  impl_->gate_wait.Observe(waited_seconds);
+}
 
 void Metrics::CountConnections(std::string listener, std::function<uint64_t()> count) {
   impl_->connections.emplace_back(std::move(listener), std::move(count));

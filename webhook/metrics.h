@@ -16,6 +16,12 @@
 //   archway_webhook_connections_total{listener}       counter, connections accepted on the
 //       https and metrics ports (the apiserver reuses one: a count that keeps climbing
 //       with the admissions means connections are not kept alive)
+//   archway_gated_pods                                gauge, pods holding archway's scheduling
+//       gate now, as the gate controller's cache sees them (0 on replicas not holding its Lease)
+//   archway_gate_wait_seconds                         histogram, creationTimestamp -> gate removed
+//   archway_gate_outcomes_total{result}               counter, gated pods released, by gates.h
+//       GateOutcomeName: placed, narrowed, no_common_platform, skipped, failed, timed_out,
+//       released_elsewhere, malformed
 #pragma once
 
 #include <cstdint>
@@ -25,6 +31,7 @@
 
 #include "registry/client.h"
 #include "webhook/decision.h"
+#include "webhook/gates.h"
 
 namespace prometheus {
 class Registry;
@@ -43,6 +50,8 @@ class Metrics {
   void RegistryRequest(const registry::RequestEvent& event);
   void CacheLookup(bool hit);
   void ArmLabelsMissing();
+  void GatedPods(size_t count);
+  void GateReleased(GateOutcome outcome, double waited_seconds);
   // archway_webhook_connections_total{listener=`listener`} is read from `count` when scraped
   // (the server keeps the count). Call before serving.
   void CountConnections(std::string listener, std::function<uint64_t()> count);

@@ -27,12 +27,16 @@ using Member = JsonShape::Member;
 constexpr JsonShape kPresence{};  // an object or list built empty: the patch needs to know it exists
 constexpr Member kContainerMembers[] = {{"image", nullptr}};
 constexpr JsonShape kContainer{kContainerMembers};
+constexpr Member kGateMembers[] = {{"name", nullptr}};  // gates.h: is archway's gate there already
+constexpr JsonShape kGate{kGateMembers};
 constexpr Member kSpecMembers[] = {{"affinity", nullptr},       {"containers", &kContainer},
                                    {"imagePullSecrets", nullptr}, {"initContainers", &kContainer},
                                    {"nodeName", nullptr},         {"nodeSelector", nullptr},
-                                   {"schedulingGates", &kPresence}};
+                                   {"schedulingGates", &kGate}};
 constexpr JsonShape kSpec{kSpecMembers};
-constexpr Member kMetadataMembers[] = {{"annotations", nullptr}, {"labels", &kPresence}, {"name", nullptr}};
+// generateName and ownerReferences: where an Event goes for a pod that has no name yet.
+constexpr Member kMetadataMembers[] = {{"annotations", nullptr},  {"generateName", nullptr}, {"labels", &kPresence},
+                                       {"name", nullptr},         {"ownerReferences", nullptr}};
 constexpr JsonShape kMetadata{kMetadataMembers};
 constexpr Member kPodMembers[] = {{"metadata", &kMetadata}, {"spec", &kSpec}};
 constexpr JsonShape kPod{kPodMembers};
@@ -72,10 +76,10 @@ Result<AdmissionRequest> ParseAdmissionReview(std::string_view body) {
     request.dry_run = dry_run->get<bool>();
   }
   if (auto object = req->find("object"); object != req->end()) request.object = std::move(*object);
-  if (request.name.empty() && request.object.is_object()) {
-    // generateName pods have no name yet; the prefix still identifies them in messages.
+  if (request.object.is_object()) {
     if (auto metadata = request.object.find("metadata"); metadata != request.object.end()) {
-      request.name = StringAt(*metadata, "name");
+      if (request.name.empty()) request.name = StringAt(*metadata, "name");
+      request.generate_name = StringAt(*metadata, "generateName");
     }
   }
   return request;

@@ -21,6 +21,7 @@ struct AdmissionRequest {
   std::string operation;    // CREATE, UPDATE, ...
   std::string ns;
   std::string name;         // "" with generateName
+  std::string generate_name;  // metadata.generateName (all a controller-made pod has at admission)
   bool dry_run = false;
   // request.object (null when absent), built with only the fields decision.h reads: the
   // rest of the pod is left out while parsing.

@@ -6,6 +6,7 @@
 // deliberate one.
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <thread>
 
@@ -59,6 +60,168 @@ Json MetadataKeys(const Json& object) {
     if (object["metadata"].contains(key)) keys.push_back(key);
   }
   return keys;
+}
+
+// The field a 422 names first ("spec.schedulingGates[1].name"), from the API's message
+// "Pod \"x\" is invalid: <field>: <reason>..." (or "... is invalid: [<field>: ...]").
+std::string InvalidField(const Error& e) {
+  const std::string marker = "is invalid: ";
+  size_t at = e.message.find(marker);
+  if (at == std::string::npos) return "";
+  at += marker.size();
+  if (at < e.message.size() && e.message[at] == '[') ++at;
+  const size_t colon = e.message.find(':', at);
+  return colon == std::string::npos ? "" : e.message.substr(at, colon - at);
+}
+
+template <typename T>
+Json OutcomeWithField(const Result<T>& result) {
+  if (result.ok()) return "ok";
+  const std::string field = InvalidField(result.error());
+  return Outcome(result.error()) + (field.empty() ? "" : " @ " + field);
+}
+
+Json GatedPod(const std::string& name, const std::vector<std::string>& gates, const Json& spec = Json::object()) {
+  Json pod = {{"apiVersion", "v1"},
+              {"kind", "Pod"},
+              {"metadata", {{"name", name}}},
+              {"spec", {{"containers", Json::array({{{"name", "c"}, {"image", "busybox:1"}}})}}}};
+  for (const auto& gate : gates) pod["spec"]["schedulingGates"].push_back({{"name", gate}});
+  if (spec.is_object()) pod["spec"].update(spec);
+  return pod;
+}
+
+const Json kTerm = Json::parse(R"({"matchExpressions":[{"key":"disk","operator":"In","values":["ssd"]}]})");
+const Json kArch = Json::parse(R"({"key":"kubernetes.io/arch","operator":"In","values":["arm64"]})");
+
+Json Required(const Json& terms) {
+  return {{"nodeAffinity", {{"requiredDuringSchedulingIgnoredDuringExecution", {{"nodeSelectorTerms", terms}}}}}};
+}
+
+// The rules of KEP-3521 (gates only at creation, then only removed) and KEP-3838 (a gated
+// pod's nodeSelector may only gain entries; its required node affinity may be set when
+// there is none, else only gain requirements in its existing terms; its preferred terms
+// are free), and what an ungated pod may not do, as each server enforces them.
+void ObserveGatedPods(kube::Client& c, const std::string& ns, Json& o) {
+  auto created = c.Create(r::kPods, ns, GatedPod("gated", {"example.com/a", "archway.dev/platforms"}));
+  o["gated: create"] = OutcomeWithField(created);
+  if (created.ok()) {
+    Json gates = Json::array();
+    for (const auto& gate : created->at("spec").value("schedulingGates", Json::array())) gates.push_back(gate.value("name", ""));
+    o["gated: stored gates"] = gates;
+    Json conditions = Json::array();
+    for (const auto& condition : created->value("status", Json::object()).value("conditions", Json::array())) {
+      conditions.push_back(condition.value("type", "") + "=" + condition.value("status", "") + " " +
+                           condition.value("reason", ""));
+    }
+    o["gated: status conditions"] = conditions;
+  }
+  o["gated: create with spec.nodeName"] =
+      OutcomeWithField(c.Create(r::kPods, ns, GatedPod("bound", {"archway.dev/platforms"}, {{"nodeName", "n1"}})));
+  o["gated: create with a gate twice"] =
+      OutcomeWithField(c.Create(r::kPods, ns, GatedPod("twice", {"archway.dev/platforms", "archway.dev/platforms"})));
+  std::vector<std::string> fifty;
+  for (int i = 0; i < 50; ++i) fifty.push_back("example.com/g" + std::to_string(i));
+  o["gated: create with 50 gates"] = OutcomeWithField(c.Create(r::kPods, ns, GatedPod("fifty", fifty)));
+  o["gated: create with an invalid gate name"] =
+      OutcomeWithField(c.Create(r::kPods, ns, GatedPod("badgate", {"not a name"})));
+
+  // Each update case: a pod of its own, created with `gates` and `spec`, then changed.
+  int n = 0;
+  auto update = [&](const std::string& what, const std::vector<std::string>& gates, const Json& spec,
+                    const std::function<void(Json&)>& change) {
+    const std::string name = "u" + std::to_string(n++);
+    auto made = c.Create(r::kPods, ns, GatedPod(name, gates, spec));
+    if (!made.ok()) {
+      o[what] = "create: " + OutcomeWithField(made).get<std::string>();
+      return;
+    }
+    Json changed = *made;
+    change(changed);
+    auto updated = c.Update(r::kPods, ns, changed);
+    Json seen = OutcomeWithField(updated);
+    if (updated.ok()) {
+      const auto pointer =
+          "/spec/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms"_json_pointer;
+      seen = Json{{"outcome", "ok"},
+                  {"gates", updated->at("spec").value("schedulingGates", Json::array()).size()},
+                  {"terms", updated->contains(pointer) ? Json(updated->at(pointer).size()) : Json()}};
+    }
+    o[what] = seen;
+  };
+  const std::vector<std::string> gate = {"archway.dev/platforms"};
+  const std::vector<std::string> two = {"example.com/a", "archway.dev/platforms"};
+  auto gates_of = [](Json& pod) -> Json& { return pod["spec"]["schedulingGates"]; };
+  update("gated: add a gate", gate, {}, [&](Json& p) { gates_of(p).push_back({{"name", "example.com/late"}}); });
+  update("gated: remove one of two gates", two, {}, [&](Json& p) { gates_of(p).erase(1); });
+  update("gated: remove the last gate", gate, {}, [](Json& p) { p["spec"].erase("schedulingGates"); });
+  update("ungated: add a gate", {}, {}, [&](Json& p) { p["spec"]["schedulingGates"] = {{{"name", "example.com/a"}}}; });
+  update("gated: labels and annotations", gate, {}, [](Json& p) {
+    p["metadata"]["labels"]["x"] = "y";
+    p["metadata"]["annotations"]["archway.dev/platforms"] = "linux/amd64";
+  });
+  update("gated: image", gate, {}, [](Json& p) { p["spec"]["containers"][0]["image"] = "busybox:2"; });
+  update("gated: nodeSelector added", gate, {}, [](Json& p) { p["spec"]["nodeSelector"] = {{"disk", "ssd"}}; });
+  update("gated: nodeSelector entry added", gate, {{"nodeSelector", {{"disk", "ssd"}}}},
+         [](Json& p) { p["spec"]["nodeSelector"]["zone"] = "a"; });
+  update("gated: nodeSelector entry changed", gate, {{"nodeSelector", {{"disk", "ssd"}}}},
+         [](Json& p) { p["spec"]["nodeSelector"]["disk"] = "hdd"; });
+  update("gated: nodeSelector entry removed", gate, {{"nodeSelector", {{"disk", "ssd"}, {"zone", "a"}}}},
+         [](Json& p) { p["spec"]["nodeSelector"].erase("zone"); });
+  update("ungated: nodeSelector added", {}, {}, [](Json& p) { p["spec"]["nodeSelector"] = {{"disk", "ssd"}}; });
+  update("gated: required affinity set (none before), two terms", gate, {}, [&](Json& p) {
+    p["spec"]["affinity"] = Required(Json::array({kTerm, kTerm}));
+  });
+  update("gated: required affinity set, gate removed in the same update", gate, {}, [&](Json& p) {
+    p["spec"]["affinity"] = Required(Json::array({kTerm}));
+    p["spec"].erase("schedulingGates");
+  });
+  update("ungated: required affinity set", {}, {}, [&](Json& p) { p["spec"]["affinity"] = Required(Json::array({kTerm})); });
+  const Json with_terms = {{"affinity", Required(Json::array({kTerm, kTerm}))}};
+  update("gated: expression appended to each term", gate, with_terms, [&](Json& p) {
+    for (auto& term : p["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+                          ["nodeSelectorTerms"]) {
+      term["matchExpressions"].push_back(kArch);
+    }
+  });
+  update("gated: expression inserted before the existing one", gate, with_terms, [&](Json& p) {
+    auto& expressions = p["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+                         ["nodeSelectorTerms"][0]["matchExpressions"];
+    expressions.insert(expressions.begin(), kArch);
+  });
+  update("gated: matchFields added to a term", gate, with_terms, [&](Json& p) {
+    p["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]
+     ["matchFields"] = Json::parse(R"([{"key":"metadata.name","operator":"In","values":["n1"]}])");
+  });
+  update("gated: a term added", gate, with_terms, [&](Json& p) {
+    p["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+        .push_back(kTerm);
+  });
+  update("gated: an existing expression changed", gate, with_terms, [&](Json& p) {
+    p["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]
+     ["matchExpressions"][0]["values"] = {"hdd"};
+  });
+  update("gated: required affinity removed", gate, with_terms,
+         [](Json& p) { p["spec"]["affinity"]["nodeAffinity"].erase("requiredDuringSchedulingIgnoredDuringExecution"); });
+  update("gated: preferred terms set", gate, with_terms, [&](Json& p) {
+    p["spec"]["affinity"]["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"] = {
+        {{"weight", 10}, {"preference", kTerm}}};
+  });
+  update("gated: required set where only preferred was", gate,
+         {{"affinity", {{"nodeAffinity", {{"preferredDuringSchedulingIgnoredDuringExecution",
+                                           {{{"weight", 10}, {"preference", kTerm}}}}}}}}},
+         [&](Json& p) {
+           p["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"] = {
+               {"nodeSelectorTerms", {kTerm}}};
+         });
+  update("gated: podAntiAffinity added", gate, {}, [&](Json& p) {
+    p["spec"]["affinity"] = Json::parse(
+        R"({"podAntiAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":[{"topologyKey":"kubernetes.io/hostname","labelSelector":{"matchLabels":{"a":"b"}}}]}})");
+  });
+  update("gated: tolerations added", gate, {}, [](Json& p) {
+    p["spec"]["tolerations"] = Json::parse(R"([{"key":"k","operator":"Exists","effect":"NoSchedule"}])");
+  });
+  update("gated: restartPolicy changed", gate, {}, [](Json& p) { p["spec"]["restartPolicy"] = "Never"; });
 }
 
 // Everything observed, keyed by what was done. `ns` exists on both servers.
@@ -147,6 +310,7 @@ Json Observe(kube::Client& c, const std::string& ns) {
   // --- pods and jobs: validation and defaults -------------------------------------------
   Json pod = {{"apiVersion", "v1"}, {"kind", "Pod"}, {"metadata", {{"name", "p"}}}, {"spec", {{"containers", Json::array()}}}};
   o["pod: no containers"] = Outcome(c.Create(r::kPods, ns, pod));
+  ObserveGatedPods(c, ns, o);
   Json job_pod = {{"restartPolicy", "Never"}, {"containers", Json::array({{{"name", "c"}, {"image", "busybox"}}})}};
   Json job = {{"apiVersion", "batch/v1"}, {"kind", "Job"}, {"metadata", {{"name", "j"}}}};
   job["spec"]["template"]["spec"] = job_pod;
@@ -281,6 +445,11 @@ TEST(FakeApiServer, AnswersAsTheRealApiserverDoes) {
       continue;
     }
     EXPECT_EQ(faked.value(what, Json("(not observed)")), observed) << what;
+  }
+  for (const auto& [what, observed] : real.items()) {
+    if (what.rfind("gated", 0) == 0 || what.rfind("ungated", 0) == 0) {
+      std::printf("real apiserver, %s: %s\n", what.c_str(), observed.dump().c_str());
+    }
   }
   std::printf("fake vs real: %zu observations compared\n", real.size());
 }

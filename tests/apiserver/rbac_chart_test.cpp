@@ -49,11 +49,16 @@ TEST(LeastPrivilege, EachBinaryIsRefusedWhatItsRoleDoesNotGrant) {
   const std::string merge = "application/merge-patch+json";
   const std::vector<Attempt> attempts = {
       {"webhook", "POST", pods, pod, "application/json", 403, "it creates no pods"},
-      {"webhook", "GET", pods, "", "", 403, "it reads no pods (the review carries them)"},
+      // The gate controller lists and watches pods (by label: RBAC cannot narrow by it)
+      // and updates the ones it releases; it never patches or deletes one.
+      {"webhook", "PATCH", pods + "/p", R"({"metadata":{"labels":{"x":"y"}}})", merge, 403, "it only updates pods"},
+      {"webhook", "DELETE", pods + "/p", "", "", 403, "it never deletes a pod"},
       {"webhook", "PUT", secrets + "/app-credentials", secret.dump(), "application/json", 403, "Secrets are read-only to it"},
       {"webhook", "DELETE", secrets + "/app-credentials", "", "", 403, "Secrets are read-only to it"},
       {"webhook", "GET", mais, "", "", 403, "MultiArchImages are the operator's"},
-      {"webhook", "POST", leases + kReleaseNamespace + "/leases", lease, "application/json", 403, "it holds no Lease"},
+      {"webhook", "GET", leases + kReleaseNamespace + "/leases/archway-operator", "", "", 403,
+       "only its own Lease (archway-webhook-gates)"},
+      {"webhook", "POST", leases + "rbac/leases", lease, "application/json", 403, "Leases only in its namespace"},
       {"webhook", "GET", "/api/v1/namespaces/rbac/configmaps", "", "", 403, "nothing but Secrets, Nodes, Events"},
       // The operator caches push Secrets with a list+watch (field selector
       // type=kubernetes.io/dockerconfigjson); RBAC cannot narrow a list by field, so what

@@ -295,6 +295,7 @@ TEST(Chart, RbacIsExactlyWhatEachBinaryUses) {
   const Rules webhook = {
       {"/secrets", {"get", "list", "watch"}},
       {"/nodes", {"get", "list", "watch"}},
+      {"/pods", {"get", "list", "watch", "update"}},
       {"/events", {"create"}},
       {"events.k8s.io/events", {"create"}},
   };
@@ -316,6 +317,13 @@ TEST(Chart, RbacIsExactlyWhatEachBinaryUses) {
   EXPECT_EQ(RuleMap(r.Find("ClusterRole", kOperator)), operator_rules);
   EXPECT_EQ(RuleMap(r.Find("Role", "archway-operator-leader-election")), lease);
   EXPECT_EQ(Str(ConfigFile(r, kOperator)["leaderElection"]["leaseName"]), "archway-operator");
+  const Rules gate_lease = {
+      {"coordination.k8s.io/leases", {"create"}},
+      {"coordination.k8s.io/leases@archway-webhook-gates", {"get", "update"}},
+  };
+  EXPECT_EQ(RuleMap(r.Find("Role", "archway-webhook-gates")), gate_lease);
+  EXPECT_EQ(Str(ConfigFile(r, kWebhook)["gateLease"]["name"]), "archway-webhook-gates");
+  EXPECT_EQ(Str(ConfigFile(r, kWebhook)["gateLease"]["namespace"]), kNamespace);
   for (const char* kind : {"ClusterRole", "Role"}) {
     for (const auto& role : r.All(kind)) ExpectNoWildcards(role);
   }
@@ -323,7 +331,8 @@ TEST(Chart, RbacIsExactlyWhatEachBinaryUses) {
   for (const auto& [kind, name, role, sa] : std::vector<std::tuple<std::string, std::string, std::string, std::string>>{
            {"ClusterRoleBinding", kWebhook, kWebhook, kWebhook},
            {"ClusterRoleBinding", kOperator, kOperator, kOperator},
-           {"RoleBinding", "archway-operator-leader-election", "archway-operator-leader-election", kOperator}}) {
+           {"RoleBinding", "archway-operator-leader-election", "archway-operator-leader-election", kOperator},
+           {"RoleBinding", "archway-webhook-gates", "archway-webhook-gates", kWebhook}}) {
     const YAML::Node binding = r.Find(kind, name);
     ASSERT_TRUE(binding) << kind << "/" << name;
     EXPECT_EQ(Str(binding["roleRef"]["name"]), role);
@@ -603,7 +612,8 @@ TEST(Chart, ConfigFilesHaveTheDesignKeysAndParse) {
   EXPECT_EQ(webhook_keys, (std::set<std::string>{"listen", "tls.certFile", "tls.keyFile", "metricsListen", "budget",
                                                  "noCommonPlatform", "skipNamespaces", "registries.configFile",
                                                  "registries.dockerConfig", "globalPullSecret.namespace",
-                                                 "globalPullSecret.name", "kubeconfig"}));
+                                                 "globalPullSecret.name", "kubeconfig", "onMiss", "gateTimeout",
+                                                 "gateLease.namespace", "gateLease.name", "gateLease.duration"}));
   // builder.gitImage: the operator's addition to the design's list (clone init container).
   EXPECT_EQ(operator_keys, (std::set<std::string>{"kubeconfig", "metricsListen", "healthListen", "leaderElection.enabled",
                                                   "leaderElection.namespace", "leaderElection.leaseName", "resync",
@@ -704,7 +714,8 @@ TEST(Chart, DockerConfigSecretIsMountedAsConfigJson) {
 
 TEST(Chart, ValuesSchemaRejectsTyposAndBadEnums) {
   for (const auto& set : {"webhook.replica=3", "webhook.noCommonPlatform=sometimes", "webhook.failurePolicy=Never",
-                          "operator.resync=often"}) {
+                          "operator.resync=often", "webhook.onMiss=wait", "webhook.gateTimeout=soon",
+                          "webhook.gateLease.nam=x"}) {
     const Rendered r = RenderChart({"--set", set});
     SKIP_WITHOUT_CHART_RENDERER();
     EXPECT_NE(r.command.exit_code, 0) << set << " was accepted";

@@ -21,6 +21,7 @@ std::string ConfigText(const Rendered& rendered, const std::string& configmap) {
 
 TEST(ChartConfigFiles, TheWebhookParsesItsRenderedConfig) {
   const Rendered r = RenderChart({"--set", "webhook.budget=1500ms", "--set", "webhook.noCommonPlatform=deny",
+                                  "--set", "webhook.onMiss=admit", "--set", "webhook.gateTimeout=45s",
                                   "--set", "globalPullSecret.name=archway-pull", "--set-json",
                                   R"(webhook.skipNamespaces=["monitoring"])"},
                                  "platform");
@@ -33,6 +34,9 @@ TEST(ChartConfigFiles, TheWebhookParsesItsRenderedConfig) {
   EXPECT_EQ(config->tls_cert_file, "/tls/tls.crt");
   EXPECT_EQ(config->tls_key_file, "/tls/tls.key");
   EXPECT_EQ(config->budget.count(), 1500);
+  EXPECT_EQ(config->on_miss, webhook::OnMissPolicy::kAdmit);
+  EXPECT_EQ(config->gate_timeout, std::chrono::seconds(45));
+  EXPECT_EQ(config->gate_lease_namespace, "platform");
   EXPECT_EQ(config->no_common_platform, webhook::NoCommonPlatformPolicy::kDeny);
   EXPECT_EQ(config->skip_namespaces, (std::vector<std::string>{"kube-system", "platform", "monitoring"}));
   EXPECT_EQ(config->global_pull_secret.ns, "platform");
@@ -48,6 +52,11 @@ TEST(ChartConfigFiles, TheWebhookParsesItsRenderedConfig) {
   EXPECT_TRUE(default_config->global_pull_secret.empty());
   EXPECT_EQ(default_config->no_common_platform, webhook::NoCommonPlatformPolicy::kPending);
   EXPECT_EQ(default_config->budget.count(), 2000);
+  EXPECT_EQ(default_config->on_miss, webhook::OnMissPolicy::kGate);
+  EXPECT_EQ(default_config->gate_timeout, std::chrono::minutes(2));
+  EXPECT_EQ(default_config->gate_lease_namespace, "archway-system");
+  EXPECT_EQ(default_config->gate_lease_name, "archway-webhook-gates");
+  EXPECT_EQ(default_config->gate_lease_duration, std::chrono::seconds(15));
 }
 
 TEST(ChartConfigFiles, TheOperatorParsesItsRenderedConfig) {

@@ -230,6 +230,177 @@ bool IsDnsSubdomain(const std::string& s) {
   return !s.empty() && s.size() <= 253 && std::regex_match(s, re);
 }
 
+// metav1 qualified names (a scheduling gate's name): an optional DNS-subdomain prefix and
+// "/", then 1-63 of [-A-Za-z0-9_.] starting and ending alphanumeric.
+bool IsQualifiedName(const std::string& s) {
+  static const std::regex name_re(R"(^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$)");
+  const auto slash = s.find('/');
+  const std::string name = slash == std::string::npos ? s : s.substr(slash + 1);
+  if (slash != std::string::npos && !IsDnsSubdomain(s.substr(0, slash))) return false;
+  return !name.empty() && name.size() <= 63 && std::regex_match(name, name_re);
+}
+
+const Json& Spec(const Json& pod) {
+  static const Json empty = Json::object();
+  return pod.is_object() && pod.contains("spec") && pod["spec"].is_object() ? pod["spec"] : empty;
+}
+
+std::vector<std::string> GateNames(const Json& spec) {
+  std::vector<std::string> names;
+  if (!spec.contains("schedulingGates") || !spec["schedulingGates"].is_array()) return names;
+  for (const auto& gate : spec["schedulingGates"]) names.push_back(gate.is_object() ? gate.value("name", "") : "");
+  return names;
+}
+
+// The pod create rules for scheduling gates (KEP-3521), as the real API words them.
+void ValidatePodGates(const Json& pod, Json& causes) {
+  const Json& spec = Spec(pod);
+  const std::vector<std::string> gates = GateNames(spec);
+  std::set<std::string> seen;
+  for (size_t i = 0; i < gates.size(); ++i) {
+    const std::string field = "spec.schedulingGates[" + std::to_string(i) + "]";
+    if (!IsQualifiedName(gates[i])) {
+      causes.push_back(Cause("FieldValueInvalid",
+                             "Invalid value: \"" + gates[i] + "\": name part must consist of alphanumeric characters, "
+                             "'-', '_' or '.', and must start and end with an alphanumeric character",
+                             field));
+    } else if (!seen.insert(gates[i]).second) {
+      causes.push_back(Cause("FieldValueDuplicate", "Duplicate value: \"" + gates[i] + "\"", field));
+    }
+  }
+  if (!gates.empty() && spec.contains("nodeName") && spec["nodeName"].is_string() &&
+      !spec["nodeName"].get<std::string>().empty()) {
+    causes.push_back(Cause("FieldValueForbidden", "Forbidden: cannot be set until all schedulingGates have been cleared",
+                           "spec.nodeName"));
+  }
+}
+
+// KEP-3838: an existing nodeSelectorTerm may only gain requirements, appended.
+bool TermOnlyGained(const Json& next, const Json& old) {
+  for (const char* list : {"matchExpressions", "matchFields"}) {
+    const Json before = old.is_object() ? old.value(list, Json::array()) : Json::array();
+    const Json after = next.is_object() ? next.value(list, Json::array()) : Json::array();
+    if (!before.is_array() || !after.is_array() || before.size() > after.size()) return false;
+    for (size_t i = 0; i < before.size(); ++i) {
+      if (before[i] != after[i]) return false;
+    }
+  }
+  return true;
+}
+
+const Json* NodeAffinityOf(const Json& spec) {
+  if (!spec.contains("affinity") || !spec["affinity"].is_object()) return nullptr;
+  const Json& affinity = spec["affinity"];
+  return affinity.contains("nodeAffinity") && affinity["nodeAffinity"].is_object() ? &affinity["nodeAffinity"] : nullptr;
+}
+
+// What the real API allows a pod update to change in spec (ValidatePodUpdate): images,
+// activeDeadlineSeconds, added tolerations, removed scheduling gates, and on a pod that
+// was gated (KEP-3838) added nodeSelector entries and node affinity additions (required
+// terms set when there were none, else requirements appended to each; preferred terms
+// freely). Everything else in spec is immutable.
+void ValidatePodUpdate(const Json& current, const Json& next, Json& causes) {
+  const Json& old_spec = Spec(current);
+  const Json& new_spec = Spec(next);
+  const std::vector<std::string> old_gates = GateNames(old_spec);
+  const std::vector<std::string> new_gates = GateNames(new_spec);
+  for (size_t i = 0; i < new_gates.size(); ++i) {
+    if (std::find(old_gates.begin(), old_gates.end(), new_gates[i]) == old_gates.end()) {
+      causes.push_back(Cause("FieldValueForbidden",
+                             "Forbidden: only deletion is allowed, but found new scheduling gate '" + new_gates[i] + "'",
+                             "spec.schedulingGates[" + std::to_string(i) + "].name"));
+    }
+  }
+  Json munged = new_spec;
+  auto keep_old = [&](const char* field) {
+    if (old_spec.contains(field)) munged[field] = old_spec[field];
+    else munged.erase(field);
+  };
+  for (const char* list : {"containers", "initContainers"}) {
+    if (!munged.contains(list) || !old_spec.contains(list) || !munged[list].is_array() || !old_spec[list].is_array() ||
+        munged[list].size() != old_spec[list].size()) {
+      continue;
+    }
+    for (size_t i = 0; i < munged[list].size(); ++i) {
+      if (!munged[list][i].is_object() || !old_spec[list][i].is_object()) continue;
+      if (old_spec[list][i].contains("image")) munged[list][i]["image"] = old_spec[list][i]["image"];
+      else munged[list][i].erase("image");
+    }
+  }
+  keep_old("activeDeadlineSeconds");
+  const Json old_tolerations = old_spec.value("tolerations", Json::array());
+  const Json new_tolerations = new_spec.value("tolerations", Json::array());
+  for (const auto& toleration : old_tolerations) {
+    if (std::find(new_tolerations.begin(), new_tolerations.end(), toleration) == new_tolerations.end()) {
+      causes.push_back(Cause("FieldValueForbidden", "Forbidden: existing toleration can not be modified except its "
+                                                    "tolerationSeconds", "spec.tolerations"));
+      break;
+    }
+  }
+  keep_old("tolerations");
+  keep_old("schedulingGates");
+  if (!old_gates.empty()) {
+    const Json old_selector = old_spec.value("nodeSelector", Json::object());
+    const Json new_selector = new_spec.value("nodeSelector", Json::object());
+    for (const auto& [key, value] : old_selector.items()) {
+      if (!new_selector.is_object() || !new_selector.contains(key) || new_selector[key] != value) {
+        causes.push_back(Cause("FieldValueInvalid",
+                               "Invalid value: " + new_selector.dump() +
+                                   ": only additions to spec.nodeSelector are allowed (no mutations or deletions)",
+                               "spec.nodeSelector"));
+        break;
+      }
+    }
+    keep_old("nodeSelector");
+    const Json* old_affinity = NodeAffinityOf(old_spec);
+    const Json* new_affinity = NodeAffinityOf(munged);
+    const char* required = "requiredDuringSchedulingIgnoredDuringExecution";
+    if (old_affinity && old_affinity->contains(required) && (*old_affinity)[required].is_object()) {
+      const Json old_terms = (*old_affinity)[required].value("nodeSelectorTerms", Json::array());
+      Json new_terms = Json::array();
+      if (new_affinity && new_affinity->contains(required) && (*new_affinity)[required].is_object()) {
+        new_terms = (*new_affinity)[required].value("nodeSelectorTerms", Json::array());
+      }
+      const std::string terms_field =
+          "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms";
+      if (!old_terms.empty() && old_terms.size() != new_terms.size()) {
+        causes.push_back(Cause("FieldValueInvalid",
+                               "Invalid value: " + new_terms.dump() +
+                                   ": no additions/deletions to non-empty NodeSelectorTerms list are allowed",
+                               terms_field));
+      } else {
+        for (size_t i = 0; i < old_terms.size(); ++i) {
+          if (!TermOnlyGained(new_terms[i], old_terms[i])) {
+            causes.push_back(Cause("FieldValueInvalid",
+                                   "Invalid value: " + new_terms[i].dump() +
+                                       ": only additions are allowed (no mutations or deletions)",
+                                   terms_field + "[" + std::to_string(i) + "]"));
+          }
+        }
+      }
+    }
+    // Then the node affinity is compared as it was, the rest of affinity as it is.
+    const bool had_affinity = old_spec.contains("affinity");
+    if (!munged.contains("affinity")) {
+      if (old_affinity) munged["affinity"] = {{"nodeAffinity", *old_affinity}};
+    } else if (!had_affinity && munged["affinity"].is_object() && !munged["affinity"].contains("podAffinity") &&
+               !munged["affinity"].contains("podAntiAffinity")) {
+      munged.erase("affinity");
+    } else if (munged["affinity"].is_object()) {
+      if (old_affinity) munged["affinity"]["nodeAffinity"] = *old_affinity;
+      else munged["affinity"].erase("nodeAffinity");
+    }
+  }
+  if (munged != old_spec) {
+    causes.push_back(Cause("FieldValueForbidden",
+                           "Forbidden: pod updates may not change fields other than `spec.containers[*].image`,"
+                           "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only "
+                           "additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set "
+                           "to 1 if it was previously negative)",
+                           "spec"));
+  }
+}
+
 const Json& Meta(const Json& obj) {
   static const Json empty = Json::object();
   return obj.contains("metadata") && obj["metadata"].is_object() ? obj["metadata"] : empty;
@@ -368,6 +539,15 @@ struct FakeApiServer::Impl {
       obj.erase("status");
       if (r == "jobs" || r == "nodes" || r == "namespaces") obj["status"] = Json::object();
       if (r == "pods") obj["status"] = {{"phase", "Pending"}, {"qosClass", "BestEffort"}};
+      if (r == "pods" && !GateNames(Spec(obj)).empty()) {
+        // Set by the API server itself (kubectl shows SchedulingGated).
+        obj["status"]["conditions"] = {{{"lastProbeTime", nullptr},
+                                        {"lastTransitionTime", NowTime()},
+                                        {"message", "Scheduling is blocked due to non-empty scheduling gates"},
+                                        {"reason", "SchedulingGated"},
+                                        {"status", "False"},
+                                        {"type", "PodScheduled"}}};
+      }
       if (r == "namespaces") obj["status"] = {{"phase", "Active"}};
     }
     if (r == "secrets") {
@@ -425,6 +605,7 @@ struct FakeApiServer::Impl {
                                    ? &obj["spec"]["containers"] : nullptr;
       if (!containers || !containers->is_array() || containers->empty())
         causes.push_back(Cause("FieldValueRequired", "Required value", "spec.containers"));
+      ValidatePodGates(obj, causes);
     }
     if (r == "jobs") {
       if (!obj.contains("spec") || !obj["spec"].is_object() || !obj["spec"].contains("template"))
@@ -557,6 +738,11 @@ struct FakeApiServer::Impl {
         m["generation"] = spec_changed ? generation + 1 : generation;
       } else {
         m.erase("generation");
+      }
+      if (info.ref.resource == "pods") {
+        Json causes = Json::array();
+        ValidatePodUpdate(current, next, causes);
+        if (!causes.empty()) return FailureResponse(Invalid(info, name, causes));
       }
       if (auto f = Validate(info, next)) return FailureResponse(*f);
     }
@@ -909,6 +1095,10 @@ struct FakeApiServer::Impl {
       } else if (it->status == 429) {
         r.body = Failure(429, "TooManyRequests", "too many requests, please try again later",
                          Json{{"retryAfterSeconds", it->retry_after}}).body.dump();
+      } else if (it->status == 409) {
+        r.body = Failure(409, "Conflict",
+                         "Operation cannot be fulfilled: the object has been modified; please apply your changes to "
+                         "the latest version and try again (injected)").body.dump();
       } else {
         r.body = Failure(it->status, it->status == 503 ? "ServiceUnavailable" : "InternalError",
                          "Internal error occurred: injected failure").body.dump();

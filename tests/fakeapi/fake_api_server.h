@@ -22,7 +22,13 @@
 //  - validation the real apiserver showed archway's objects must pass: pull-secret types
 //    need their key holding JSON; events.k8s.io Events need reportingController,
 //    reportingInstance, action, reason and a Normal/Warning type; MultiArchImages lose
-//    every field the CRD in crds/ does not declare (pruning), as a structural schema does.
+//    every field the CRD in crds/ does not declare (pruning), as a structural schema does;
+//  - pods: scheduling gates (KEP-3521) only at creation (qualified names, no duplicates, not
+//    with spec.nodeName; the PodScheduled=False SchedulingGated condition set), afterwards
+//    only removed; a pod update changes nothing in spec but images, activeDeadlineSeconds
+//    and added tolerations, and on a gated pod (KEP-3838) added nodeSelector entries and
+//    node affinity additions (required terms set when there were none, else requirements
+//    appended to each existing term; preferred terms freely), worded as the real API's.
 // Test hooks count requests by verb, inject failures, drop watches, compact history and
 // set objects directly.
 //
@@ -101,7 +107,8 @@ class FakeApiServer {
   // --- fault injection ---
   // The next `count` requests whose path starts with `path_prefix` (and, if non-empty,
   // whose method is `method`) answer `http_status` with a Status body (InternalError for
-  // 5xx, TooManyRequests for 429); `retry_after_seconds` > 0 adds a Retry-After header.
+  // 5xx, TooManyRequests for 429, Conflict for 409); `retry_after_seconds` > 0 adds a
+  // Retry-After header.
   void FailNext(const std::string& path_prefix, int count, int http_status, int retry_after_seconds = 0,
                 const std::string& method = "");
   // Answer `count` requests on `path_prefix` with a non-JSON body (like a proxy's HTML).

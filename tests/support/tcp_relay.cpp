@@ -236,8 +236,9 @@ void TcpRelay::ForwardBack(Connection* c) {
     if (c->pending.empty()) break;
     auto [arrived, data] = std::move(c->pending.front());
     c->pending.pop_front();
+    // Held back, but not past the relay's end (the destructor wakes this wait).
+    c->ready.wait_until(lock, arrived + std::chrono::milliseconds(delay_ms_.load()), [this] { return stopping_.load(); });
     lock.unlock();
-    std::this_thread::sleep_until(arrived + std::chrono::milliseconds(delay_ms_.load()));
     if (stopping_ || !WriteAll(c->client_fd, data.data(), data.size())) break;
   }
   shutdown(c->client_fd, SHUT_WR);

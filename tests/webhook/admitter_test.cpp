@@ -194,5 +194,57 @@ TEST_F(AdmitterTest, AnswersWithinTheBudgetWhenARegistryHangs) {
   }
 }
 
+TEST_F(AdmitterTest, OnMissGateHoldsThePodWhoseLookUpMissesTheBudget) {
+  testing::HttpReply hang;
+  hang.hang = true;
+  testing::LoopbackHttpServer stuck([hang](const testing::HttpRecord&) { return hang; });
+  registry::ClientOptions options;
+  options.request_timeout = std::chrono::seconds(2);
+  registry::Client client(options);
+  registry::Resolver resolver(client, {});
+  AdmitterOptions gating;
+  gating.budget = milliseconds(200);
+  gating.gate_on_miss = true;
+  gating.gate_controller = true;
+  {
+    Admitter admitter(resolver, gating, {});
+    bool deferred = false;
+    const Answer answer = Read(AdmitAndWait(admitter, Review({stuck.host() + "/app/slow:1"},
+                                                             R"({"schedulingGates":[{"name":"example.com/q"}]})"),
+                                            deferred));
+    EXPECT_TRUE(deferred);
+    EXPECT_EQ(Json::parse(answer.patch), Json::parse(R"([
+        {"op":"add","path":"/spec/schedulingGates/-","value":{"name":"archway.dev/platforms"}},
+        {"op":"add","path":"/metadata/labels","value":{"archway.dev/gated":"true"}}])"));
+    EXPECT_NE(answer.warnings.find("SchedulingGated"), std::string::npos) << answer.warnings;
+
+    // A pod created with the gate already: labelled for the controller, not gated twice.
+    const Answer copied = Read(AdmitAndWait(
+        admitter, Review({stuck.host() + "/app/slow:1"}, R"({"schedulingGates":[{"name":"archway.dev/platforms"}]})"),
+        deferred));
+    EXPECT_FALSE(deferred);
+    EXPECT_EQ(Json::parse(copied.patch),
+              Json::parse(R"([{"op":"add","path":"/metadata/labels","value":{"archway.dev/gated":"true"}}])"));
+  }
+  // The same pod bound to a node is never gated (the API refuses gates there).
+  {
+    Admitter admitter(resolver, gating, {});
+    bool deferred = false;
+    const Answer bound = Read(AdmitAndWait(admitter, Review({stuck.host() + "/app/slow:1"}, R"({"nodeName":"n1"})"),
+                                           deferred));
+    EXPECT_EQ(bound.patch.find("schedulingGates"), std::string::npos) << bound.patch;
+  }
+}
+
+TEST_F(AdmitterTest, AFailureForGoodIsNotGated) {
+  AdmitterOptions gating;
+  gating.gate_on_miss = true;
+  Admitter admitter(resolver_, gating, {});
+  bool deferred = false;
+  const Answer missing = Read(AdmitAndWait(admitter, Review({registry_.host() + "/app/missing:1"}), deferred));
+  EXPECT_EQ(missing.patch.find("schedulingGates"), std::string::npos) << missing.patch;
+  EXPECT_NE(missing.patch.find("archway.dev/skipped-reason"), std::string::npos) << missing.patch;
+}
+
 }  // namespace
 }  // namespace archway::webhook

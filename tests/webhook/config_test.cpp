@@ -20,6 +20,31 @@ TEST(WebhookConfig, DefaultsMatchTheDesign) {
   EXPECT_EQ(config->global_pull_secret.ns, "archway-system");
   EXPECT_EQ(config->global_pull_secret.name, "archway-pull");
   EXPECT_EQ(config->kubeconfig, "");
+  EXPECT_EQ(config->on_miss, OnMissPolicy::kGate);
+  EXPECT_EQ(config->gate_timeout, std::chrono::minutes(2));
+  EXPECT_EQ(config->gate_lease_namespace, "archway-system");
+  EXPECT_EQ(config->gate_lease_name, "archway-webhook-gates");
+  EXPECT_EQ(config->gate_lease_duration, std::chrono::seconds(15));
+}
+
+TEST(WebhookConfig, SchedulingGateKeys) {
+  auto config = ParseWebhookConfig("onMiss: admit\ngateTimeout: 30s\ngateLease: {namespace: ops, name: g, duration: 3s}\n");
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(config->on_miss, OnMissPolicy::kAdmit);
+  EXPECT_EQ(config->gate_timeout, std::chrono::seconds(30));
+  EXPECT_EQ(config->gate_lease_namespace, "ops");
+  EXPECT_EQ(config->gate_lease_name, "g");
+  EXPECT_EQ(config->gate_lease_duration, std::chrono::seconds(3));
+  auto bad = ParseWebhookConfig("onMiss: wait\n");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("gate or admit"), std::string::npos) << bad.error().message;
+  EXPECT_FALSE(ParseWebhookConfig("gateTimeout: 0s\n").ok());
+  EXPECT_FALSE(ParseWebhookConfig("gateLease: {name: \"\"}\n").ok());
+  WebhookConfig flags;
+  ASSERT_TRUE(ApplyFlags(flags, {"--on-miss", "admit", "--gate-timeout=5s", "--gate-lease-duration", "2s"}).ok());
+  EXPECT_EQ(flags.on_miss, OnMissPolicy::kAdmit);
+  EXPECT_EQ(flags.gate_timeout, std::chrono::seconds(5));
+  EXPECT_EQ(flags.gate_lease_duration, std::chrono::seconds(2));
 }
 
 TEST(WebhookConfig, ParsesTheDesignExample) {

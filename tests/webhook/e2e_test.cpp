@@ -27,12 +27,14 @@
 #include <nlohmann/json.hpp>
 
 #include "base/encoding.h"
+#include "kube/client.h"
 #include "kube/resource.h"
 #include "tests/fakeapi/fake_api_server.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/http_server.h"
 #include "tests/support/process.h"
 #include "tests/support/registry_server.h"
+#include "tests/support/tcp_relay.h"
 
 namespace archway {
 namespace {
@@ -221,6 +223,14 @@ class WebhookProcess {
     return -1;
   }
 
+  // SIGKILL, as a node failure or the OOM killer would: nothing is released or flushed.
+  void Kill() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+
   std::string Log() const { return testing::ReadFile(log_path_); }
   int https_port() const { return https_port_; }
   std::string metrics_host() const { return "127.0.0.1:" + std::to_string(metrics_port_); }
@@ -231,6 +241,13 @@ class WebhookProcess {
   int metrics_port_ = 0;
   pid_t pid_ = -1;
 };
+
+bool CarriesGateOf(const Json& pod) {
+  for (const auto& gate : pod.value("spec", Json::object()).value("schedulingGates", Json::array())) {
+    if (gate.value("name", "") == "archway.dev/platforms") return true;
+  }
+  return false;
+}
 
 // --- reviews ----------------------------------------------------------------------------
 
@@ -627,6 +644,98 @@ TEST_F(WebhookE2E, PullSecretsNodesAndEventsFromTheApi) {
   ASSERT_EQ(recorded.size(), 1u) << webhook.Log();
   EXPECT_NE(recorded[0].dump().find("pod-real"), std::string::npos) << recorded[0].dump();
   EXPECT_EQ(recorded[0].dump().find("pod-dry"), std::string::npos);
+}
+
+std::string FakeKubeconfig(const TempDir& dir, const fakeapi::FakeApiServer& api) {
+  const std::string kubeconfig = dir.File("kubeconfig-" + std::to_string(api.port()));
+  testing::WriteFile(kubeconfig, "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: " +
+                                     api.url() +
+                                     "\nusers:\n- name: u\n  user: {}\ncontexts:\n- name: c\n  context: {cluster: fake, "
+                                     "user: u}\ncurrent-context: c\n");
+  return kubeconfig;
+}
+
+double MetricValue(const WebhookProcess& webhook, const std::string& line_prefix) {
+  const auto metrics = testing::HttpCall(webhook.metrics_host(), "GET", "/metrics");
+  const size_t at = metrics.body.find("\n" + line_prefix + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(metrics.body.substr(at + line_prefix.size() + 2));
+}
+
+// A registry slower than the budget: the webhook answers with its gate, the pod is created
+// as the apiserver would create it (the patch applied), the webhook is killed (SIGKILL:
+// no Lease released) while the look-up is under way, and a fresh process takes the Lease
+// over when it expires and places the pod.
+TEST_F(WebhookE2E, AGatedPodIsPlacedByTheNextWebhookWhenOneIsKilledMidWay) {
+  fakeapi::FakeApiServer api;
+  ASSERT_TRUE(api.Start().ok());
+  auto admin = kube::NewHttpClient(api.ClusterConfig()).value();
+  testing::TcpRelay slow(registry_->host());
+  slow.SetResponseDelay(std::chrono::seconds(3));
+  const std::string image = slow.host() + "/e2e/multi:1";
+  const std::vector<std::string> flags = {"--kubeconfig", FakeKubeconfig(dir_, api), "--budget", "300ms",
+                                          "--gate-lease-duration", "1s", "--gate-timeout", "1m"};
+  auto first = std::make_unique<WebhookProcess>(ConfigWith(cert_, key_), flags, dir_, "first");
+  ASSERT_TRUE(first->WaitHealthy()) << first->Log();
+
+  Json review = Review("gated", "team", {}, {image});
+  review["request"]["object"]["metadata"]["labels"] = {{"app", "web"}};
+  TlsClient client(first->https_port());
+  const auto asked = Clock::now();
+  Answer answer = Decode(review, client.Post(review.dump()));
+  EXPECT_LT(Clock::now() - asked, std::chrono::seconds(2)) << "answered within the budget";
+  EXPECT_NE(answer.Warnings().find("SchedulingGated"), std::string::npos) << answer.Warnings();
+  ASSERT_EQ(answer.pod["spec"].value("schedulingGates", Json()), Json::parse(R"([{"name":"archway.dev/platforms"}])"));
+  EXPECT_EQ(answer.pod["metadata"]["labels"], Json::parse(R"({"app":"web","archway.dev/gated":"true"})"));
+  EXPECT_EQ(answer.Terms(), Json());
+  Json pod = answer.pod;
+  pod["metadata"].erase("creationTimestamp");
+  pod.erase("status");
+  ASSERT_TRUE(admin->Create(kube::resources::kPods, "team", pod).ok());
+
+  // The first webhook's controller holds the pod; it dies before its look-up ends.
+  const auto held_deadline = Clock::now() + std::chrono::seconds(10);
+  while (MetricValue(*first, "archway_gated_pods") != 1 && Clock::now() < held_deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(MetricValue(*first, "archway_gated_pods"), 1) << first->Log();
+  first->Kill();
+  ASSERT_TRUE(CarriesGateOf(api.Peek(kube::resources::kPods, "team", "pod-gated").value_or(Json())));
+
+  WebhookProcess second(ConfigWith(cert_, key_), flags, dir_, "second");
+  ASSERT_TRUE(second.WaitHealthy()) << second.Log();
+  const auto deadline = Clock::now() + std::chrono::seconds(20);
+  Json stored;
+  while (Clock::now() < deadline) {
+    stored = api.Peek(kube::resources::kPods, "team", "pod-gated").value_or(Json());
+    if (!CarriesGateOf(stored)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_FALSE(CarriesGateOf(stored)) << second.Log();
+  EXPECT_EQ(stored["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+                  ["nodeSelectorTerms"],
+            Arch({"amd64", "arm64"}));
+  EXPECT_EQ(stored["metadata"]["labels"], Json::parse(R"({"app":"web"})"));
+  EXPECT_EQ(stored["metadata"]["annotations"].value("archway.dev/platforms", ""), "linux/amd64,linux/arm64");
+  EXPECT_NE(second.Log().find("gated pod released"), std::string::npos) << second.Log();
+  EXPECT_EQ(MetricValue(second, "archway_gate_outcomes_total{result=\"placed\"}"), 1);
+}
+
+// onMiss: admit keeps what the webhook did before gates: no gate, a warning.
+TEST_F(WebhookE2E, OnMissAdmitAdmitsWithoutAffinity) {
+  fakeapi::FakeApiServer api;
+  ASSERT_TRUE(api.Start().ok());
+  testing::TcpRelay slow(registry_->host());
+  slow.SetResponseDelay(std::chrono::seconds(2));
+  WebhookProcess webhook(ConfigWith(cert_, key_),
+                         {"--kubeconfig", FakeKubeconfig(dir_, api), "--budget", "300ms", "--on-miss", "admit"}, dir_,
+                         "admit");
+  ASSERT_TRUE(webhook.WaitHealthy()) << webhook.Log();
+  TlsClient client(webhook.https_port());
+  const Json review = Review("admitted", "team", {}, {slow.host() + "/e2e/multi:1"});
+  Answer answer = Decode(review, client.Post(review.dump()));
+  EXPECT_FALSE(answer.pod["spec"].contains("schedulingGates")) << answer.response.dump();
+  EXPECT_NE(answer.Warnings().find("did not finish within the time budget"), std::string::npos) << answer.Warnings();
 }
 
 }  // namespace
