@@ -54,13 +54,9 @@ ImageEntries EntriesOf(const ImageOutcome& outcome) {
   return by_os;
 }
 
+// decision.h's Join, over a set.
 std::string Join(const std::set<std::string>& items, const std::string& separator) {
-  std::string out;
-  for (const auto& item : items) {
-    if (!out.empty()) out += separator;
-    out += item;
-  }
-  return out;
+  return webhook::Join(std::vector<std::string>(items.begin(), items.end()), separator);
 }
 
 Requirement In(const char* key, std::vector<std::string> values) { return Requirement{key, "In", std::move(values)}; }
