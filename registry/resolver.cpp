@@ -89,9 +89,14 @@ struct Flight {
   std::optional<Result<ImagePlatforms>> result;
 };
 
+// Entries that differ only in os.version (Windows builds) are kept apart: the webhook
+// requires the node's build from them.
 void SortUnique(std::vector<Platform>& platforms) {
-  std::sort(platforms.begin(), platforms.end());
-  platforms.erase(std::unique(platforms.begin(), platforms.end()), platforms.end());
+  auto key = [](const Platform& p) { return std::tie(p.os, p.architecture, p.variant, p.os_version); };
+  std::sort(platforms.begin(), platforms.end(), [&](const Platform& a, const Platform& b) { return key(a) < key(b); });
+  platforms.erase(std::unique(platforms.begin(), platforms.end(),
+                              [&](const Platform& a, const Platform& b) { return key(a) == key(b); }),
+                  platforms.end());
 }
 
 bool IsImageConfigType(std::string_view media_type) {

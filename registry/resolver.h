@@ -39,7 +39,8 @@ namespace archway::registry {
 struct ImagePlatforms {
   std::string digest;      // of the manifest the reference resolves to
   std::string media_type;
-  // Runnable platforms, sorted, unique. Empty with data_only = true for artifacts whose
+  // Runnable platforms, sorted, unique (entries differing only in os.version are distinct:
+  // Windows builds). Empty with data_only = true for artifacts whose
   // config declares no platform (they fit every platform).
   std::vector<Platform> platforms;
   bool data_only = false;

@@ -211,10 +211,12 @@ HttpResponse Admitter::Decided(const AdmissionRequest& request, const PodPlan& p
   if (deps_.nodes != nullptr && deps_.nodes->HasSynced()) {
     facts.ready_node_platforms = deps_.nodes->ReadyPlatforms();
     if (!plan.node_name.empty()) facts.pinned_node_platform = deps_.nodes->PlatformOf(plan.node_name);
+    facts.arm_variant_labels = deps_.nodes->ArmVariantLabels();
   }
   std::optional<Decision> gated;
   if (options_.gate_on_miss) gated = GateAtAdmission(plan, outcomes, options_.gate_timeout);
   Decision decision = gated ? std::move(*gated) : Decide(plan, outcomes, facts, options_.decision);
+  if (decision.arm_labels_missing && deps_.metrics) deps_.metrics->ArmLabelsMissing();
   if (options_.gate_controller && request.name.empty()) LabelForPodEvent(decision);
   if (decision.result == AdmissionResult::kError || decision.result == AdmissionResult::kNoCommonPlatform ||
       decision.result == AdmissionResult::kDenied || decision.result == AdmissionResult::kGated) {

@@ -47,6 +47,9 @@ class NodeInventory {
   // The Ready nodes with their labels (to count the nodes a DaemonSet's template skips);
   // empty until the cache has synced, and from an inventory that keeps no labels.
   virtual std::vector<NodeLabels> ReadyNodes() const { return {}; }
+  // The archway.dev/arm-variant values of all nodes (`archway node-labeler` sets them;
+  // empty when it is not installed); nullopt until the cache has synced.
+  virtual std::optional<std::set<std::string>> ArmVariantLabels() const = 0;
   virtual bool HasSynced() const = 0;
 };
 

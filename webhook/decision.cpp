@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <iterator>
 
+#include "webhook/platform_terms.h"
+
 namespace archway::webhook {
 namespace {
 
@@ -266,11 +268,14 @@ Decision DecideNoCommonPlatform(const PodPlan& plan, const std::vector<ImageOutc
   return decision;
 }
 
-Decision DecideAffinity(const PodPlan& plan, const std::set<OsArch>& common, const ClusterFacts& facts) {
+Decision DecideAffinity(const PodPlan& plan, PlatformTerms terms, const ClusterFacts& facts) {
+  const std::set<OsArch>& common = terms.node_platforms;
   Decision decision;
   decision.result = AdmissionResult::kMutated;
-  decision.mutation.required = AndedIntoEveryTerm(plan.layout, PlatformRequirements(common));
-  decision.mutation.annotations.emplace(kPlatformsAnnotation, JoinPlatforms(common));
+  decision.mutation.required = AndedIntoEveryTerm(plan.layout, std::move(terms.alternatives));
+  decision.mutation.annotations.emplace(kPlatformsAnnotation, Join(terms.descriptions, ","));
+  decision.warnings = std::move(terms.warnings);
+  decision.arm_labels_missing = terms.arm_labels_missing;
   if (facts.ready_node_platforms) {
     const bool any = std::any_of(common.begin(), common.end(),
                                  [&](const OsArch& p) { return facts.ready_node_platforms->count(p) > 0; });
@@ -358,8 +363,14 @@ Decision Decide(const PodPlan& plan, const std::vector<ImageOutcome>& outcomes, 
   if (!common) {
     return Skipped(AdmissionResult::kSkipped, "no image declares a platform (data-only images fit every node)");
   }
-  if (common->empty()) return DecideNoCommonPlatform(plan, outcomes, options);
-  return DecideAffinity(plan, *common, facts);
+  PlatformTerms terms = TermsForImages(outcomes, facts.arm_variant_labels);
+  if (terms.alternatives.empty()) {
+    Decision decision = DecideNoCommonPlatform(plan, outcomes, options);
+    decision.arm_labels_missing = terms.arm_labels_missing;
+    if (decision.allowed()) decision.warnings.insert(decision.warnings.end(), terms.warnings.begin(), terms.warnings.end());
+    return decision;
+  }
+  return DecideAffinity(plan, std::move(terms), facts);
 }
 
 std::string Join(const std::vector<std::string>& items, const std::string& separator) {

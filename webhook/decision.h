@@ -10,8 +10,9 @@
 //             a Pod's paths or (issue 14) a pod template's.
 //
 // Rules:
-//  - Supported platforms = intersection over the images of their (os, arch) pairs; variants
-//    do not matter for affinity. Data-only images (no platform) fit every platform.
+//  - Supported platforms = intersection over the images of their (os, arch) pairs, refined
+//    by platform_terms.h (arm variants, arm64 nodes running 32-bit arm, Windows builds:
+//    extra terms per (os, arch-group)). Data-only images (no platform) fit every platform.
 //  - The requirement is ANDed into every existing required nodeSelectorTerm (terms are
 //    ORed: a separate term would widen scheduling); with no terms one term is created.
 //    Every term names kubernetes.io/os and kubernetes.io/arch, and images supporting
@@ -52,6 +53,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/result.h"
+#include "registry/platform.h"
 #include "webhook/config.h"
 
 namespace archway::webhook {
@@ -116,6 +118,9 @@ struct ImageOutcome {
   std::string image;
   State state = State::kUnfinished;
   std::vector<OsArch> platforms;  // kResolved: runnable platforms
+  // kResolved: the runnable manifest-list entries with variant and os.version, which the
+  // arm and Windows rules of platform_terms.h read (empty: only `platforms` is known).
+  std::vector<registry::Platform> entries;
   bool data_only = false;         // kResolved with no platform: fits every platform
   std::string error;              // kFailed: why
   // kFailed: the failure may pass (a timeout, a network error, HTTP 5xx or 429), as
@@ -127,6 +132,9 @@ struct ImageOutcome {
 struct ClusterFacts {
   std::optional<std::set<OsArch>> ready_node_platforms;
   std::optional<OsArch> pinned_node_platform;  // spec.nodeName's node, when known
+  // The archway.dev/arm-variant values nodes carry (empty: no node is labelled, the
+  // node labeler is not installed); see platform_terms.h.
+  std::optional<std::set<std::string>> arm_variant_labels;
 };
 
 // One entry of a nodeSelectorTerm's matchExpressions.
@@ -207,6 +215,7 @@ struct Decision {
   std::vector<std::string> warnings = {};
   std::vector<PodEvent> events = {};
   std::optional<Denial> denial = std::nullopt;  // set only with kDenied; then `mutation` is empty
+  bool arm_labels_missing = false;  // the arm rules of platform_terms.h were skipped and mattered
 
   bool allowed() const { return !denial.has_value(); }
 };

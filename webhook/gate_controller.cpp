@@ -186,7 +186,10 @@ struct GateController::Impl {
 
   ClusterFacts Facts() const {
     ClusterFacts facts;
-    if (deps.nodes != nullptr && deps.nodes->HasSynced()) facts.ready_node_platforms = deps.nodes->ReadyPlatforms();
+    if (deps.nodes != nullptr && deps.nodes->HasSynced()) {
+      facts.ready_node_platforms = deps.nodes->ReadyPlatforms();
+      facts.arm_variant_labels = deps.nodes->ArmVariantLabels();
+    }
     return facts;
   }
 

@@ -31,6 +31,7 @@ ImageOutcome ResolvedOutcome(const std::string& image, const registry::ImagePlat
   outcome.image = image;
   for (const auto& platform : platforms.platforms) {
     if (!registry::IsRunnable(platform)) continue;
+    outcome.entries.push_back(platform);  // variants and os.version, for platform_terms.h
     OsArch os_arch{platform.os, platform.architecture};
     if (std::find(outcome.platforms.begin(), outcome.platforms.end(), os_arch) == outcome.platforms.end()) {
       outcome.platforms.push_back(std::move(os_arch));

@@ -5,6 +5,7 @@
 #include "kube/node.h"
 #include "kube/object.h"
 #include "kube/resource.h"
+#include "webhook/platform_terms.h"
 
 namespace archway::webhook {
 namespace {
@@ -114,6 +115,7 @@ void KubeCluster::PutNode(const kube::Json& node) {
   info.platform.arch = state.Label(kube::kArchLabel);
   info.ready = state.ready;
   info.labels = state.labels;
+  info.arm_variant = state.Label(kArmVariantLabel);
   std::unique_lock lock(mu_);
   node_info_[state.name] = info;
 }
@@ -168,6 +170,16 @@ std::optional<OsArch> KubeCluster::PlatformOf(const std::string& node_name) cons
   auto it = node_info_.find(node_name);
   if (it == node_info_.end() || it->second.platform.arch.empty()) return std::nullopt;
   return it->second.platform;
+}
+
+std::optional<std::set<std::string>> KubeCluster::ArmVariantLabels() const {
+  if (!nodes_.HasSynced()) return std::nullopt;
+  std::set<std::string> variants;
+  std::shared_lock lock(mu_);
+  for (const auto& [name, info] : node_info_) {
+    if (!info.arm_variant.empty()) variants.insert(info.arm_variant);
+  }
+  return variants;
 }
 
 void KubeCluster::Warn(const std::string& ns, const std::string& pod_name, const std::string& reason,

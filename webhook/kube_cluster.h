@@ -35,6 +35,7 @@ class KubeCluster : public PullSecretSource, public NodeInventory, public PodEve
   std::optional<std::set<OsArch>> ReadyPlatforms() const override;
   std::optional<OsArch> PlatformOf(const std::string& node_name) const override;
   std::vector<NodeLabels> ReadyNodes() const override;
+  std::optional<std::set<std::string>> ArmVariantLabels() const override;
   void Warn(const std::string& ns, const std::string& pod_name, const std::string& reason,
             const std::string& note) override;
   void WarnController(const std::string& ns, const kube::OwnerReference& controller, const std::string& reason,
@@ -45,6 +46,7 @@ class KubeCluster : public PullSecretSource, public NodeInventory, public PodEve
     OsArch platform;
     bool ready = false;
     std::map<std::string, std::string> labels;
+    std::string arm_variant;  // archway.dev/arm-variant
   };
   void PutSecret(const kube::Json& secret);
   void DeleteSecret(const kube::Json& secret);

@@ -73,6 +73,12 @@ struct Metrics::Impl {
                                           .Help("Platform look-ups that needed the registry")
                                           .Register(*registry)
                                           .Add({});
+  prometheus::Counter& arm_labels_missing =
+      prometheus::BuildCounter()
+          .Name("archway_arm_labels_missing_total")
+          .Help("Admissions whose arm terms ignore arm variants: no node carries archway.dev/arm-variant")
+          .Register(*registry)
+          .Add({});
 };
 
 Metrics::Metrics() : impl_(std::make_unique<Impl>()) {
@@ -98,6 +104,8 @@ void Metrics::RegistryRequest(const registry::RequestEvent& event) {
            prometheus::Histogram::BucketBoundaries{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10})
       .Observe(static_cast<double>(event.latency.count()) / 1e6);
 }
+
+void Metrics::ArmLabelsMissing() { impl_->arm_labels_missing.Increment(); }
 
 void Metrics::CacheLookup(bool hit) { (hit ? impl_->cache_hits : impl_->cache_misses).Increment(); }
 

@@ -10,6 +10,9 @@
 //       registry (status "0" when no answer arrived)
 //   archway_registry_latency_seconds{registry}        histogram
 //   archway_cache_hits_total, archway_cache_misses_total   the platform resolver's cache
+//   archway_arm_labels_missing_total                  counter, admissions that needed an arm
+//       variant or 32-bit-arm term while no node carries archway.dev/arm-variant (the
+//       node labeler is not installed): they got the terms archway gave before those rules
 //   archway_webhook_connections_total{listener}       counter, connections accepted on the
 //       https and metrics ports (the apiserver reuses one: a count that keeps climbing
 //       with the admissions means connections are not kept alive)
@@ -52,6 +55,7 @@ class Metrics {
   void Admission(AdmissionResult result, double seconds);
   void RegistryRequest(const registry::RequestEvent& event);
   void CacheLookup(bool hit);
+  void ArmLabelsMissing();
   void GatedPods(size_t count);
   void GateReleased(GateOutcome outcome, double waited_seconds);
   void DaemonSetSkippedNodes(const std::string& ns, const std::string& name, size_t nodes);

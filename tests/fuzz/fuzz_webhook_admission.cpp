@@ -3,6 +3,7 @@
 // exactly as Json::dump writes it and must apply to the pod it was made for, including
 // mutations Decide does not make yet (scheduling gates, labels, preferred terms: the
 // writer is the same for them). DaemonSet reviews go through the template's decision.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -44,6 +45,24 @@ ImageOutcome Outcome(const std::string& image) {
     default:
       outcome.state = ImageOutcome::State::kResolved;
       outcome.platforms = kSets[h % 8 % kSets.size()];
+      // With the entries' variants and Windows builds (platform_terms.h), or without.
+      static const std::vector<std::vector<archway::registry::Platform>> kEntries = {
+          {{"linux", "arm", "v7", ""}},
+          {{"linux", "arm", "v6", ""}, {"linux", "arm", "v7", ""}, {"linux", "amd64", "", ""}},
+          {{"linux", "arm64", "", ""}, {"linux", "arm", "v8", ""}},
+          {{"windows", "amd64", "", "10.0.17763.2803"}, {"windows", "amd64", "", "10.0.20348.643"}},
+          {{"windows", "amd64", "", "10.0.17763.1"}, {"linux", "arm", "v5", ""}},
+      };
+      if (h / 8 % 2 == 0) {
+        outcome.entries = kEntries[h / 16 % kEntries.size()];
+        outcome.platforms.clear();
+        for (const auto& e : outcome.entries) {
+          if (std::find(outcome.platforms.begin(), outcome.platforms.end(), OsArch{e.os, e.architecture}) ==
+              outcome.platforms.end()) {
+            outcome.platforms.push_back(OsArch{e.os, e.architecture});
+          }
+        }
+      }
   }
   return outcome;
 }
@@ -115,6 +134,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     ClusterFacts facts;
     facts.ready_node_platforms = std::set<OsArch>{{"linux", "amd64"}};
     facts.pinned_node_platform = OsArch{"linux", "arm64"};
+    // The node labeler not known, not installed, or on the nodes.
+    if (plan->images.size() % 3 == 1) facts.arm_variant_labels = std::set<std::string>{};
+    if (plan->images.size() % 3 == 2) facts.arm_variant_labels = std::set<std::string>{"v6", "v7", "v8"};
     Decision decision = Decide(*plan, outcomes, facts, options);
     if (!decision.allowed() && !decision.mutation.empty()) __builtin_trap();  // a denial changes nothing
     const std::string patch = WritePatch(decision.mutation, plan->layout);

@@ -444,6 +444,25 @@ TEST_F(ResolverTest, WindowsAndLinuxList) {
   EXPECT_EQ(Strings(resolved->platforms), (std::vector<std::string>{"linux/amd64", "windows/amd64"}));
 }
 
+TEST_F(ResolverTest, WindowsEntriesOfTwoBuildsAreBothKept) {
+  Pushed ltsc2022 =
+      PushImage(registry_, "app/win", R"({"os":"windows","architecture":"amd64","os.version":"10.0.20348.643"})",
+                media_type::kDockerManifest, media_type::kDockerConfig);
+  Pushed ltsc2019 =
+      PushImage(registry_, "app/win", R"({"os":"windows","architecture":"amd64","os.version":"10.0.17763.2803"})",
+                media_type::kDockerManifest, media_type::kDockerConfig);
+  PushIndex(registry_, "app/win", "1",
+            json::array({Entry(ltsc2022, {{"os", "windows"}, {"architecture", "amd64"}, {"os.version", "10.0.20348.643"}}),
+                         Entry(ltsc2019, {{"os", "windows"}, {"architecture", "amd64"}, {"os.version", "10.0.17763.2803"}})}),
+            media_type::kDockerList);
+  Resolver resolver(client_, Options());
+  auto resolved = resolver.Resolve(Ref(registry_.host() + "/app/win:1"));
+  ASSERT_TRUE(resolved.ok()) << resolved.error().message;
+  ASSERT_EQ(resolved->platforms.size(), 2u);
+  EXPECT_EQ(resolved->platforms[0].os_version, "10.0.17763.2803");
+  EXPECT_EQ(resolved->platforms[1].os_version, "10.0.20348.643");
+}
+
 TEST_F(ResolverTest, EntriesWithoutPlatformAreResolvedFromTheChild) {
   Pushed ppc = PushImage(registry_, "app/bare", R"({"os":"linux","architecture":"ppc64le"})");
   PushIndex(registry_, "app/bare", "1", json::array({Entry(ppc, nullptr)}));

@@ -820,3 +820,62 @@ TEST_F(WebhookE2E, DaemonSetMissedTheBudgetIsPatchedAfterwardsAndItsPodsAreNotLo
 
 }  // namespace
 }  // namespace archway
+
+namespace archway {
+namespace {
+
+// The arm rules (webhook/platform_terms.h) read the Node cache: with no node labelled by
+// the node labeler the old terms stay, with a warning and a metric; once a node carries
+// archway.dev/arm-variant, an arm/v7-only image gets the variant and 32-bit-arm terms.
+TEST_F(WebhookE2E, ArmTermsFollowTheNodeLabelsInTheCache) {
+  testing::Buildah buildah;
+  buildah.Push(buildah.Build("linux/arm/v7"), *registry_, "e2e/armv7-only:1");
+  const std::string armv7_only = registry_->host() + "/e2e/armv7-only:1";
+
+  fakeapi::FakeApiServer api;
+  ASSERT_TRUE(api.Start().ok());
+  auto node = [](const std::string& name, const std::string& arch, const Json& extra_labels) {
+    Json labels{{"kubernetes.io/os", "linux"}, {"kubernetes.io/arch", arch}};
+    labels.update(extra_labels);
+    return Json{{"apiVersion", "v1"},
+                {"kind", "Node"},
+                {"metadata", {{"name", name}, {"labels", labels}}},
+                {"status", {{"conditions", {{{"type", "Ready"}, {"status", "True"}}}}}}};
+  };
+  api.Put(kube::resources::kNodes, node("pi3", "arm", Json::object()));
+  const std::string kubeconfig = FakeApiKubeconfig(api, dir_);
+  WebhookProcess webhook(ConfigWith(cert_, key_), {"--kubeconfig", kubeconfig, "--budget", "5s"}, dir_);
+  ASSERT_TRUE(webhook.WaitHealthy()) << webhook.Log();
+  TlsClient client(webhook.https_port());
+  ASSERT_TRUE(WaitReady(client)) << webhook.Log();
+
+  const Json unlabelled = Review("u1", "team", {}, {armv7_only});
+  Answer a = Decode(unlabelled, client.Post(unlabelled.dump()));
+  EXPECT_EQ(a.Terms(), Arch({"arm"})) << a.response.dump();
+  EXPECT_NE(a.Warnings().find("no node carries the label archway.dev/arm-variant"), std::string::npos) << a.Warnings();
+  auto metrics = testing::HttpCall(webhook.metrics_host(), "GET", "/metrics");
+  EXPECT_NE(metrics.body.find("archway_arm_labels_missing_total 1"), std::string::npos) << metrics.body;
+
+  api.Put(kube::resources::kNodes, node("pi3", "arm", {{"archway.dev/arm-variant", "v7"}}));
+  api.Put(kube::resources::kNodes, node("pi4", "arm64", {{"archway.dev/arm-variant", "v8"}, {"archway.dev/arm32", "v8"}}));
+  // The informer delivers the labels asynchronously: ask until the answer uses them.
+  const Json labelled = Review("l1", "team", {}, {armv7_only});
+  Answer b = Decode(labelled, client.Post(labelled.dump()));
+  const auto deadline = Clock::now() + std::chrono::seconds(10);
+  while (b.Terms().dump().find("archway.dev/arm32") == std::string::npos && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    b = Decode(labelled, client.Post(labelled.dump()));
+  }
+  const Json expected = Json::parse(R"([
+    {"matchExpressions":[{"key":"kubernetes.io/os","operator":"In","values":["linux"]},
+                         {"key":"kubernetes.io/arch","operator":"In","values":["arm"]},
+                         {"key":"archway.dev/arm-variant","operator":"In","values":["v7","v8"]}]},
+    {"matchExpressions":[{"key":"kubernetes.io/os","operator":"In","values":["linux"]},
+                         {"key":"kubernetes.io/arch","operator":"In","values":["arm64"]},
+                         {"key":"archway.dev/arm32","operator":"In","values":["v8"]}]}])");
+  EXPECT_EQ(b.Terms(), expected) << b.response.dump();
+  EXPECT_EQ(b.Warnings().find("archway.dev/arm-variant"), std::string::npos) << b.Warnings();
+}
+
+}  // namespace
+}  // namespace archway
