@@ -8,6 +8,7 @@
 
 #include "base/log.h"
 #include "registry/reference.h"
+#include "webhook/image_outcome.h"
 #include "webhook/patch.h"
 #include "webhook/review.h"
 
@@ -16,40 +17,6 @@ namespace {
 
 double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-ImageOutcome Failed(const std::string& image, std::string error) {
-  ImageOutcome outcome;
-  outcome.image = image;
-  outcome.state = ImageOutcome::State::kFailed;
-  outcome.error = std::move(error);
-  return outcome;
-}
-
-// The resolver's error, without its own "<reference>: " prefix (Decide() names the image).
-ImageOutcome Failed(const std::string& image, const registry::Reference& ref, const Error& error) {
-  std::string_view message = error.message;
-  for (const std::string& prefix : {ref.String() + ": ", image + ": "}) {
-    if (message.starts_with(prefix)) message.remove_prefix(prefix.size());
-  }
-  return Failed(image, std::string(message));
-}
-
-// The scheduling view of an image's platforms: (os, arch) pairs, variants folded.
-ImageOutcome Resolved(const std::string& image, const registry::ImagePlatforms& platforms) {
-  ImageOutcome outcome;
-  outcome.image = image;
-  for (const auto& platform : platforms.platforms) {
-    if (!registry::IsRunnable(platform)) continue;
-    OsArch os_arch{platform.os, platform.architecture};
-    if (std::find(outcome.platforms.begin(), outcome.platforms.end(), os_arch) == outcome.platforms.end()) {
-      outcome.platforms.push_back(std::move(os_arch));
-    }
-  }
-  outcome.data_only = platforms.data_only && outcome.platforms.empty();
-  if (!outcome.data_only && outcome.platforms.empty()) return Failed(image, "the image declares no runnable platform");
-  outcome.state = ImageOutcome::State::kResolved;
-  return outcome;
 }
 
 }  // namespace
@@ -135,14 +102,14 @@ std::vector<std::pair<size_t, registry::Reference>> Admitter::FromMemory(const s
   for (const auto& image : images) {
     auto ref = registry::ParseReference(image);
     if (!ref.ok()) {
-      outcomes.push_back(Failed(image, ref.error().message));
+      outcomes.push_back(FailedOutcome(image, ref.error().message));
       continue;
     }
     auto known = resolver_.Cached(*ref, keychain);
     if (!known.ok()) {
-      outcomes.push_back(Failed(image, *ref, known.error()));
+      outcomes.push_back(FailedOutcome(image, *ref, known.error()));
     } else if (*known) {
-      outcomes.push_back(Resolved(image, **known));
+      outcomes.push_back(ResolvedOutcome(image, **known));
     } else {
       outcomes.emplace_back().image = image;  // kUnfinished until looked up
       missing.emplace_back(outcomes.size() - 1, std::move(*ref));
@@ -154,7 +121,8 @@ std::vector<std::pair<size_t, registry::Reference>> Admitter::FromMemory(const s
 void Admitter::LookUp(const std::shared_ptr<Pending>& pending, size_t index, const registry::Reference& ref) {
   const std::string& image = pending->plan.images[index];
   auto platforms = resolver_.Resolve(ref, pending->keychain.get());
-  ImageOutcome outcome = platforms.ok() ? Resolved(image, *platforms) : Failed(image, ref, platforms.error());
+  ImageOutcome outcome =
+      platforms.ok() ? ResolvedOutcome(image, *platforms) : FailedOutcome(image, ref, platforms.error());
   bool last = false;
   {
     std::lock_guard lock(pending->mu);
