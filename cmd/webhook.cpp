@@ -99,6 +99,7 @@ int Run(const std::vector<std::string>& args) {
 
   webhook::AdmitterOptions admitter_options;
   admitter_options.decision.policy = config.no_common_platform;
+  admitter_options.mode = config.mode;
   admitter_options.decision.skip_namespaces = config.skip_namespaces;
   admitter_options.budget = config.budget;
   webhook::AdmitterDeps deps;
@@ -122,6 +123,7 @@ int Run(const std::vector<std::string>& args) {
              {"metrics_port", std::to_string(server.metrics_port())},
              {"budget", FormatDuration(config.budget)},
              {"noCommonPlatform", webhook::PolicyName(config.no_common_platform)},
+             {"mode", webhook::ModeName(config.mode)},
              {"kubernetes", cluster ? "on" : "off"}});
 
   const int signal_number = stop_signals.Wait();

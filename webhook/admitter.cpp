@@ -8,6 +8,7 @@
 
 #include "base/log.h"
 #include "registry/reference.h"
+#include "webhook/audit.h"
 #include "webhook/image_outcome.h"
 #include "webhook/patch.h"
 #include "webhook/review.h"
@@ -166,8 +167,17 @@ HttpResponse Admitter::Decided(const AdmissionRequest& request, const PodPlan& p
   return Answer(request, &plan, decision, start);
 }
 
-HttpResponse Admitter::Answer(const AdmissionRequest& request, const PodPlan* plan, const Decision& decision,
+std::optional<Decision> Admitter::Audit(const AdmissionRequest& request, const Decision& decided) {
+  if (options_.mode != Mode::kAudit) return std::nullopt;
+  AuditedDecision audited = AuditDecision(decided);
+  if (deps_.metrics && !request.dry_run) deps_.metrics->AuditedPod(request.ns, audited.outcome);
+  return std::move(audited.decision);
+}
+
+HttpResponse Admitter::Answer(const AdmissionRequest& request, const PodPlan* plan, const Decision& decided,
                             Clock::time_point start) {
+  const std::optional<Decision> audited = Audit(request, decided);
+  const Decision& decision = audited ? *audited : decided;
   if (deps_.events != nullptr && !request.dry_run) {
     for (const PodEvent& event : decision.events) {
       boost::asio::post(pool_, [events = deps_.events, ns = request.ns, name = request.name, event] {

@@ -17,6 +17,9 @@
 //    (never block pod creation on archway's own limits: the chart uses failurePolicy Ignore);
 //  - otherwise Decide()'s decision.
 // dryRun requests have no side effects (no Event).
+// In audit mode (options.mode) every answer goes through audit.h's AuditDecision: only
+// the annotation archway.dev/would-require and warnings, never an affinity, a denial, an
+// Event or a scheduling gate; archway_audit_pods_total counts the pods (not dry runs).
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
@@ -41,6 +44,7 @@ struct AdmissionRequest;  // review.h
 
 struct AdmitterOptions {
   DecisionOptions decision;
+  Mode mode = Mode::kEnforce;
   std::chrono::milliseconds budget{2000};
   size_t lookup_threads = 8;
 };
@@ -77,8 +81,11 @@ class Admitter {
 
   HttpResponse Decided(const AdmissionRequest& request, const PodPlan& plan, const std::vector<ImageOutcome>& outcomes,
                      Clock::time_point start);
-  HttpResponse Answer(const AdmissionRequest& request, const PodPlan* plan, const Decision& decision,
+  HttpResponse Answer(const AdmissionRequest& request, const PodPlan* plan, const Decision& decided,
                     Clock::time_point start);
+  // Audit mode: what is answered instead of `decided` (counted in the audit metric);
+  // nullopt in enforce mode.
+  std::optional<Decision> Audit(const AdmissionRequest& request, const Decision& decided);
   // One outcome per image, from what the resolver has in memory (or why the reference does
   // not parse); returns the images it did not know, by index, with their references.
   std::vector<std::pair<size_t, registry::Reference>> FromMemory(const std::vector<std::string>& images,

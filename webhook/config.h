@@ -9,6 +9,7 @@
 //   metricsListen: ":9090"             --metrics-listen
 //   budget: 2s                         --budget
 //   noCommonPlatform: pending          --no-common-platform   (pending | deny | ignore)
+//   mode: enforce                      --mode                 (enforce | audit: webhook/audit.h)
 //   skipNamespaces: [kube-system]      --skip-namespaces a,b
 //   registries: {configFile, dockerConfig}  --registries-config-file, --docker-config
 //   globalPullSecret: {namespace, name}     --global-pull-secret ns/name ("" = none)
@@ -29,6 +30,13 @@ enum class NoCommonPlatformPolicy { kPending, kDeny, kIgnore };
 const char* PolicyName(NoCommonPlatformPolicy policy);
 Result<NoCommonPlatformPolicy> ParsePolicy(const std::string& text);
 
+// enforce: pods get the affinity decided; audit: they get only the annotation
+// archway.dev/would-require and a warning saying what enforce would have done (audit.h).
+enum class Mode { kEnforce, kAudit };
+
+const char* ModeName(Mode mode);
+Result<Mode> ParseMode(const std::string& text);
+
 struct SecretRef {
   std::string ns;
   std::string name;
@@ -42,6 +50,7 @@ struct WebhookConfig {
   std::string metrics_listen = ":9090";
   std::chrono::milliseconds budget{2000};
   NoCommonPlatformPolicy no_common_platform = NoCommonPlatformPolicy::kPending;
+  Mode mode = Mode::kEnforce;
   std::vector<std::string> skip_namespaces{"kube-system"};
   std::string registries_config_file = "/etc/archway/registries.yaml";
   std::string docker_config = "/etc/archway/docker/config.json";

@@ -10,6 +10,9 @@
 //       registry (status "0" when no answer arrived)
 //   archway_registry_latency_seconds{registry}        histogram
 //   archway_cache_hits_total, archway_cache_misses_total   the platform resolver's cache
+//   archway_audit_pods_total{namespace,outcome}      counter, audit mode only: pods that
+//       enforce mode would have constrained (outcome "constrained") or whose images share
+//       no platform ("no_common_platform"); dry runs not counted
 //   archway_webhook_connections_total{listener}       counter, connections accepted on the
 //       https and metrics ports (the apiserver reuses one: a count that keeps climbing
 //       with the admissions means connections are not kept alive)
@@ -21,6 +24,7 @@
 #include <string>
 
 #include "registry/client.h"
+#include "webhook/audit.h"
 #include "webhook/decision.h"
 
 namespace prometheus {
@@ -39,6 +43,8 @@ class Metrics {
   void Admission(AdmissionResult result, double seconds);
   void RegistryRequest(const registry::RequestEvent& event);
   void CacheLookup(bool hit);
+  // Counts one audited pod of `ns` (AuditOutcome::kNone is not counted).
+  void AuditedPod(const std::string& ns, AuditOutcome outcome);
   // archway_webhook_connections_total{listener=`listener`} is read from `count` when scraped
   // (the server keeps the count). Call before serving.
   void CountConnections(std::string listener, std::function<uint64_t()> count);

@@ -601,7 +601,7 @@ TEST(Chart, ConfigFilesHaveTheDesignKeysAndParse) {
   LeafKeys(webhook, "", webhook_keys);
   LeafKeys(op, "", operator_keys);
   EXPECT_EQ(webhook_keys, (std::set<std::string>{"listen", "tls.certFile", "tls.keyFile", "metricsListen", "budget",
-                                                 "noCommonPlatform", "skipNamespaces", "registries.configFile",
+                                                 "noCommonPlatform", "mode", "skipNamespaces", "registries.configFile",
                                                  "registries.dockerConfig", "globalPullSecret.namespace",
                                                  "globalPullSecret.name", "kubeconfig"}));
   // builder.gitImage: the operator's addition to the design's list (clone init container).
@@ -612,6 +612,7 @@ TEST(Chart, ConfigFilesHaveTheDesignKeysAndParse) {
   EXPECT_TRUE(ParseDuration(Str(webhook["budget"])).ok());
   EXPECT_TRUE(ParseDuration(Str(op["resync"])).ok());
   EXPECT_EQ(Str(webhook["noCommonPlatform"]), "pending");
+  EXPECT_EQ(Str(webhook["mode"]), "enforce");
   EXPECT_EQ(Str(webhook["kubeconfig"]), "");
   EXPECT_EQ(Str(webhook["globalPullSecret"]["name"]), "");
   EXPECT_EQ(Str(op["builder"]["buildahImage"]), "quay.io/buildah/stable:v1.37");
@@ -704,7 +705,7 @@ TEST(Chart, DockerConfigSecretIsMountedAsConfigJson) {
 
 TEST(Chart, ValuesSchemaRejectsTyposAndBadEnums) {
   for (const auto& set : {"webhook.replica=3", "webhook.noCommonPlatform=sometimes", "webhook.failurePolicy=Never",
-                          "operator.resync=often"}) {
+                          "webhook.mode=warn", "operator.resync=often"}) {
     const Rendered r = RenderChart({"--set", set});
     SKIP_WITHOUT_CHART_RENDERER();
     EXPECT_NE(r.command.exit_code, 0) << set << " was accepted";
