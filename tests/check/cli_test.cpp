@@ -21,8 +21,10 @@
 #include <thread>
 
 #include "base/encoding.h"
+#include "kube/resource.h"
 #include "registry/client.h"
 #include "registry/resolver.h"
+#include "tests/fakeapi/fake_api_server.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/process.h"
 #include "tests/support/registry_server.h"
@@ -279,6 +281,39 @@ TEST_F(CheckCliTest, ShowAffinityIsTheWebhooksAffinity) {
   const Json pod = review["request"]["object"].patch(patch);
   EXPECT_EQ(check_view["nodeAffinity"], pod["spec"]["affinity"]["nodeAffinity"]) << check_view.dump() << "\n" << pod.dump();
   EXPECT_EQ(check_view["annotations"]["archway.dev/platforms"], pod["metadata"]["annotations"]["archway.dev/platforms"]);
+}
+
+Json Node(const std::string& name, const std::string& arch, bool ready, const std::string& variant = "") {
+  Json labels = {{"kubernetes.io/os", "linux"}, {"kubernetes.io/arch", arch}};
+  if (!variant.empty()) labels["archway.dev/arm-variant"] = variant;
+  return {{"apiVersion", "v1"},
+          {"kind", "Node"},
+          {"metadata", {{"name", name}, {"labels", labels}}},
+          {"status", {{"conditions", {{{"type", "Ready"}, {"status", ready ? "True" : "False"}}}}}}};
+}
+
+// --kubeconfig: the targets are the Ready nodes' platforms (a NotReady arm64 node is not
+// one; a Pi's arm variant comes from the node labeler's label).
+TEST_F(CheckCliTest, KubeconfigTargetsTheReadyNodes) {
+  fakeapi::FakeApiServer api;
+  ASSERT_TRUE(api.Start().ok());
+  api.Put(kube::resources::kNodes, Node("amd-1", "amd64", true));
+  api.Put(kube::resources::kNodes, Node("amd-2", "amd64", true));
+  api.Put(kube::resources::kNodes, Node("pi-1", "arm", true, "v6"));
+  api.Put(kube::resources::kNodes, Node("arm64-down", "arm64", false));
+  archway::testing::WriteFile(dir_.File("kubeconfig"),
+                              "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: " + api.url() +
+                                  "\nusers:\n- name: u\n  user: {}\ncontexts:\n- name: c\n  context: {cluster: fake, "
+                                  "user: u}\ncurrent-context: c\n");
+  archway::testing::WriteFile(dir_.File("app.yaml"), Manifest());
+  const CheckRun run = Archway(Isolated(dir_, {"-f", dir_.File("app.yaml"), "--kubeconfig", dir_.File("kubeconfig"), "--json"}));
+  EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
+  const Json report = Json::parse(run.out);
+  EXPECT_EQ(report["targets"]["source"], "cluster");
+  EXPECT_EQ(report["targets"]["platforms"], Json({"linux/amd64", "linux/arm/v6"}));
+  EXPECT_EQ(report["targets"]["readyNodes"], Json({{"linux/amd64", 2}, {"linux/arm/v6", 1}}));
+  // multi is built for arm/v7: a v6 Pi cannot run it.
+  EXPECT_EQ(report["workloads"][0]["targets"][1]["runs"], "no") << report["workloads"][0].dump();
 }
 
 }  // namespace
