@@ -144,6 +144,14 @@ Status ApplyConfigFlags(const std::vector<std::string>& args, const std::vector<
   return Status::Ok();
 }
 
+Result<std::string> ConfigText(const std::string& value) { return value; }
+
+Result<bool> ParseConfigBool(const std::string& value) {
+  if (value == "true" || value == "True" || value == "1") return true;
+  if (value == "false" || value == "False" || value == "0") return false;
+  return Invalid("expected true or false, got \"" + value + "\"");
+}
+
 Result<std::string> ReadConfigFile(const std::string& path) {
   std::ifstream in(path);
   if (!in) return Error(ErrorCode::kNotFound, "config file " + path + ": cannot be read");

@@ -34,6 +34,22 @@ struct ConfigKey {
   std::vector<std::string> flag_aliases = {};
 };
 
+// A `set` that stores what `parse` makes of the value in `field` (parse: string ->
+// Result<T>), so a key's table entry is one line.
+template <typename T, typename Parse>
+std::function<Status(const std::string&)> ConfigSetter(T& field, Parse parse) {
+  return [&field, parse](const std::string& value) -> Status {
+    auto parsed = parse(value);
+    if (!parsed.ok()) return parsed.error();
+    field = std::move(*parsed);
+    return Status::Ok();
+  };
+}
+
+// Value parsers for ConfigSetter: text kept as written; true/false (also True, False, 1, 0).
+Result<std::string> ConfigText(const std::string& value);
+Result<bool> ParseConfigBool(const std::string& value);
+
 // Applies the YAML text (empty: nothing). Errors start with "config".
 Status ApplyConfigYaml(std::string_view yaml_text, const std::vector<ConfigKey>& keys);
 

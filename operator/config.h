@@ -30,14 +30,12 @@ struct OperatorConfig {
   std::string git_image = "alpine/git:2.45.2";
 };
 
-// Parses the YAML text over the defaults. Unknown keys and wrong types are errors naming
-// the key, so a typo does not silently fall back to a default.
+// Parses the YAML text over the defaults, with base/config_keys.h's rules (the webhook's
+// file follows the same ones): unknown keys and wrong types are errors naming the key, so
+// a typo does not silently fall back to a default.
 Result<OperatorConfig> ParseOperatorConfig(std::string_view yaml_text);
 // Reads and parses the file.
 Result<OperatorConfig> LoadOperatorConfig(const std::string& path);
-
-// Sets the key a flag names ("metricsListen", "metrics-listen", "builder.buildahImage").
-Status ApplyConfigFlag(OperatorConfig& config, std::string_view flag, std::string_view value);
 
 // Applies `--key value` / `--key=value` pairs; `--config` is skipped (the caller read it).
 Status ApplyConfigFlags(OperatorConfig& config, const std::vector<std::string>& args);

@@ -18,19 +18,6 @@ Result<SecretRef> ParseSecretRef(const std::string& text) {
   return SecretRef{text.substr(0, slash), text.substr(slash + 1)};
 }
 
-// A setter storing what `parse` makes of the value.
-template <typename T, typename Parse>
-std::function<Status(const std::string&)> Parsed(T& field, Parse parse) {
-  return [&field, parse](const std::string& value) -> Status {
-    auto parsed = parse(value);
-    if (!parsed.ok()) return parsed.error();
-    field = std::move(*parsed);
-    return Status::Ok();
-  };
-}
-
-Result<std::string> AsIs(const std::string& value) { return value; }
-
 // A listen address is checked when set, and kept as written.
 Result<std::string> CheckedListen(const std::string& value) {
   if (auto address = ParseListenAddress(value); !address.ok()) return address.error();
@@ -40,13 +27,13 @@ Result<std::string> CheckedListen(const std::string& value) {
 // Every key of the file, bound to `c`.
 std::vector<ConfigKey> Keys(WebhookConfig& c) {
   return {
-      {.name = "listen", .set = Parsed(c.listen, CheckedListen)},
-      {.name = "tls.certFile", .set = Parsed(c.tls_cert_file, AsIs), .flag_aliases = {"tls-cert"}},
-      {.name = "tls.keyFile", .set = Parsed(c.tls_key_file, AsIs), .flag_aliases = {"tls-key"}},
-      {.name = "metricsListen", .set = Parsed(c.metrics_listen, CheckedListen)},
-      {.name = "budget", .set = Parsed(c.budget, ParseDuration)},
-      {.name = "noCommonPlatform", .set = Parsed(c.no_common_platform, ParsePolicy)},
-      {.name = "mode", .set = Parsed(c.mode, ParseMode)},
+      {.name = "listen", .set = ConfigSetter(c.listen, CheckedListen)},
+      {.name = "tls.certFile", .set = ConfigSetter(c.tls_cert_file, ConfigText), .flag_aliases = {"tls-cert"}},
+      {.name = "tls.keyFile", .set = ConfigSetter(c.tls_key_file, ConfigText), .flag_aliases = {"tls-key"}},
+      {.name = "metricsListen", .set = ConfigSetter(c.metrics_listen, CheckedListen)},
+      {.name = "budget", .set = ConfigSetter(c.budget, ParseDuration)},
+      {.name = "noCommonPlatform", .set = ConfigSetter(c.no_common_platform, ParsePolicy)},
+      {.name = "mode", .set = ConfigSetter(c.mode, ParseMode)},
       {.name = "skipNamespaces",
        .set_list =
            [&c](std::vector<std::string> names) {
@@ -54,15 +41,15 @@ std::vector<ConfigKey> Keys(WebhookConfig& c) {
              return Status::Ok();
            },
        .set_null = [&c] { c.skip_namespaces.clear(); }},
-      {.name = "registries.configFile", .set = Parsed(c.registries_config_file, AsIs), .flag_aliases = {"registries"}},
-      {.name = "registries.dockerConfig", .set = Parsed(c.docker_config, AsIs), .flag_aliases = {"docker-config"}},
+      {.name = "registries.configFile", .set = ConfigSetter(c.registries_config_file, ConfigText), .flag_aliases = {"registries"}},
+      {.name = "registries.dockerConfig", .set = ConfigSetter(c.docker_config, ConfigText), .flag_aliases = {"docker-config"}},
       // NAMESPACE/NAME in one value (the flag's form), or the map's two keys; "" for none.
       {.name = "globalPullSecret",
-       .set = Parsed(c.global_pull_secret, ParseSecretRef),
+       .set = ConfigSetter(c.global_pull_secret, ParseSecretRef),
        .set_null = [&c] { c.global_pull_secret = {}; }},
-      {.name = "globalPullSecret.namespace", .set = Parsed(c.global_pull_secret.ns, AsIs)},
-      {.name = "globalPullSecret.name", .set = Parsed(c.global_pull_secret.name, AsIs)},
-      {.name = "kubeconfig", .set = Parsed(c.kubeconfig, AsIs)},
+      {.name = "globalPullSecret.namespace", .set = ConfigSetter(c.global_pull_secret.ns, ConfigText)},
+      {.name = "globalPullSecret.name", .set = ConfigSetter(c.global_pull_secret.name, ConfigText)},
+      {.name = "kubeconfig", .set = ConfigSetter(c.kubeconfig, ConfigText)},
   };
 }
 

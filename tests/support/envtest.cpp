@@ -312,7 +312,8 @@ void Envtest::IssueServingCertificate(const std::string& cert_file, const std::s
 }
 
 http::Response Envtest::Call(const std::string& method, const std::string& target, const std::string& body,
-                             const std::string& content_type, const std::string& token) const {
+                             const std::string& content_type, const std::string& token,
+                             const std::vector<std::pair<std::string, std::string>>& headers) const {
   http::Origin origin{true, "127.0.0.1", std::to_string(apiserver_port_)};
   http::Request request;
   request.method = method;
@@ -322,6 +323,7 @@ http::Response Envtest::Call(const std::string& method, const std::string& targe
     request.headers.emplace_back("Content-Type", content_type);
   }
   if (!token.empty()) request.headers.emplace_back("Authorization", "Bearer " + token);
+  request.headers.insert(request.headers.end(), headers.begin(), headers.end());
   request.body = body;
   http::ExchangeOptions exchange;
   exchange.timeout = std::chrono::seconds(30);

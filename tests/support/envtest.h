@@ -93,9 +93,11 @@ class Envtest {
   // server the apiserver calls (a webhook) is then verified with caBundle = ca_pem().
   void IssueServingCertificate(const std::string& cert_file, const std::string& key_file) const;
 
-  // One HTTP request to the apiserver, as admin (token "") or with a bearer token.
+  // One HTTP request to the apiserver, as admin (token "") or with a bearer token, with
+  // any more headers (e.g. admin's Impersonate-User).
   http::Response Call(const std::string& method, const std::string& target, const std::string& body = "",
-                      const std::string& content_type = "application/json", const std::string& token = "") const;
+                      const std::string& content_type = "application/json", const std::string& token = "",
+                      const std::vector<std::pair<std::string, std::string>>& headers = {}) const;
 
   // Creates the namespace and waits until its "default" ServiceAccount exists (the
   // controller manager makes it; without one, this does): until then the apiserver
