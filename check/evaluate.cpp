@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "check/join.h"
 #include "webhook/image_outcome.h"
 #include "webhook/patch.h"
 
@@ -9,15 +10,6 @@ namespace archway::check {
 namespace {
 
 using webhook::ImageOutcome;
-
-std::string Join(const std::vector<std::string>& items, const char* separator = ", ") {
-  std::string out;
-  for (const auto& item : items) {
-    if (!out.empty()) out += separator;
-    out += item;
-  }
-  return out;
-}
 
 int ArmVariantNumber(const std::string& variant) {
   if (variant.size() == 2 && variant[0] == 'v' && variant[1] >= '0' && variant[1] <= '9') return variant[1] - '0';

@@ -9,6 +9,7 @@
 #include <system_error>
 
 #include "check/yaml_json.h"
+#include "webhook/json_depth.h"
 #include "webhook/pod_template.h"
 
 namespace archway::check {
@@ -56,19 +57,6 @@ std::vector<Chunk> SplitDocuments(std::string_view text) {
   }
   chunks.push_back(Chunk{chunk_line, text.substr(chunk_start)});
   return chunks;
-}
-
-bool DeeperThan(const Json& value, int limit) {
-  std::vector<std::pair<const Json*, int>> pending{{&value, 1}};
-  while (!pending.empty()) {
-    auto [current, depth] = pending.back();
-    pending.pop_back();
-    if (depth > limit) return true;
-    if (current->is_structured()) {
-      for (const auto& child : *current) pending.emplace_back(&child, depth + 1);
-    }
-  }
-  return false;
 }
 
 const Json* Member(const Json& object, const char* key) {
@@ -177,7 +165,7 @@ void ReadJson(const std::string& name, std::string_view text, Reader& reader) {
     if (message.starts_with("[json.exception.")) message = message.substr(message.find(']') + 2);
     return reader.Fail(source, "not JSON: " + message);
   }
-  if (DeeperThan(document, kMaxJsonDepth)) {
+  if (webhook::NestedDeeperThan(document, kMaxJsonDepth)) {
     return reader.Fail(source, "nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
   }
   reader.Document(std::move(document), source);

@@ -2,19 +2,12 @@
 
 #include <algorithm>
 
+#include "check/join.h"
+
 namespace archway::check {
 namespace {
 
 using OJson = nlohmann::ordered_json;
-
-std::string Join(const std::vector<std::string>& items, const char* separator = ", ") {
-  std::string out;
-  for (const auto& item : items) {
-    if (!out.empty()) out += separator;
-    out += item;
-  }
-  return out;
-}
 
 std::string Pad(std::string text, size_t width) {
   if (text.size() < width) text.append(width - text.size(), ' ');
