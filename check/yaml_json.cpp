@@ -106,6 +106,11 @@ class JsonBuilder : public YAML::EventHandler {
       : limits_(limits), first_line_(first_line), out_(out) {}
 
   void OnDocumentStart(const YAML::Mark& mark) override {
+    // yaml-cpp 0.7 can emit documents without end on some malformed input (the fuzzer's
+    // `&List","ila"ment`): a bound on documents ends that loop.
+    if (out_.size() >= limits_.max_documents) {
+      throw Failure(mark, "more than " + std::to_string(limits_.max_documents) + " documents in one stream");
+    }
     stack_.clear();
     anchors_.clear();
     values_ = 0;

@@ -30,6 +30,9 @@ using Json = nlohmann::json;
 struct YamlLimits {
   size_t max_values = 1'000'000;
   int max_depth = 128;  // a Kubernetes object nests about 12 levels deep
+  // The caller splits files at "---" lines: a chunk holds one document, or a few more
+  // separated by "..." or directives.
+  size_t max_documents = 10'000;
 };
 
 struct YamlDocument {
