@@ -145,6 +145,7 @@ int Run(const std::vector<std::string>& args) {
 
   webhook::AdmitterOptions admitter_options;
   admitter_options.decision.policy = config.no_common_platform;
+  admitter_options.mode = config.mode;
   admitter_options.decision.skip_namespaces = config.skip_namespaces;
   admitter_options.budget = config.budget;
   admitter_options.gate_on_miss = gate_on_miss;
@@ -185,6 +186,7 @@ int Run(const std::vector<std::string>& args) {
              {"noCommonPlatform", webhook::PolicyName(config.no_common_platform)},
              {"onMiss", gate_on_miss ? "gate" : "admit"},
              {"daemonSets", config.daemon_sets ? "on" : "off"},
+             {"mode", webhook::ModeName(config.mode)},
              {"kubernetes", cluster ? "on" : "off"}});
 
   const int signal_number = stop_signals.Wait();

@@ -11,7 +11,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libboost-dev libboost-system-dev
   # real peers for the tests and benchmarks (etcd-server: the real-apiserver suite's etcd,
   # beside the kube-apiserver of ../shared/envtest)
-  docker-registry skopeo buildah apache2-utils openssl curl ca-certificates
+  docker-registry skopeo buildah apache2-utils openssl curl ca-certificates jq
   wrk nginx-light hyperfine procps iproute2 etcd-server
 )
 

@@ -9,6 +9,7 @@
 #include "base/log.h"
 #include "kube/object.h"
 #include "registry/reference.h"
+#include "webhook/audit.h"
 #include "webhook/daemonset.h"
 #include "webhook/gates.h"
 #include "webhook/image_outcome.h"
@@ -214,7 +215,8 @@ HttpResponse Admitter::Decided(const AdmissionRequest& request, const PodPlan& p
     facts.arm_variant_labels = deps_.nodes->ArmVariantLabels();
   }
   std::optional<Decision> gated;
-  if (options_.gate_on_miss) gated = GateAtAdmission(plan, outcomes, options_.gate_timeout);
+  // Audit mode never gates: a pod it would gate is admitted as it is (audit.h).
+  if (options_.gate_on_miss && options_.mode != Mode::kAudit) gated = GateAtAdmission(plan, outcomes, options_.gate_timeout);
   Decision decision = gated ? std::move(*gated) : Decide(plan, outcomes, facts, options_.decision);
   if (decision.arm_labels_missing && deps_.metrics) deps_.metrics->ArmLabelsMissing();
   if (options_.gate_controller && request.name.empty()) LabelForPodEvent(decision);
@@ -227,8 +229,17 @@ HttpResponse Admitter::Decided(const AdmissionRequest& request, const PodPlan& p
   return Answer(request, &plan, decision, start);
 }
 
-HttpResponse Admitter::Answer(const AdmissionRequest& request, const PodPlan* plan, const Decision& decision,
+std::optional<Decision> Admitter::Audit(const AdmissionRequest& request, const Decision& decided) {
+  if (options_.mode != Mode::kAudit) return std::nullopt;
+  AuditedDecision audited = AuditDecision(decided);
+  if (deps_.metrics && !request.dry_run) deps_.metrics->AuditedPod(request.ns, audited.outcome);
+  return std::move(audited.decision);
+}
+
+HttpResponse Admitter::Answer(const AdmissionRequest& request, const PodPlan* plan, const Decision& decided,
                             Clock::time_point start) {
+  const std::optional<Decision> audited = Audit(request, decided);
+  const Decision& decision = audited ? *audited : decided;
   if (deps_.events != nullptr && !request.dry_run && !decision.events.empty()) {
     // A pod with no name yet (made by a controller): the Event goes to its controller now,
     // and to the pod once it exists (LabelForPodEvent, the gate controller).

@@ -27,6 +27,9 @@
 // dryRun requests have no side effects (no Event). An Event about a pod that has no name
 // yet (made by a controller) is recorded on its controller (ownerReferences) and, through
 // the gate controller, on the pod once it exists.
+// In audit mode (options.mode) every answer goes through audit.h's AuditDecision: only
+// the annotation archway.dev/would-require and warnings, never an affinity, a denial, an
+// Event or a scheduling gate; archway_audit_pods_total counts the pods (not dry runs).
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
@@ -53,6 +56,7 @@ class TemplatePatcher;    // template_patcher.h
 
 struct AdmitterOptions {
   DecisionOptions decision;
+  Mode mode = Mode::kEnforce;
   std::chrono::milliseconds budget{2000};
   size_t lookup_threads = 8;
   // Scheduling gates (gates.h). gate_on_miss: a pod whose look-ups miss the budget is
@@ -110,8 +114,11 @@ class Admitter {
   std::optional<HttpResponse> Defer(const std::shared_ptr<Pending>& pending,
                                     std::vector<std::pair<size_t, registry::Reference>> missing,
                                     std::chrono::milliseconds deadline_cap);
-  HttpResponse Answer(const AdmissionRequest& request, const PodPlan* plan, const Decision& decision,
+  HttpResponse Answer(const AdmissionRequest& request, const PodPlan* plan, const Decision& decided,
                     Clock::time_point start);
+  // Audit mode: what is answered instead of `decided` (counted in the audit metric);
+  // nullopt in enforce mode.
+  std::optional<Decision> Audit(const AdmissionRequest& request, const Decision& decided);
   // One outcome per image, from what the resolver has in memory (or why the reference does
   // not parse); returns the images it did not know, by index, with their references.
   std::vector<std::pair<size_t, registry::Reference>> FromMemory(const std::vector<std::string>& images,

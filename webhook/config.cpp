@@ -39,6 +39,7 @@ std::vector<ConfigKey> Keys(WebhookConfig& c) {
       {.name = "metricsListen", .set = ConfigSetter(c.metrics_listen, CheckedListen)},
       {.name = "budget", .set = ConfigSetter(c.budget, ParseDuration)},
       {.name = "noCommonPlatform", .set = ConfigSetter(c.no_common_platform, ParsePolicy)},
+      {.name = "mode", .set = ConfigSetter(c.mode, ParseMode)},
       {.name = "skipNamespaces",
        .set_list =
            [&c](std::vector<std::string> names) {
@@ -100,6 +101,14 @@ Result<OnMissPolicy> ParseOnMiss(const std::string& text) {
   return Invalid("\"" + text + "\" is no onMiss policy: expected gate or admit");
 }
 
+const char* ModeName(Mode mode) { return mode == Mode::kAudit ? "audit" : "enforce"; }
+
+Result<Mode> ParseMode(const std::string& text) {
+  if (text == "enforce") return Mode::kEnforce;
+  if (text == "audit") return Mode::kAudit;
+  return Invalid("\"" + text + "\" is no mode: expected enforce or audit");
+}
+
 Result<WebhookConfig> ParseWebhookConfig(const std::string& yaml_text) {
   WebhookConfig config;
   if (Status s = ApplyConfigYaml(yaml_text, Keys(config)); !s.ok()) return s.error();
@@ -129,6 +138,7 @@ std::string FlagsHelp() {
          "  --metrics-listen ADDR         plain-HTTP /metrics address (metricsListen, default \":9090\")\n"
          "  --budget DURATION             answer within this time (budget, default 2s)\n"
          "  --no-common-platform POLICY   pending | deny | ignore (noCommonPlatform)\n"
+         "  --mode MODE                   enforce | audit: decide, but only annotate and warn (mode)\n"
          "  --skip-namespaces A,B         namespaces never mutated (skipNamespaces)\n"
          "  --registries-config-file FILE k3s registries.yaml (registries.configFile; alias --registries)\n"
          "  --docker-config FILE          Docker config.json (registries.dockerConfig)\n"

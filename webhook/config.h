@@ -9,6 +9,7 @@
 //   metricsListen: ":9090"             --metrics-listen
 //   budget: 2s                         --budget
 //   noCommonPlatform: pending          --no-common-platform   (pending | deny | ignore)
+//   mode: enforce                      --mode                 (enforce | audit: webhook/audit.h)
 //   skipNamespaces: [kube-system]      --skip-namespaces a,b
 //   registries: {configFile, dockerConfig}  --registries-config-file, --docker-config
 //   globalPullSecret: {namespace, name}     --global-pull-secret ns/name ("" = none)
@@ -41,6 +42,12 @@ enum class OnMissPolicy { kGate, kAdmit };
 
 const char* OnMissName(OnMissPolicy policy);
 Result<OnMissPolicy> ParseOnMiss(const std::string& text);
+// enforce: pods get the affinity decided; audit: they get only the annotation
+// archway.dev/would-require and a warning saying what enforce would have done (audit.h).
+enum class Mode { kEnforce, kAudit };
+
+const char* ModeName(Mode mode);
+Result<Mode> ParseMode(const std::string& text);
 
 struct SecretRef {
   std::string ns;
@@ -55,6 +62,7 @@ struct WebhookConfig {
   std::string metrics_listen = ":9090";
   std::chrono::milliseconds budget{2000};
   NoCommonPlatformPolicy no_common_platform = NoCommonPlatformPolicy::kPending;
+  Mode mode = Mode::kEnforce;
   std::vector<std::string> skip_namespaces{"kube-system"};
   std::string registries_config_file = "/etc/archway/registries.yaml";
   std::string docker_config = "/etc/archway/docker/config.json";

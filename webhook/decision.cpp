@@ -4,6 +4,7 @@
 #include <iterator>
 
 #include "webhook/platform_terms.h"
+#include "webhook/json_depth.h"
 
 namespace archway::webhook {
 namespace {
@@ -45,19 +46,6 @@ bool TermPinsArch(const Json& term) {
 // hostile review (the HTTPS port is reachable from inside the cluster, not only by the
 // apiserver) from exhausting the stack.
 constexpr int kMaxTermDepth = 16;
-
-bool NestedDeeperThan(const Json& value, int limit) {
-  std::vector<std::pair<const Json*, int>> pending{{&value, 1}};
-  while (!pending.empty()) {
-    auto [current, depth] = pending.back();
-    pending.pop_back();
-    if (depth > limit) return true;
-    if (current->is_structured()) {
-      for (const auto& child : *current) pending.emplace_back(&child, depth + 1);
-    }
-  }
-  return false;
-}
 
 // Checks the terms and notes, per term, whether it pins the architecture.
 Status ReadTerms(const Json& terms, PodLayout& layout) {

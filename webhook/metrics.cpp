@@ -36,6 +36,11 @@ struct Metrics::Impl {
                                                                     .Name("archway_registry_latency_seconds")
                                                                     .Help("Registry request latency")
                                                                     .Register(*registry);
+  prometheus::Family<prometheus::Counter>& audited_pods =
+      prometheus::BuildCounter()
+          .Name("archway_audit_pods_total")
+          .Help("Audit mode: pods enforce would have constrained, or whose images share no platform")
+          .Register(*registry);
   std::array<prometheus::Counter*, kAdmissionResultCount> by_result{};
   std::vector<std::pair<std::string, std::function<uint64_t()>>> connections;  // listener, count
   prometheus::Counter& cache_hits = prometheus::BuildCounter()
@@ -121,6 +126,11 @@ void Metrics::DaemonSetSkippedNodes(const std::string& ns, const std::string& na
 }
 
 void Metrics::TemplatePatch(const std::string& result) { impl_->template_patches.Add({{"result", result}}).Increment(); }
+
+void Metrics::AuditedPod(const std::string& ns, AuditOutcome outcome) {
+  if (outcome == AuditOutcome::kNone) return;
+  impl_->audited_pods.Add({{"namespace", ns}, {"outcome", AuditOutcomeName(outcome)}}).Increment();
+}
 
 void Metrics::CountConnections(std::string listener, std::function<uint64_t()> count) {
   impl_->connections.emplace_back(std::move(listener), std::move(count));

@@ -13,6 +13,9 @@
 //   archway_arm_labels_missing_total                  counter, admissions that needed an arm
 //       variant or 32-bit-arm term while no node carries archway.dev/arm-variant (the
 //       node labeler is not installed): they got the terms archway gave before those rules
+//   archway_audit_pods_total{namespace,outcome}      counter, audit mode only: pods that
+//       enforce mode would have constrained (outcome "constrained") or whose images share
+//       no platform ("no_common_platform"); dry runs not counted
 //   archway_webhook_connections_total{listener}       counter, connections accepted on the
 //       https and metrics ports (the apiserver reuses one: a count that keeps climbing
 //       with the admissions means connections are not kept alive)
@@ -36,6 +39,7 @@
 #include <string>
 
 #include "registry/client.h"
+#include "webhook/audit.h"
 #include "webhook/decision.h"
 #include "webhook/gates.h"
 
@@ -60,6 +64,8 @@ class Metrics {
   void GateReleased(GateOutcome outcome, double waited_seconds);
   void DaemonSetSkippedNodes(const std::string& ns, const std::string& name, size_t nodes);
   void TemplatePatch(const std::string& result);
+  // Counts one audited pod of `ns` (AuditOutcome::kNone is not counted).
+  void AuditedPod(const std::string& ns, AuditOutcome outcome);
   // archway_webhook_connections_total{listener=`listener`} is read from `count` when scraped
   // (the server keeps the count). Call before serving.
   void CountConnections(std::string listener, std::function<uint64_t()> count);

@@ -638,7 +638,7 @@ TEST(Chart, ConfigFilesHaveTheDesignKeysAndParse) {
   LeafKeys(webhook, "", webhook_keys);
   LeafKeys(op, "", operator_keys);
   EXPECT_EQ(webhook_keys, (std::set<std::string>{"listen", "tls.certFile", "tls.keyFile", "metricsListen", "budget",
-                                                 "noCommonPlatform", "skipNamespaces", "registries.configFile",
+                                                 "noCommonPlatform", "mode", "skipNamespaces", "registries.configFile",
                                                  "registries.dockerConfig", "globalPullSecret.namespace",
                                                  "globalPullSecret.name", "kubeconfig", "onMiss", "gateTimeout",
                                                  "gateLease.namespace", "gateLease.name", "gateLease.duration",
@@ -654,6 +654,7 @@ TEST(Chart, ConfigFilesHaveTheDesignKeysAndParse) {
   EXPECT_TRUE(ParseDuration(Str(webhook["budget"])).ok());
   EXPECT_TRUE(ParseDuration(Str(op["resync"])).ok());
   EXPECT_EQ(Str(webhook["noCommonPlatform"]), "pending");
+  EXPECT_EQ(Str(webhook["mode"]), "enforce");
   EXPECT_EQ(Str(webhook["kubeconfig"]), "");
   EXPECT_TRUE(webhook["workloads"]["daemonSets"].as<bool>());
   EXPECT_EQ(Str(webhook["globalPullSecret"]["name"]), "");
@@ -748,7 +749,7 @@ TEST(Chart, DockerConfigSecretIsMountedAsConfigJson) {
 TEST(Chart, ValuesSchemaRejectsTyposAndBadEnums) {
   for (const auto& set : {"webhook.replica=3", "webhook.noCommonPlatform=sometimes", "webhook.failurePolicy=Never",
                           "operator.resync=often", "webhook.onMiss=wait", "webhook.gateTimeout=soon",
-                          "webhook.gateLease.nam=x"}) {
+                          "webhook.gateLease.nam=x", "webhook.mode=warn"}) {
     const Rendered r = RenderChart({"--set", set});
     SKIP_WITHOUT_CHART_RENDERER();
     EXPECT_NE(r.command.exit_code, 0) << set << " was accepted";

@@ -22,7 +22,7 @@ std::string ConfigText(const Rendered& rendered, const std::string& configmap) {
 TEST(ChartConfigFiles, TheWebhookParsesItsRenderedConfig) {
   const Rendered r = RenderChart({"--set", "webhook.budget=1500ms", "--set", "webhook.noCommonPlatform=deny",
                                   "--set", "webhook.onMiss=admit", "--set", "webhook.gateTimeout=45s",
-                                  "--set", "globalPullSecret.name=archway-pull", "--set-json",
+                                  "--set", "webhook.mode=audit", "--set", "globalPullSecret.name=archway-pull", "--set-json",
                                   R"(webhook.skipNamespaces=["monitoring"])"},
                                  "platform");
   SKIP_WITHOUT_CHART_RENDERER();
@@ -38,6 +38,7 @@ TEST(ChartConfigFiles, TheWebhookParsesItsRenderedConfig) {
   EXPECT_EQ(config->gate_timeout, std::chrono::seconds(45));
   EXPECT_EQ(config->gate_lease_namespace, "platform");
   EXPECT_EQ(config->no_common_platform, webhook::NoCommonPlatformPolicy::kDeny);
+  EXPECT_EQ(config->mode, webhook::Mode::kAudit);
   EXPECT_EQ(config->skip_namespaces, (std::vector<std::string>{"kube-system", "platform", "monitoring"}));
   EXPECT_EQ(config->global_pull_secret.ns, "platform");
   EXPECT_EQ(config->global_pull_secret.name, "archway-pull");

@@ -18,6 +18,8 @@
 #include "tests/support/fixtures.h"
 #include "tests/support/http_server.h"
 #include "tests/support/registry_server.h"
+#include "webhook/config.h"
+#include "webhook/metrics.h"
 
 namespace archway::webhook {
 namespace {
@@ -244,6 +246,45 @@ TEST_F(AdmitterTest, AFailureForGoodIsNotGated) {
   const Answer missing = Read(AdmitAndWait(admitter, Review({registry_.host() + "/app/missing:1"}), deferred));
   EXPECT_EQ(missing.patch.find("schedulingGates"), std::string::npos) << missing.patch;
   EXPECT_NE(missing.patch.find("archway.dev/skipped-reason"), std::string::npos) << missing.patch;
+}
+
+}  // namespace
+}  // namespace archway::webhook
+
+namespace archway::webhook {
+namespace {
+
+// Audit mode against the real registry: the cold (deferred) and the warm answer both carry
+// only archway.dev/would-require, and the metric counts the pods by namespace.
+TEST_F(AdmitterTest, AuditModeAnnotatesAndCountsButAddsNoAffinity) {
+  PushImage(registry_, "audit/arm", "1", "arm64");
+  PushImage(registry_, "audit/amd", "1", "amd64");
+  Metrics metrics;
+  AdmitterOptions options;
+  options.mode = Mode::kAudit;
+  AdmitterDeps deps;
+  deps.metrics = &metrics;
+  Admitter admitter(resolver_, options, deps);
+  bool deferred = false;
+  const std::string arm = Review({registry_.host() + "/audit/arm:1"});
+  for (int i = 0; i < 2; ++i) {
+    const Answer answer = Read(AdmitAndWait(admitter, arm, deferred));
+    EXPECT_EQ(deferred, i == 0);
+    EXPECT_EQ(answer.patch.find("affinity"), std::string::npos) << answer.patch;
+    EXPECT_NE(answer.patch.find("archway.dev/would-require"), std::string::npos) << answer.patch;
+    EXPECT_NE(answer.patch.find("kubernetes.io/arch in (arm64)"), std::string::npos) << answer.patch;
+    EXPECT_NE(answer.warnings.find("nothing was enforced"), std::string::npos) << answer.warnings;
+  }
+  const Answer none = Read(AdmitAndWait(admitter, Review({registry_.host() + "/audit/arm:1", registry_.host() + "/audit/amd:1"}), deferred));
+  EXPECT_EQ(none.patch.find("affinity"), std::string::npos) << none.patch;
+  EXPECT_EQ(none.patch.find("schedulingGates"), std::string::npos) << none.patch;
+  EXPECT_NE(none.patch.find("archway.dev/no-common-platform"), std::string::npos) << none.patch;
+  const std::string scraped = metrics.Serialize();
+  EXPECT_NE(scraped.find(R"(archway_audit_pods_total{namespace="team",outcome="constrained"} 2)"), std::string::npos)
+      << scraped;
+  EXPECT_NE(scraped.find(R"(archway_audit_pods_total{namespace="team",outcome="no_common_platform"} 1)"),
+            std::string::npos)
+      << scraped;
 }
 
 }  // namespace
