@@ -731,32 +731,87 @@ Plan PlanSources(const SourcesInputs& in) {
   return Conclude(std::move(plan), in.observed, in.mai, in.target, std::move(why), std::move(publication));
 }
 
+namespace {
+
+// A plan that only asks the executor to read something and plan again.
+Plan AskToRead() {
+  Plan p;
+  p.mode = Plan::Mode::kBuild;
+  return p;
+}
+
+// What the pods of Jobs that just finished say (the bases a build used, why one failed),
+// for the Jobs of `platforms` not yet read.
+std::vector<std::string> MissingReports(const BuildInputs& in, const std::vector<PlatformPlan>& platforms) {
+  std::vector<std::string> jobs;
+  for (const auto& pp : platforms) {
+    if (pp.needs_report && (!in.reports || !in.reports->count(pp.entry.job))) jobs.push_back(pp.entry.job);
+  }
+  return jobs;
+}
+
+// A followed base changed: record it, and start a new run (`hash`, `run`) unless
+// rebuildPolicy is Never or the last base-triggered run is too recent. Answers a plan
+// that asks for the new run's reports when its Jobs exist already (made before a restart).
+std::optional<Plan> PlanBaseRebuild(const BuildInputs& in, BaseFollower& bases, Plan& plan, std::string& hash,
+                                    std::vector<PlatformPlan>& run) {
+  const auto interval = in.config.min_base_rebuild_interval;
+  std::optional<std::chrono::system_clock::time_point> allowed_at;
+  if (!in.observed.last_base_rebuild.empty()) {
+    auto last = kube::ParseTime(in.observed.last_base_rebuild.time);
+    if (last.ok() && *last + interval > in.now) allowed_at = *last + interval;
+  }
+  if (!in.mai.spec.build->rebuild_on_base_change) {
+    if (auto event = bases.Decide(false, "rebuildPolicy is Never: not rebuilt")) plan.events.push_back(*event);
+    return std::nullopt;
+  }
+  if (allowed_at) {
+    plan.requeue_after = std::chrono::duration_cast<std::chrono::milliseconds>(*allowed_at - in.now);
+    if (auto event = bases.Decide(false, "rebuilding at " + kube::FormatTime(*allowed_at) +
+                                             " (at most one base-image rebuild per " + FormatDuration(interval) +
+                                             ": the operator's baseImages.minRebuildInterval)"))
+      plan.events.push_back(*event);
+    return std::nullopt;
+  }
+  if (auto event = bases.Decide(true, "")) plan.events.push_back(*event);
+  hash = RunHash(in.mai.spec_json, bases.RunDigests());
+  plan.status.last_base_rebuild = BaseRebuild{kube::FormatTime(in.now), bases.ChangeText(), hash};
+  run = PlanRun(in, hash);
+  if (auto jobs = MissingReports(in, run); !jobs.empty()) {
+    Plan p = AskToRead();
+    p.needs_reports = std::move(jobs);
+    return p;
+  }
+  return std::nullopt;
+}
+
+// The images a new Job of `run` would run (builder and git), to check before it is created.
+std::vector<std::string> ImagesToCheck(const BuildInputs& in, const std::vector<PlatformPlan>& run) {
+  std::vector<std::string> images;
+  for (size_t i = 0; i < run.size(); ++i) {
+    if (!run[i].needs_images) continue;
+    for (const auto& image : {BuilderImage(in.mai, in.config, in.mai.spec.platforms[i]), in.config.git_image}) {
+      if (std::find(images.begin(), images.end(), image) == images.end()) images.push_back(image);
+    }
+  }
+  return images;
+}
+
+}  // namespace
+
 Plan PlanBuild(const BuildInputs& in) {
   const MultiArchImageSpec& spec = in.mai.spec;
   const BuildSpec& build = *spec.build;
   Plan plan;
   plan.mode = Plan::Mode::kBuild;
-  auto ask = [] {
-    Plan p;
-    p.mode = Plan::Mode::kBuild;
-    return p;
-  };
 
   // The run: the one recorded for this generation, or the generation's first.
   const std::optional<std::string> recorded = RecordedRun(in);
   std::string hash = recorded ? *recorded : SpecHash(in.mai.spec_json);
   std::vector<PlatformPlan> run = PlanRun(in, hash);
 
-  // What the pods of Jobs that just finished say: the bases a build used, why one failed.
-  auto missing_reports = [&](const std::vector<PlatformPlan>& platforms) {
-    std::vector<std::string> jobs;
-    for (const auto& pp : platforms) {
-      if (pp.needs_report && (!in.reports || !in.reports->count(pp.entry.job))) jobs.push_back(pp.entry.job);
-    }
-    return jobs;
-  };
-  if (auto jobs = missing_reports(run); !jobs.empty()) {
-    Plan p = ask();
+  if (auto jobs = MissingReports(in, run); !jobs.empty()) {
+    Plan p = AskToRead();
     p.needs_reports = std::move(jobs);
     return p;
   }
@@ -772,53 +827,21 @@ Plan PlanBuild(const BuildInputs& in) {
     for (const auto& e : read_errors) bases->AddProblem(base_reason::kNotReported, e);
     if (auto queries = bases->Queries(); !queries.empty()) {
       if (!in.bases) {
-        Plan p = ask();
+        Plan p = AskToRead();
         p.needs_bases = std::move(queries);
         return p;
       }
       bases->Resolve(*in.bases, run);
     }
     if (bases->Changed()) {
-      const auto interval = in.config.min_base_rebuild_interval;
-      std::optional<std::chrono::system_clock::time_point> allowed_at;
-      if (!in.observed.last_base_rebuild.empty()) {
-        auto last = kube::ParseTime(in.observed.last_base_rebuild.time);
-        if (last.ok() && *last + interval > in.now) allowed_at = *last + interval;
-      }
-      if (!build.rebuild_on_base_change) {
-        if (auto event = bases->Decide(false, "rebuildPolicy is Never: not rebuilt")) plan.events.push_back(*event);
-      } else if (allowed_at) {
-        plan.requeue_after = std::chrono::duration_cast<std::chrono::milliseconds>(*allowed_at - in.now);
-        if (auto event = bases->Decide(false, "rebuilding at " + kube::FormatTime(*allowed_at) +
-                                                  " (at most one base-image rebuild per " + FormatDuration(interval) +
-                                                  ": the operator's baseImages.minRebuildInterval)"))
-          plan.events.push_back(*event);
-      } else {
-        if (auto event = bases->Decide(true, "")) plan.events.push_back(*event);
-        hash = RunHash(in.mai.spec_json, bases->RunDigests());
-        plan.status.last_base_rebuild = BaseRebuild{kube::FormatTime(in.now), bases->ChangeText(), hash};
-        run = PlanRun(in, hash);
-        if (auto jobs = missing_reports(run); !jobs.empty()) {  // the run's Jobs were made before a restart
-          Plan p = ask();
-          p.needs_reports = std::move(jobs);
-          return p;
-        }
-      }
+      if (auto ask = PlanBaseRebuild(in, *bases, plan, hash, run)) return std::move(*ask);
     }
   }
   if (plan.status.last_base_rebuild.empty()) plan.status.last_base_rebuild = in.observed.last_base_rebuild;
 
-  // The images a new Job would run, checked before it is created.
   if (!in.images) {
-    std::vector<std::string> images;
-    for (size_t i = 0; i < run.size(); ++i) {
-      if (!run[i].needs_images) continue;
-      for (const auto& image : {BuilderImage(in.mai, in.config, spec.platforms[i]), in.config.git_image}) {
-        if (std::find(images.begin(), images.end(), image) == images.end()) images.push_back(image);
-      }
-    }
-    if (!images.empty()) {
-      Plan p = ask();
+    if (auto images = ImagesToCheck(in, run); !images.empty()) {
+      Plan p = AskToRead();
       p.needs_images = std::move(images);
       return p;
     }

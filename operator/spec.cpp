@@ -36,10 +36,8 @@ Result<std::map<std::string, std::string>> StringMap(const Json& obj, const char
 // Each one costs a registry HEAD per reconcile that checks the bases; also the CRD's maxItems.
 constexpr size_t kMaxBaseImages = 16;
 
-Result<BuildSpec> ParseBuild(const Json& build, const std::vector<registry::Platform>& platforms) {
-  const std::string f = "spec.build";
-  if (!build.is_object()) return Invalid(f, "must be an object");
-  BuildSpec b;
+// spec.build.git: {url (required), revision}.
+Status ParseGitSource(const Json& build, const std::string& f, BuildSpec& b) {
   auto git = build.find("git");
   if (git == build.end() || !git->is_object()) return Invalid(f + ".git", "required: {url, revision}");
   auto url = OptionalString(*git, "url", f + ".git");
@@ -49,19 +47,12 @@ Result<BuildSpec> ParseBuild(const Json& build, const std::vector<registry::Plat
   auto rev = OptionalString(*git, "revision", f + ".git");
   if (!rev.ok()) return rev.error();
   b.git_revision = *rev;
+  return Status::Ok();
+}
 
-  auto ctx = OptionalString(build, "contextDir", f, ".");
-  if (!ctx.ok()) return ctx.error();
-  b.context_dir = ctx->empty() ? "." : *ctx;
-  if (b.context_dir.front() == '/' || b.context_dir.find("..") != std::string::npos)
-    return Invalid(f + ".contextDir", "must be a relative path inside the repository, without \"..\"");
-  auto df = OptionalString(build, "dockerfile", f, "Dockerfile");
-  if (!df.ok()) return df.error();
-  b.dockerfile = df->empty() ? "Dockerfile" : *df;
-  auto args = StringMap(build, "buildArgs", f);
-  if (!args.ok()) return args.error();
-  b.build_args = *args;
-
+// spec.build.platformOverrides: per listed platform its own dockerfile, buildArgs, strategy,
+// builderImage.
+Status ParsePlatformOverrides(const Json& build, const std::string& f, const std::vector<registry::Platform>& platforms, BuildSpec& b) {
   auto overrides = build.find("platformOverrides");
   if (overrides != build.end() && !overrides->is_null()) {
     if (!overrides->is_object()) return Invalid(f + ".platformOverrides", "must be an object keyed by platform");
@@ -92,26 +83,12 @@ Result<BuildSpec> ParseBuild(const Json& build, const std::vector<registry::Plat
       b.platform_overrides[p->String()] = o;
     }
   }
+  return Status::Ok();
+}
 
-  auto strategy = OptionalString(build, "strategy", f, "buildah");
-  if (!strategy.ok()) return strategy.error();
-  if (*strategy != "buildah" && *strategy != "buildkit")
-    return Invalid(f + ".strategy", "Unsupported value \"" + *strategy + "\": supported values: \"buildah\", \"buildkit\"");
-  b.strategy = *strategy;
-  auto image = OptionalString(build, "builderImage", f);
-  if (!image.ok()) return image.error();
-  b.builder_image = *image;
-  auto selector = StringMap(build, "nodeSelector", f);
-  if (!selector.ok()) return selector.error();
-  b.node_selector = *selector;
-  auto emulation = OptionalString(build, "emulation", f, "Never");
-  if (!emulation.ok()) return emulation.error();
-  if (*emulation != "Never" && *emulation != "Allow")
-    return Invalid(f + ".emulation", "Unsupported value \"" + *emulation + "\": supported values: \"Never\", \"Allow\"");
-  b.allow_emulation = *emulation == "Allow";
-  auto sa = OptionalString(build, "serviceAccountName", f);
-  if (!sa.ok()) return sa.error();
-  b.service_account = *sa;
+// spec.build.baseImages (tags, unique, at most kMaxBaseImages), followBaseImages (not with
+// baseImages) and rebuildPolicy.
+Status ParseBaseImages(const Json& build, const std::string& f, BuildSpec& b) {
   auto bases = build.find("baseImages");
   if (bases != build.end() && !bases->is_null()) {
     const std::string field = f + ".baseImages";
@@ -147,6 +124,49 @@ Result<BuildSpec> ParseBuild(const Json& build, const std::vector<registry::Plat
     return Invalid(f + ".rebuildPolicy",
                    "Unsupported value \"" + *policy + "\": supported values: \"OnBaseChange\", \"Never\"");
   b.rebuild_on_base_change = *policy == "OnBaseChange";
+  return Status::Ok();
+}
+
+Result<BuildSpec> ParseBuild(const Json& build, const std::vector<registry::Platform>& platforms) {
+  const std::string f = "spec.build";
+  if (!build.is_object()) return Invalid(f, "must be an object");
+  BuildSpec b;
+  if (Status s = ParseGitSource(build, f, b); !s.ok()) return s.error();
+
+  auto ctx = OptionalString(build, "contextDir", f, ".");
+  if (!ctx.ok()) return ctx.error();
+  b.context_dir = ctx->empty() ? "." : *ctx;
+  if (b.context_dir.front() == '/' || b.context_dir.find("..") != std::string::npos)
+    return Invalid(f + ".contextDir", "must be a relative path inside the repository, without \"..\"");
+  auto df = OptionalString(build, "dockerfile", f, "Dockerfile");
+  if (!df.ok()) return df.error();
+  b.dockerfile = df->empty() ? "Dockerfile" : *df;
+  auto args = StringMap(build, "buildArgs", f);
+  if (!args.ok()) return args.error();
+  b.build_args = *args;
+
+  if (Status s = ParsePlatformOverrides(build, f, platforms, b); !s.ok()) return s.error();
+
+  auto strategy = OptionalString(build, "strategy", f, "buildah");
+  if (!strategy.ok()) return strategy.error();
+  if (*strategy != "buildah" && *strategy != "buildkit")
+    return Invalid(f + ".strategy", "Unsupported value \"" + *strategy + "\": supported values: \"buildah\", \"buildkit\"");
+  b.strategy = *strategy;
+  auto image = OptionalString(build, "builderImage", f);
+  if (!image.ok()) return image.error();
+  b.builder_image = *image;
+  auto selector = StringMap(build, "nodeSelector", f);
+  if (!selector.ok()) return selector.error();
+  b.node_selector = *selector;
+  auto emulation = OptionalString(build, "emulation", f, "Never");
+  if (!emulation.ok()) return emulation.error();
+  if (*emulation != "Never" && *emulation != "Allow")
+    return Invalid(f + ".emulation", "Unsupported value \"" + *emulation + "\": supported values: \"Never\", \"Allow\"");
+  b.allow_emulation = *emulation == "Allow";
+  auto sa = OptionalString(build, "serviceAccountName", f);
+  if (!sa.ok()) return sa.error();
+  b.service_account = *sa;
+  if (Status s = ParseBaseImages(build, f, b); !s.ok()) return s.error();
   auto resources = build.find("resources");
   if (resources != build.end() && !resources->is_null()) {
     if (!resources->is_object()) return Invalid(f + ".resources", "must be an object {requests, limits}");

@@ -91,6 +91,46 @@ std::optional<std::set<OsArch>> NarrowIfNeeded(Mutation& mutation, const PodLayo
   const bool several = std::any_of(mutation.required.begin(), mutation.required.end(),
                                    [](const std::vector<Requirements>& entry) { return entry.size() > 1; });
   if (!several) return std::nullopt;
+  // Decide's alternatives may carry node-label requirements beyond os and arch (arm
+  // variant, 32-bit arm on arm64, Windows build: platform_terms.h) that a product of OSes
+  // and architectures would drop, letting the pod onto a node it cannot run on (a v7-only
+  // image onto a Pi Zero). Then keep the alternative that admits the most architectures,
+  // exactly as Decide wrote it.
+  const std::vector<Requirements>* alternatives = nullptr;
+  for (const auto& entry : mutation.required) {
+    if (!entry.empty()) alternatives = &entry;
+  }
+  const bool labelled = alternatives != nullptr &&
+                        std::any_of(alternatives->begin(), alternatives->end(), [](const Requirements& alternative) {
+                          return std::any_of(alternative.begin(), alternative.end(), [](const Requirement& r) {
+                            return r.key != kOsLabel && r.key != kArchLabel;
+                          });
+                        });
+  if (labelled) {
+    const Requirements* widest = nullptr;
+    size_t widest_archs = 0;
+    std::set<OsArch> kept;
+    for (const auto& alternative : *alternatives) {
+      std::vector<std::string> oses, archs;
+      for (const auto& r : alternative) {
+        if (r.key == kOsLabel) oses = r.values;
+        if (r.key == kArchLabel) archs = r.values;
+      }
+      if (widest != nullptr && archs.size() * oses.size() <= widest_archs) continue;
+      widest = &alternative;
+      widest_archs = archs.size() * oses.size();
+      kept.clear();
+      for (const auto& os : oses) {
+        for (const auto& arch : archs) kept.insert(OsArch{os, arch});
+      }
+    }
+    const Requirements chosen = *widest;
+    for (auto& entry : mutation.required) {
+      if (!entry.empty()) entry = {chosen};
+    }
+    mutation.annotations[kPlatformsAnnotation] = JoinPlatforms(kept);
+    return kept;
+  }
   const std::set<OsArch> common = CommonPlatforms(outcomes).value_or(std::set<OsArch>{});
   const std::set<OsArch> product = NarrowToProduct(common, facts.ready_node_platforms);
   std::set<std::string> oses, archs;
@@ -176,6 +216,31 @@ const char* GateOutcomeName(GateOutcome outcome) {
   return "malformed";
 }
 
+namespace {
+
+// A gated pod's terms can only gain requirements: narrows `mutation` to one alternative
+// per term where Decide wrote several, and says on `release` what was left out.
+void Narrow(Mutation& mutation, const PodLayout& layout, const std::vector<ImageOutcome>& outcomes,
+            const ClusterFacts& facts, GateRelease& release) {
+  if (auto narrowed = NarrowIfNeeded(mutation, layout, outcomes, facts)) {
+    const std::set<OsArch> all = CommonPlatforms(outcomes).value_or(std::set<OsArch>{});
+    std::set<OsArch> left_out;
+    std::set_difference(all.begin(), all.end(), narrowed->begin(), narrowed->end(),
+                        std::inserter(left_out, left_out.end()));
+    if (!left_out.empty()) {
+      release.outcome = GateOutcome::kNarrowed;
+      release.events.push_back(PodEvent{
+          kPlatformsNarrowedReason,
+          "the images run on " + JoinPlatforms(all) +
+              ", which needs one node affinity term per OS; the pod's own terms can only gain requirements while "
+              "it is gated, so it was narrowed to " +
+              JoinPlatforms(*narrowed) + " (left out: " + JoinPlatforms(left_out) + ")"});
+    }
+  }
+}
+
+}  // namespace
+
 std::optional<GateRelease> PlanRelease(const Json& pod, const std::string& ns, const std::vector<ImageOutcome>& outcomes,
                                        const ClusterFacts& facts, const DecisionOptions& options, bool timed_out,
                                        std::chrono::milliseconds gate_timeout) {
@@ -227,23 +292,7 @@ std::optional<GateRelease> PlanRelease(const Json& pod, const std::string& ns, c
                     "looked up): it waits in Pending instead";
     }
   }
-  if (decision.result == AdmissionResult::kMutated) {
-    if (auto narrowed = NarrowIfNeeded(decision.mutation, plan->layout, outcomes, facts)) {
-      const std::set<OsArch> all = CommonPlatforms(outcomes).value_or(std::set<OsArch>{});
-      std::set<OsArch> left_out;
-      std::set_difference(all.begin(), all.end(), narrowed->begin(), narrowed->end(),
-                          std::inserter(left_out, left_out.end()));
-      if (!left_out.empty()) {
-        release.outcome = GateOutcome::kNarrowed;
-        release.events.push_back(PodEvent{
-            kPlatformsNarrowedReason,
-            "the images run on " + JoinPlatforms(all) +
-                ", which needs one node affinity term per OS; the pod's own terms can only gain requirements while "
-                "it is gated, so it was narrowed to " +
-                JoinPlatforms(*narrowed) + " (left out: " + JoinPlatforms(left_out) + ")"});
-      }
-    }
-  }
+  if (decision.result == AdmissionResult::kMutated) Narrow(decision.mutation, plan->layout, outcomes, facts, release);
   const auto platforms = decision.mutation.annotations.find(kPlatformsAnnotation);
   const auto skipped = decision.mutation.annotations.find(kSkippedReasonAnnotation);
   release.summary = platforms != decision.mutation.annotations.end()  ? "platforms " + platforms->second

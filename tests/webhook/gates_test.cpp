@@ -241,6 +241,28 @@ TEST(PlanRelease, MixedOsImagesThatAreNoProductAreNarrowedNeverWidened) {
   EXPECT_EQ(Annotation(for_windows.pod, kPlatformsAnnotation), "linux/amd64,windows/amd64");
 }
 
+// An arm/v7-only image on a cluster with labelled arm nodes: Decide's terms need
+// archway.dev/arm-variant (and a second term for arm64 nodes that run 32-bit arm). A gated
+// pod's own terms can only gain requirements, so one alternative is kept, with its labels:
+// never a bare arch In [arm] that would admit a Pi Zero.
+TEST(PlanRelease, NarrowingKeepsTheArmVariantRequirement) {
+  ImageOutcome v7 = Resolved("reg.lan/app:1", {"linux/arm"});
+  v7.entries = {registry::Platform{"linux", "arm", "v7", ""}};
+  ClusterFacts facts;
+  facts.arm_variant_labels = std::set<std::string>{"v6", "v7"};
+  const Json user_terms = Json::array({Term({In("zone", {"a"})})});
+  const GateRelease release = Release(Gated({{"affinity", Affinity(user_terms)}}), {v7}, false, kPending, facts);
+  const Json terms = Terms(release.pod);
+  ASSERT_EQ(terms.size(), 1u) << terms.dump();
+  bool labelled = false;
+  for (const auto& expression : terms[0]["matchExpressions"]) {
+    const std::string key = expression.value("key", "");
+    labelled = labelled || key == "archway.dev/arm-variant" || key == "archway.dev/arm32";
+  }
+  EXPECT_TRUE(labelled) << terms.dump();
+  EXPECT_EQ(terms[0]["matchExpressions"][0], In("zone", {"a"})) << "the user's requirement kept";
+}
+
 TEST(PlanRelease, NarrowToProductPicksTheLargestThenTheReadyOnes) {
   const std::set<OsArch> platforms = {{"linux", "amd64"}, {"linux", "arm64"}, {"linux", "arm"}, {"windows", "amd64"}};
   EXPECT_EQ(NarrowToProduct(platforms, std::nullopt),
