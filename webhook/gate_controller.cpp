@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
@@ -282,31 +283,51 @@ struct GateController::Impl {
     return Release(t, key, cached, outcomes, facts, timed_out);
   }
 
-  Result<kube::Requeue> Release(Term& t, const std::string& key, const Json& cached,
-                                const std::vector<ImageOutcome>& outcomes, const ClusterFacts& facts, bool timed_out) {
+  // Updates the pod `cached` to what `change` makes of its latest copy (nullopt: leave it),
+  // reading it again after a 409 Conflict. Answers the stored pod, or nullopt when nothing
+  // was written: left as it was, gone, or another pod of the same name (its uid).
+  Result<std::optional<Json>> UpdateWithFreshReads(const Json& cached,
+                                                   const std::function<std::optional<Json>(const Json&)>& change) {
     const std::string ns = kube::NamespaceOf(cached);
     const std::string name = kube::NameOf(cached);
     const std::string uid = kube::UidOf(cached);
-    std::optional<GateRelease> written;
+    std::optional<Json> stored;
     bool fresh = false;
     Json current = cached;
     Status status = kube::RetryOnConflict([&]() -> Status {
+      stored.reset();
       if (fresh) {
         auto got = client.Get(kube::resources::kPods, ns, name);
         if (!got.ok()) return kube::IsNotFound(got.error()) ? Status::Ok() : Status(got.error());
         current = std::move(*got);
       }
       fresh = true;
-      if (kube::UidOf(current) != uid || kube::LabelOf(current, kGatedLabel) != "true") return Status::Ok();
-      auto release = PlanRelease(current, ns, outcomes, facts, options.decision, timed_out, options.gate_timeout);
-      if (!release) return Status::Ok();  // it changed (new images): the next reconcile looks them up
-      auto updated = client.Update(kube::resources::kPods, ns, release->pod);
+      if (kube::UidOf(current) != uid) return Status::Ok();
+      std::optional<Json> changed = change(current);
+      if (!changed) return Status::Ok();
+      auto updated = client.Update(kube::resources::kPods, ns, *changed);
       if (!updated.ok()) return kube::IsNotFound(updated.error()) ? Status::Ok() : Status(updated.error());
-      release->pod = std::move(*updated);
-      written = std::move(*release);
+      stored = std::move(*updated);
       return Status::Ok();
     });
     if (!status.ok()) return status.error();
+    return stored;
+  }
+
+  Result<kube::Requeue> Release(Term& t, const std::string& key, const Json& cached,
+                                const std::vector<ImageOutcome>& outcomes, const ClusterFacts& facts, bool timed_out) {
+    std::optional<GateRelease> written;
+    auto stored = UpdateWithFreshReads(cached, [&](const Json& current) -> std::optional<Json> {
+      written.reset();
+      if (kube::LabelOf(current, kGatedLabel) != "true") return std::nullopt;
+      written = PlanRelease(current, kube::NamespaceOf(cached), outcomes, facts, options.decision, timed_out,
+                            options.gate_timeout);
+      // nullopt: it changed (new images): the next reconcile looks them up.
+      return written ? std::optional<Json>(written->pod) : std::nullopt;
+    });
+    if (!stored.ok()) return stored.error();
+    if (!*stored) written.reset();
+    else written->pod = std::move(**stored);
     if (!written) return kube::Requeue(0);
     {
       std::lock_guard lock(t.mu);
@@ -332,24 +353,11 @@ struct GateController::Impl {
                                         EventNameFor(cached, event->reason));
       if (!recorded.ok() && !kube::IsAlreadyExists(recorded.error())) return recorded.error();
     }
-    const std::string ns = kube::NamespaceOf(cached);
-    const std::string name = kube::NameOf(cached);
-    const std::string uid = kube::UidOf(cached);
-    bool fresh = false;
-    Json current = cached;
-    Status status = kube::RetryOnConflict([&]() -> Status {
-      if (fresh) {
-        auto got = client.Get(kube::resources::kPods, ns, name);
-        if (!got.ok()) return kube::IsNotFound(got.error()) ? Status::Ok() : Status(got.error());
-        current = std::move(*got);
-      }
-      fresh = true;
-      if (kube::UidOf(current) != uid || kube::LabelOf(current, kEventLabel).empty()) return Status::Ok();
-      auto updated = client.Update(kube::resources::kPods, ns, WithoutLabel(current, kEventLabel));
-      if (!updated.ok()) return kube::IsNotFound(updated.error()) ? Status::Ok() : Status(updated.error());
-      return Status::Ok();
+    auto stored = UpdateWithFreshReads(cached, [](const Json& current) -> std::optional<Json> {
+      if (kube::LabelOf(current, kEventLabel).empty()) return std::nullopt;
+      return WithoutLabel(current, kEventLabel);
     });
-    if (!status.ok()) return status.error();
+    if (!stored.ok()) return stored.error();
     log::Info("pod event recorded", {{"pod", key}, {"reason", kube::LabelOf(cached, kEventLabel)}});
     return kube::Requeue(0);
   }
