@@ -25,6 +25,10 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
 
 }  // namespace
 
+std::chrono::milliseconds AnswerReserve(std::chrono::milliseconds budget) {
+  return std::clamp(budget / 10, std::chrono::milliseconds(10), std::chrono::milliseconds(200));
+}
+
 // One admission waiting on look-ups.
 struct Admitter::Pending {
   explicit Pending(const boost::asio::any_io_executor& executor) : timer(executor) {}
@@ -137,7 +141,9 @@ std::optional<HttpResponse> Admitter::Defer(const std::shared_ptr<Pending>& pend
                                             std::vector<std::pair<size_t, registry::Reference>> missing,
                                             std::chrono::milliseconds deadline_cap) {
   pending->remaining = missing.size();
-  pending->timer.expires_after(std::max(std::chrono::milliseconds(1), std::min(options_.budget, deadline_cap)));
+  const auto budget = std::min(options_.budget, deadline_cap);
+  const auto wait_until = pending->start + budget - AnswerReserve(budget);
+  pending->timer.expires_at(std::max(wait_until, Clock::now() + std::chrono::milliseconds(1)));
   pending->timer.async_wait([this, pending](const boost::system::error_code& ec) {
     if (ec) return;  // cancelled: every look-up finished first
     Finish(pending);
