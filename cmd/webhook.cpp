@@ -127,6 +127,7 @@ int Run(const std::vector<std::string>& args) {
     webhook::GateControllerOptions gate_options;
     gate_options.decision.policy = config.no_common_platform;
     gate_options.decision.skip_namespaces = config.skip_namespaces;
+    gate_options.decision.preferred_platforms = config.preferred_platforms;
     gate_options.gate_timeout = config.gate_timeout;
     gate_options.lease_namespace = config.gate_lease_namespace;
     gate_options.lease_name = config.gate_lease_name;
@@ -147,6 +148,7 @@ int Run(const std::vector<std::string>& args) {
   admitter_options.decision.policy = config.no_common_platform;
   admitter_options.mode = config.mode;
   admitter_options.decision.skip_namespaces = config.skip_namespaces;
+  admitter_options.decision.preferred_platforms = config.preferred_platforms;
   admitter_options.budget = config.budget;
   admitter_options.gate_on_miss = gate_on_miss;
   admitter_options.gate_controller = gates != nullptr;

@@ -62,6 +62,15 @@ std::vector<ConfigKey> Keys(WebhookConfig& c) {
       {.name = "gateLease.name", .set = ConfigSetter(c.gate_lease_name, ConfigText)},
       {.name = "gateLease.duration", .set = ConfigSetter(c.gate_lease_duration, PositiveDuration)},
       {.name = "workloads.daemonSets", .set = ConfigSetter(c.daemon_sets, ParseConfigBool)},
+      {.name = "preferredPlatforms",
+       .set_list =
+           [&c](std::vector<std::string> items) -> Status {
+             auto parsed = ParsePreferredPlatforms(items);
+             if (!parsed.ok()) return parsed.error();
+             c.preferred_platforms = std::move(*parsed);
+             return Status::Ok();
+           },
+       .set_null = [&c] { c.preferred_platforms.clear(); }},
   };
 }
 
@@ -150,7 +159,9 @@ std::string FlagsHelp() {
          "  --gate-lease-name NAME        (gateLease.name, default archway-webhook-gates)\n"
          "  --gate-lease-duration D       (gateLease.duration, default 15s)\n"
          "  --workloads-daemon-sets BOOL  give DaemonSets' pod templates their node affinity (workloads.daemonSets,\n"
-         "                                default true)\n";
+         "                                default true)\n"
+         "  --preferred-platforms LIST    prefer these platforms where the images run on them, weight 1-100\n"
+         "                                (preferredPlatforms, e.g. linux/arm64=50,linux/amd64=10; default none)\n";
 }
 
 }  // namespace archway::webhook

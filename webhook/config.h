@@ -19,6 +19,8 @@
 //   gateLease: {namespace: archway-system, name: archway-webhook-gates, duration: 15s}
 //                                      --gate-lease-namespace, --gate-lease-name, --gate-lease-duration
 //   workloads: {daemonSets: true}      --workloads-daemon-sets (mutate DaemonSets' pod templates)
+//   preferredPlatforms: []             --preferred-platforms linux/arm64=50,linux/amd64=10
+//                                      (items "os/arch=weight": preferred_platforms.h)
 #pragma once
 
 #include <chrono>
@@ -27,6 +29,7 @@
 
 #include "base/listen_address.h"
 #include "base/result.h"
+#include "webhook/preferred_platforms.h"
 
 namespace archway::webhook {
 
@@ -75,6 +78,7 @@ struct WebhookConfig {
   std::string gate_lease_name = "archway-webhook-gates";
   std::chrono::milliseconds gate_lease_duration{15000};
   bool daemon_sets = true;  // workloads.daemonSets
+  std::vector<PreferredPlatform> preferred_platforms;  // none: no preferred terms
 };
 
 // Parses the YAML text over the defaults. Unknown keys are errors (a typo must not silently

@@ -275,6 +275,17 @@ Decision DecideAffinity(const PodPlan& plan, PlatformTerms terms, const ClusterF
   return decision;
 }
 
+// One term per preferred platform the images support (`common`), in the configured order.
+std::vector<PreferredTerm> PreferredTerms(const std::set<OsArch>& common,
+                                          const std::vector<PreferredPlatform>& preferred) {
+  std::vector<PreferredTerm> terms;
+  for (const auto& p : preferred) {
+    if (common.count(OsArch{p.os, p.arch}) == 0) continue;
+    terms.push_back(PreferredTerm{p.weight, {Requirement{kOsLabel, "In", {p.os}}, Requirement{kArchLabel, "In", {p.arch}}}});
+  }
+  return terms;
+}
+
 }  // namespace
 
 const char* ResultName(AdmissionResult result) {
@@ -358,7 +369,9 @@ Decision Decide(const PodPlan& plan, const std::vector<ImageOutcome>& outcomes, 
     if (decision.allowed()) decision.warnings.insert(decision.warnings.end(), terms.warnings.begin(), terms.warnings.end());
     return decision;
   }
-  return DecideAffinity(plan, std::move(terms), facts);
+  Decision decision = DecideAffinity(plan, std::move(terms), facts);
+  decision.mutation.preferred = PreferredTerms(*common, options.preferred_platforms);
+  return decision;
 }
 
 std::string Join(const std::vector<std::string>& items, const std::string& separator) {

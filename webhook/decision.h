@@ -31,6 +31,10 @@
 //  - No common platform: pending -> requirement archway.dev/no-common-platform Exists
 //    (no node has it: the pod waits visibly) + warning + Event; deny -> 403 with the
 //    reason; ignore -> no affinity, a warning.
+//  - Preferred platforms (options.preferred_platforms, preferred_platforms.h): with an
+//    affinity decided, one preferred term {weight, os In [os], arch In [arch]} per
+//    preferred platform the images support (CommonPlatforms; never one they lack), in
+//    the configured order, appended after the user's own preferred terms.
 //
 // Pod fields read: metadata.annotations, metadata.labels and spec.schedulingGates (only
 // whether they exist: a patch must add into them, not replace them; gates.h reads the
@@ -55,6 +59,7 @@
 #include "base/result.h"
 #include "registry/platform.h"
 #include "webhook/config.h"
+#include "webhook/preferred_platforms.h"
 
 namespace archway::webhook {
 
@@ -78,6 +83,7 @@ struct OsArch {
 struct DecisionOptions {
   NoCommonPlatformPolicy policy = NoCommonPlatformPolicy::kPending;
   std::vector<std::string> skip_namespaces;
+  std::vector<PreferredPlatform> preferred_platforms;  // config preferredPlatforms
 };
 
 // Where a patch writes into the pod, as PlanPod found it: which of the objects exist (a

@@ -642,7 +642,7 @@ TEST(Chart, ConfigFilesHaveTheDesignKeysAndParse) {
                                                  "registries.dockerConfig", "globalPullSecret.namespace",
                                                  "globalPullSecret.name", "kubeconfig", "onMiss", "gateTimeout",
                                                  "gateLease.namespace", "gateLease.name", "gateLease.duration",
-                                                 "workloads.daemonSets"}));
+                                                 "workloads.daemonSets", "preferredPlatforms"}));
   // builder.gitImage (clone init container) and execFormatWatcher.enabled (issue 18): the
   // operator's additions to the design's list.
   EXPECT_EQ(operator_keys, (std::set<std::string>{"kubeconfig", "metricsListen", "healthListen", "leaderElection.enabled",

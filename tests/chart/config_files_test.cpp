@@ -60,6 +60,29 @@ TEST(ChartConfigFiles, TheWebhookParsesItsRenderedConfig) {
   EXPECT_EQ(default_config->gate_lease_duration, std::chrono::seconds(15));
 }
 
+// webhook.preferredPlatforms' {platform, weight} maps reach the webhook as its items; the
+// values schema refuses a weight outside 1-100 and a platform that is not os/arch.
+TEST(ChartConfigFiles, PreferredPlatformsReachTheWebhook) {
+  const Rendered r = RenderChart({"--set-json", R"(webhook.preferredPlatforms=[{"platform":"linux/arm64","weight":50},)"
+                                                R"({"platform":"linux/amd64","weight":10}])"});
+  SKIP_WITHOUT_CHART_RENDERER();
+  ASSERT_TRUE(r.ok()) << r.Describe();
+  auto config = webhook::ParseWebhookConfig(ConfigText(r, "archway-webhook"));
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(config->preferred_platforms, (std::vector<webhook::PreferredPlatform>{{"linux", "arm64", 50},
+                                                                                 {"linux", "amd64", 10}}));
+  auto defaults = webhook::ParseWebhookConfig(ConfigText(RenderChart({}), "archway-webhook"));
+  ASSERT_TRUE(defaults.ok()) << defaults.error().message;
+  EXPECT_TRUE(defaults->preferred_platforms.empty());
+  for (const char* bad : {R"(webhook.preferredPlatforms=[{"platform":"linux/arm64","weight":0}])",
+                          R"(webhook.preferredPlatforms=[{"platform":"linux/arm64","weight":101}])",
+                          R"(webhook.preferredPlatforms=[{"platform":"linux/arm64","weight":"high"}])",
+                          R"(webhook.preferredPlatforms=[{"platform":"arm64","weight":5}])",
+                          R"(webhook.preferredPlatforms=[{"platform":"linux/arm64"}])"}) {
+    EXPECT_FALSE(RenderChart({"--set-json", bad}).ok()) << bad;
+  }
+}
+
 TEST(ChartConfigFiles, TheOperatorParsesItsRenderedConfig) {
   const Rendered r = RenderChart({"--set", "operator.resync=5m", "--set", "operator.leaderElection.leaseName=aw-lease",
                                   "--set", "operator.builder.buildkitImage=registry.lan/buildkit:1"},

@@ -569,5 +569,83 @@ TEST(Review, ParsedPodDecidesAsTheWholePod) {
   }
 }
 
+// Preferred platforms (issue 15, part 3): one term per preferred platform the images
+// support, after the user's own preferred terms.
+Json PreferredTermsOf(const Json& pod) {
+  auto pointer = "/spec/affinity/nodeAffinity/preferredDuringSchedulingIgnoredDuringExecution"_json_pointer;
+  return pod.contains(pointer) ? pod.at(pointer) : Json();
+}
+Json Prefer(int weight, const std::string& os, const std::string& arch) {
+  return Json{{"weight", weight}, {"preference", Term({OsIs(os), ArchIn({arch})})}};
+}
+const std::string kUserPreference = R"(,"affinity":{"nodeAffinity":{"preferredDuringSchedulingIgnoredDuringExecution":[
+  {"weight":7,"preference":{"matchExpressions":[{"key":"topology.kubernetes.io/zone","operator":"In","values":["a"]}]}}]}})";
+const Json kUserTerm = Json{{"weight", 7}, {"preference", Term({Zone("a")})}};
+
+struct PreferredCase {
+  std::string name;
+  Json pod;
+  std::vector<ImageOutcome> outcomes;
+  std::string preferred_platforms;  // the config's items, flag form
+  Json expected_preferred;          // null: no preferred terms after the patch
+};
+
+class PreferredTable : public ::testing::TestWithParam<PreferredCase> {};
+
+TEST_P(PreferredTable, TermsForSupportedPreferredPlatforms) {
+  const auto& c = GetParam();
+  DecisionOptions options;
+  auto preferred = ParsePreferredPlatformsText(c.preferred_platforms);
+  ASSERT_TRUE(preferred.ok()) << preferred.error().message;
+  options.preferred_platforms = *preferred;
+  Applied applied = DecideAndApply(c.pod, c.outcomes, options);
+  EXPECT_TRUE(applied.decision.allowed());
+  EXPECT_EQ(PreferredTermsOf(applied.pod), c.expected_preferred) << applied.patch;
+  // The required terms are what they are without preferences.
+  Applied without = DecideAndApply(c.pod, c.outcomes);
+  EXPECT_EQ(Required(applied.pod), Required(without.pod));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Decision, PreferredTable,
+    ::testing::Values(
+        PreferredCase{"OneTermPerSupportedPlatformInConfigOrder", Pod(),
+                      {Resolved("reg.lan/app:1", {"linux/amd64", "linux/arm64"})}, "linux/arm64=50,linux/amd64=10",
+                      Json::array({Prefer(50, "linux", "arm64"), Prefer(10, "linux", "amd64")})},
+        PreferredCase{"UserPreferencesKeptAndAppendedTo", Pod(kUserPreference),
+                      {Resolved("reg.lan/app:1", {"linux/amd64", "linux/arm64"})}, "linux/arm64=50",
+                      Json::array({kUserTerm, Prefer(50, "linux", "arm64")})},
+        PreferredCase{"PlatformTheImagesLackGetsNoTerm", Pod(),
+                      {Resolved("reg.lan/app:1", {"linux/amd64"})}, "linux/arm64=50,linux/amd64=10",
+                      Json::array({Prefer(10, "linux", "amd64")})},
+        PreferredCase{"OnlyWhatEveryImageSupports",
+                      Pod(R"(,"initContainers":[{"name":"init","image":"reg.lan/init:1"}])"),
+                      {Resolved("reg.lan/init:1", {"linux/amd64"}), Resolved("reg.lan/app:1", {"linux/amd64", "linux/arm64"})},
+                      "linux/arm64=50", Json()},
+        PreferredCase{"NoneSupportedUserTermsUntouched", Pod(kUserPreference),
+                      {Resolved("reg.lan/app:1", {"linux/amd64"})}, "linux/arm64=50", Json::array({kUserTerm})},
+        PreferredCase{"NoPreferencesConfigured", Pod(), {Resolved("reg.lan/app:1", {"linux/amd64", "linux/arm64"})}, "",
+                      Json()},
+        PreferredCase{"WindowsAndLinux", Pod(), {Resolved("reg.lan/app:1", {"linux/amd64", "windows/amd64"})},
+                      "windows/amd64=30,linux/arm64=20", Json::array({Prefer(30, "windows", "amd64")})}),
+    [](const auto& info) { return info.param.name; });
+
+// Pods that get no affinity get no preference either.
+TEST(Decision, NoPreferenceWithoutAffinity) {
+  DecisionOptions options;
+  options.preferred_platforms = {{"linux", "arm64", 50}};
+  ImageOutcome failed;
+  failed.image = "reg.lan/app:1";
+  failed.state = State::kFailed;
+  failed.error = "unauthorized";
+  for (const auto& outcome : {Resolved("reg.lan/app:1", {}), failed}) {
+    Applied applied = DecideAndApply(Pod(), {outcome}, options);
+    EXPECT_TRUE(applied.decision.mutation.preferred.empty()) << applied.patch;
+  }
+  Applied skipped = DecideAndApply(Pod("", R"(,"annotations":{"archway.dev/skip":"true"})"),
+                                   {Resolved("reg.lan/app:1", {"linux/arm64"})}, options);
+  EXPECT_TRUE(skipped.decision.mutation.preferred.empty()) << skipped.patch;
+}
+
 }  // namespace
 }  // namespace archway::webhook
