@@ -274,7 +274,8 @@ TEST(BuilderEndToEnd, ANewBaseDigestRebuildsEveryPlatformAndRepublishesTheList) 
   BuildAll(api, jobs, tmp);
   ASSERT_TRUE(WaitFor([&] { return Status(api).value("phase", "") == "Ready"; }, seconds(30))) << Status(api).dump(2);
   const auto [first_base, first_base_digest] = SkopeoRaw(base);
-  ASSERT_TRUE(WaitFor([&] { return RecordedBase(Status(api)) == ListEntries(first_base); }, seconds(10)))
+  // An explicit capture: clang before 16 cannot capture a structured binding.
+  ASSERT_TRUE(WaitFor([&, &base_list = first_base] { return RecordedBase(Status(api)) == ListEntries(base_list); }, seconds(10)))
       << Status(api).dump(2);
   const std::string first_list = Status(api)["digest"];
   EXPECT_EQ(Status(api)["baseImages"][0]["image"], base);
@@ -335,7 +336,7 @@ TEST(BuilderEndToEnd, ANewBaseDigestRebuildsEveryPlatformAndRepublishesTheList) 
   EXPECT_EQ(status["digest"], list_digest);
   EXPECT_NE(list_digest, first_list);
   for (const auto& [platform, digest] : ListEntries(list)) EXPECT_EQ(digest, children.at("linux-" + platform.substr(6)));
-  ASSERT_TRUE(WaitFor([&] { return RecordedBase(Status(api)) == ListEntries(second_base); }, seconds(10)))
+  ASSERT_TRUE(WaitFor([&, &base_list = second_base] { return RecordedBase(Status(api)) == ListEntries(base_list); }, seconds(10)))
       << Status(api).dump(2);
   status = Status(api);
   EXPECT_EQ(status["baseImages"][0]["digest"], second_base_digest);
