@@ -55,7 +55,10 @@ struct WorkQueue::Impl {
       }
       auto first = delayed.begin();
       if (first->first > Clock::now()) {
-        delayed_cv.wait_until(lock, first->first);
+        // A copy: wait_until reads the deadline again after waking, and AddAfter may have
+        // erased this entry while the lock was released (ASan: heap-use-after-free).
+        const Clock::time_point due = first->first;
+        delayed_cv.wait_until(lock, due);
         continue;
       }
       std::string key = first->second;

@@ -130,7 +130,9 @@ TEST_F(ExecWatcherTest, WrongPlatformReportedOncePerPodAndContainer) {
   Json pod = CreateFailing(PodObject("shop", "web-1", "pi-01", Ref("team/web", "v1")),
                            StatedStatus("app", Ref("team/web", "v1"), Id("team/web", digest), 1));
 
-  ASSERT_TRUE(WaitFor([&] { return !EventsAbout("Pod", "web-1", "ExecFormatError").empty(); }, seconds(10)));
+  // Reported() counts a report once all of it is done (the Event, then the metric).
+  ASSERT_TRUE(WaitFor([&] { return watcher_->Reported() == 1; }, seconds(10)));
+  ASSERT_FALSE(EventsAbout("Pod", "web-1", "ExecFormatError").empty());
   const Json event = EventsAbout("Pod", "web-1", "ExecFormatError").front();
   EXPECT_EQ(kube::StringAt(event, {"type"}), "Warning");
   EXPECT_EQ(kube::StringAt(event, {"regarding", "uid"}), kube::UidOf(pod));
