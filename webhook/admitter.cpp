@@ -38,6 +38,7 @@ struct Admitter::Pending {
   AdmissionRequest request;
   PodPlan plan;  // views request.object
   std::optional<TemplatePlan> daemon_set;  // a DaemonSet's template instead of a pod
+  std::string review;  // the body, for a pod with no name yet (Answer reads who made it)
   std::shared_ptr<const registry::Keychain> keychain;
   Respond later;
   boost::asio::steady_timer timer;
@@ -71,45 +72,47 @@ std::optional<HttpResponse> Admitter::Admit(std::string_view body, std::chrono::
   if (!request.IsPodCreate()) {
     if (request.IsDaemonSet() && options_.daemon_sets &&
         (request.operation == "CREATE" || request.operation == "UPDATE")) {
-      return AdmitDaemonSet(request, deadline_cap, timer_executor, std::move(later), start);
+      return AdmitDaemonSet(request, body, deadline_cap, timer_executor, std::move(later), start);
     }
-    return Answer(request, nullptr, Decision{AdmissionResult::kIgnored}, start);
+    return Answer(request, body, nullptr, Decision{AdmissionResult::kIgnored}, start);
   }
   auto plan = PlanPod(request.object, request.ns, options_.decision);
   if (!plan.ok()) {
     Decision decision{AdmissionResult::kError};
     decision.warnings.push_back("archway: node affinity not set: " + plan.error().message);
     log::Warn("pod not inspected", {{"namespace", request.ns}, {"pod", request.name}, {"error", plan.error().message}});
-    return Answer(request, nullptr, decision, start);
+    return Answer(request, body, nullptr, decision, start);
   }
   if (options_.gate_controller && !plan->untouched && CarriesGate(request.object)) {
-    return Answer(request, &*plan, HandOverAtAdmission(), start);
+    return Answer(request, body, &*plan, HandOverAtAdmission(), start);
   }
-  if (plan->platforms_annotated && plan->skip_reason.empty() && PlacedByDaemonSetTemplate(ReadOwnerReferences(body))) {
-    return Answer(request, nullptr, Decision{AdmissionResult::kFromTemplate}, start);
+  if (plan->platforms_annotated && plan->skip_reason.empty() && PlacedByDaemonSetTemplate(ReadPodOrigin(body))) {
+    return Answer(request, body, nullptr, Decision{AdmissionResult::kFromTemplate}, start);
   }
   const bool node_check = deps_.nodes != nullptr && deps_.nodes->HasSynced();
   if (!plan->skip_reason.empty() || (!plan->node_name.empty() && !node_check)) {
-    return Answer(request, &*plan, Decide(*plan, {}, ClusterFacts{}, options_.decision), start);
+    return Answer(request, body, &*plan, Decide(*plan, {}, ClusterFacts{}, options_.decision), start);
   }
 
   std::shared_ptr<const registry::Keychain> keychain;
   if (deps_.secrets) keychain = deps_.secrets->KeychainFor(request.ns, plan->pull_secrets);
   std::vector<ImageOutcome> outcomes;
   std::vector<std::pair<size_t, registry::Reference>> missing = FromMemory(plan->images, keychain.get(), outcomes);
-  if (missing.empty()) return Decided(request, *plan, outcomes, start);
+  if (missing.empty()) return Decided(request, body, *plan, outcomes, start);
 
   auto pending = std::make_shared<Pending>(timer_executor);
   pending->start = start;
   pending->request = std::move(request);  // the plan's views into the pod move with it
   pending->plan = std::move(*plan);
+  if (pending->request.name.empty()) pending->review = body;  // Answer may need who made the pod
   pending->later = std::move(later);
   pending->keychain = std::move(keychain);
   pending->outcomes = std::move(outcomes);
   return Defer(pending, std::move(missing), deadline_cap);
 }
 
-std::optional<HttpResponse> Admitter::AdmitDaemonSet(AdmissionRequest& request, std::chrono::milliseconds deadline_cap,
+std::optional<HttpResponse> Admitter::AdmitDaemonSet(AdmissionRequest& request, std::string_view body,
+                                                     std::chrono::milliseconds deadline_cap,
                                                      const boost::asio::any_io_executor& timer_executor, Respond later,
                                                      Clock::time_point start) {
   auto plan = PlanDaemonSet(request.object, request.old_object, request.ns, options_.decision);
@@ -118,7 +121,7 @@ std::optional<HttpResponse> Admitter::AdmitDaemonSet(AdmissionRequest& request, 
     decision.warnings.push_back("archway: node affinity not set: " + plan.error().message);
     log::Warn("DaemonSet not inspected",
               {{"namespace", request.ns}, {"daemonset", request.name}, {"error", plan.error().message}});
-    return Answer(request, nullptr, decision, start);
+    return Answer(request, body, nullptr, decision, start);
   }
   if (!plan->NeedsLookUp()) return DecidedDaemonSet(request, *plan, {}, start);
   std::shared_ptr<const registry::Keychain> keychain;
@@ -205,14 +208,14 @@ void Admitter::Finish(const std::shared_ptr<Pending>& pending) {
   }
   HttpResponse answer = pending->daemon_set
                             ? DecidedDaemonSet(pending->request, *pending->daemon_set, outcomes, pending->start)
-                            : Decided(pending->request, pending->plan, outcomes, pending->start);
+                            : Decided(pending->request, pending->review, pending->plan, outcomes, pending->start);
   auto later = std::move(pending->later);
   pending->request.object = nullptr;  // look-ups may outlive the answer; the pod is no longer needed
   pending->request.old_object = nullptr;
   later(std::move(answer));
 }
 
-HttpResponse Admitter::Decided(const AdmissionRequest& request, const PodPlan& plan,
+HttpResponse Admitter::Decided(const AdmissionRequest& request, std::string_view body, const PodPlan& plan,
                              const std::vector<ImageOutcome>& outcomes, Clock::time_point start) {
   ClusterFacts facts;
   if (deps_.nodes != nullptr && deps_.nodes->HasSynced()) {
@@ -232,7 +235,7 @@ HttpResponse Admitter::Decided(const AdmissionRequest& request, const PodPlan& p
               {{"namespace", request.ns}, {"pod", request.name}, {"result", ResultName(decision.result)},
                {"warnings", decision.warnings.empty() ? std::string() : decision.warnings.front()}});
   }
-  return Answer(request, &plan, decision, start);
+  return Answer(request, body, &plan, decision, start);
 }
 
 std::optional<Decision> Admitter::Audit(const AdmissionRequest& request, const Decision& decided) {
@@ -242,7 +245,8 @@ std::optional<Decision> Admitter::Audit(const AdmissionRequest& request, const D
   return std::move(audited.decision);
 }
 
-HttpResponse Admitter::Answer(const AdmissionRequest& request, const PodPlan* plan, const Decision& decided,
+HttpResponse Admitter::Answer(const AdmissionRequest& request, std::string_view body, const PodPlan* plan,
+                              const Decision& decided,
                             Clock::time_point start) {
   const std::optional<Decision> audited = Audit(request, decided);
   const Decision& decision = audited ? *audited : decided;
@@ -250,8 +254,11 @@ HttpResponse Admitter::Answer(const AdmissionRequest& request, const PodPlan* pl
     // A pod with no name yet (made by a controller): the Event goes to its controller now,
     // and to the pod once it exists (LabelForPodEvent, the gate controller).
     std::optional<kube::OwnerReference> owner;
+    std::string generate_name;
     if (request.name.empty()) {
-      for (auto& candidate : kube::OwnerReferencesOf(request.object)) {
+      const Json origin = ReadPodOrigin(body);
+      generate_name = kube::StringAt(origin, {"metadata", "generateName"}).value_or("");
+      for (auto& candidate : kube::OwnerReferencesOf(origin)) {
         if (candidate.controller && !candidate.name.empty()) owner = std::move(candidate);
       }
     }
@@ -261,7 +268,7 @@ HttpResponse Admitter::Answer(const AdmissionRequest& request, const PodPlan* pl
           events->Warn(ns, name, event.reason, event.note);
         });
       } else if (owner) {
-        event.note = "a pod of " + owner->kind + " " + owner->name + " (" + request.generate_name + "...): " + event.note;
+        event.note = "a pod of " + owner->kind + " " + owner->name + " (" + generate_name + "...): " + event.note;
         boost::asio::post(pool_, [events = deps_.events, ns = request.ns, owner = *owner, event] {
           events->WarnController(ns, owner, event.reason, event.note);
         });

@@ -107,10 +107,12 @@ class Admitter {
   struct Pending;
   using Clock = std::chrono::steady_clock;
 
-  HttpResponse Decided(const AdmissionRequest& request, const PodPlan& plan, const std::vector<ImageOutcome>& outcomes,
-                     Clock::time_point start);
+  // `body`: the review `request` was read from (Answer).
+  HttpResponse Decided(const AdmissionRequest& request, std::string_view body, const PodPlan& plan,
+                       const std::vector<ImageOutcome>& outcomes, Clock::time_point start);
   // daemonset_admission.cpp
-  std::optional<HttpResponse> AdmitDaemonSet(AdmissionRequest& request, std::chrono::milliseconds deadline_cap,
+  std::optional<HttpResponse> AdmitDaemonSet(AdmissionRequest& request, std::string_view body,
+                                             std::chrono::milliseconds deadline_cap,
                                              const boost::asio::any_io_executor& timer_executor, Respond later,
                                              Clock::time_point start);
   HttpResponse DecidedDaemonSet(const AdmissionRequest& request, const TemplatePlan& plan,
@@ -121,8 +123,10 @@ class Admitter {
   std::optional<HttpResponse> Defer(const std::shared_ptr<Pending>& pending,
                                     std::vector<std::pair<size_t, registry::Reference>> missing,
                                     std::chrono::milliseconds deadline_cap);
-  HttpResponse Answer(const AdmissionRequest& request, const PodPlan* plan, const Decision& decided,
-                    Clock::time_point start);
+  // `body` is the review `request` was read from: a pod with Events and no name yet has
+  // who made it read from there (ReadPodOrigin), its Events going to its controller.
+  HttpResponse Answer(const AdmissionRequest& request, std::string_view body, const PodPlan* plan,
+                      const Decision& decided, Clock::time_point start);
   // Audit mode: what is answered instead of `decided` (counted in the audit metric);
   // nullopt in enforce mode.
   std::optional<Decision> Audit(const AdmissionRequest& request, const Decision& decided);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include "kube/object.h"
 #include "webhook/json_text.h"
 #include "webhook/patch.h"
 
@@ -366,14 +367,10 @@ bool NodeMatches(const std::string& name, const std::map<std::string, std::strin
   return std::any_of(terms->begin(), terms->end(), [&](const Json& term) { return TermMatches(name, labels, term); });
 }
 
-bool PlacedByDaemonSetTemplate(const Json& owner_references) {
-  if (!owner_references.is_array()) return false;
-  return std::any_of(owner_references.begin(), owner_references.end(), [](const Json& owner) {
-    const Json* controller = Member(owner, "controller");
-    const Json* kind = Member(owner, "kind");
-    const Json* api_version = Member(owner, "apiVersion");
-    return controller && controller->is_boolean() && controller->get<bool>() && kind && *kind == "DaemonSet" &&
-           api_version && *api_version == "apps/v1";
+bool PlacedByDaemonSetTemplate(const Json& pod) {
+  const auto owners = kube::OwnerReferencesOf(pod);
+  return std::any_of(owners.begin(), owners.end(), [](const kube::OwnerReference& owner) {
+    return owner.controller && owner.kind == "DaemonSet" && owner.api_version == "apps/v1";
   });
 }
 

@@ -104,9 +104,10 @@ TemplateDecision DecideTemplate(const TemplatePlan& plan, const std::vector<Imag
                                 const ClusterFacts& facts, const std::vector<NodeLabels>* nodes,
                                 const DecisionOptions& options);
 
-// A pod that carries archway.dev/platforms (PodPlan::platforms_annotated), of whose
-// `owner_references` (metadata.ownerReferences) the controller is an apps/v1 DaemonSet.
-bool PlacedByDaemonSetTemplate(const Json& owner_references);
+// A pod that carries archway.dev/platforms (PodPlan::platforms_annotated) whose
+// controller (metadata.ownerReferences of `pod`, e.g. review.h's ReadPodOrigin) is an
+// apps/v1 DaemonSet.
+bool PlacedByDaemonSetTemplate(const Json& pod);
 
 // "linux/amd64,linux/arm64" -> the set; nullopt unless every item is os/arch.
 std::optional<std::set<OsArch>> ParsePlatforms(std::string_view annotation);

@@ -362,7 +362,7 @@ Decision Decide(const PodPlan& plan, const std::vector<ImageOutcome>& outcomes, 
   if (!common) {
     return Skipped(AdmissionResult::kSkipped, "no image declares a platform (data-only images fit every node)");
   }
-  PlatformTerms terms = TermsForImages(outcomes, facts.arm_variant_labels);
+  PlatformTerms terms = TermsForImages(outcomes, *common, facts.arm_variant_labels);
   if (terms.alternatives.empty()) {
     Decision decision = DecideNoCommonPlatform(plan, outcomes, options);
     decision.arm_labels_missing = terms.arm_labels_missing;

@@ -42,8 +42,8 @@
 // spec.initContainers[].image, spec.containers[].image, spec.imagePullSecrets,
 // spec.nodeName, spec.nodeSelector, spec.affinity. ParseAdmissionReview (review.cpp)
 // builds only these (and metadata.name): a rule that reads another field must add it
-// there. (A pod that carries archway.dev/platforms has its metadata.ownerReferences read
-// again, ReadOwnerReferences.) A DaemonSet's pod template is decided by the same
+// there. (Who made a pod, its generateName and ownerReferences, is read again on demand,
+// review.h's ReadPodOrigin.) A DaemonSet's pod template is decided by the same
 // functions (webhook/daemonset.h).
 #pragma once
 
@@ -125,7 +125,9 @@ struct ImageOutcome {
   State state = State::kUnfinished;
   std::vector<OsArch> platforms;  // kResolved: runnable platforms
   // kResolved: the runnable manifest-list entries with variant and os.version, which the
-  // arm and Windows rules of platform_terms.h read (empty: only `platforms` is known).
+  // arm and Windows rules of platform_terms.h read. Empty when only `platforms` is known,
+  // or when they would say no more (no 32-bit arm entry and no os.version: the common
+  // amd64 + arm64 list, whose copy image_outcome.h spares each cached admission).
   std::vector<registry::Platform> entries;
   bool data_only = false;         // kResolved with no platform: fits every platform
   std::string error;              // kFailed: why

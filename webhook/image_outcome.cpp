@@ -29,12 +29,19 @@ ImageOutcome FailedOutcome(const std::string& image, const registry::Reference& 
 ImageOutcome ResolvedOutcome(const std::string& image, const registry::ImagePlatforms& platforms) {
   ImageOutcome outcome;
   outcome.image = image;
+  outcome.platforms.reserve(platforms.platforms.size());
+  bool entries_matter = false;  // decision.h ImageOutcome::entries
   for (const auto& platform : platforms.platforms) {
     if (!registry::IsRunnable(platform)) continue;
-    outcome.entries.push_back(platform);  // variants and os.version, for platform_terms.h
+    entries_matter = entries_matter || platform.architecture == "arm" || !platform.os_version.empty();
     OsArch os_arch{platform.os, platform.architecture};
     if (std::find(outcome.platforms.begin(), outcome.platforms.end(), os_arch) == outcome.platforms.end()) {
       outcome.platforms.push_back(std::move(os_arch));
+    }
+  }
+  if (entries_matter) {
+    for (const auto& platform : platforms.platforms) {
+      if (registry::IsRunnable(platform)) outcome.entries.push_back(platform);  // for platform_terms.h
     }
   }
   outcome.data_only = platforms.data_only && outcome.platforms.empty();

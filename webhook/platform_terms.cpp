@@ -243,43 +243,31 @@ std::string WindowsBuild(const std::string& os_version) {
 namespace {
 
 // Images with no 32-bit arm entry and no Windows build: one term per OS of os and arch,
-// as PlatformRequirements writes it. The common case (amd64 + arm64 lists), answered
-// without the builder's maps: bench/webhook-instructions.sh counted them at 10,700
-// instructions of a cached admission's 208,000.
-std::optional<PlatformTerms> PlainTerms(const std::vector<ImageOutcome>& outcomes) {
-  std::optional<std::set<OsArch>> common;
+// as PlatformRequirements writes it, from the pairs the images share. The common case
+// (amd64 + arm64 lists), answered without the builder's maps: bench/webhook-instructions.sh
+// counted them at 10,700 instructions of a cached admission's 208,000.
+std::optional<PlatformTerms> PlainTerms(const std::vector<ImageOutcome>& outcomes, const std::set<OsArch>& common) {
   for (const auto& outcome : outcomes) {
     if (outcome.state != ImageOutcome::State::kResolved || outcome.data_only) continue;
     for (const auto& entry : outcome.entries) {
-      if (!entry.os_version.empty()) return std::nullopt;
+      if (!entry.os_version.empty() || (entry.os == "linux" && entry.architecture == "arm")) return std::nullopt;
     }
-    std::set<OsArch> mine;
-    for (const auto& platform : outcome.platforms) {
-      if (platform.os == "linux" && platform.arch == "arm") return std::nullopt;
-      mine.insert(platform);
-    }
-    if (!common) {
-      common = std::move(mine);
-      continue;
-    }
-    std::set<OsArch> both;
-    std::set_intersection(common->begin(), common->end(), mine.begin(), mine.end(), std::inserter(both, both.end()));
-    common = std::move(both);
   }
   PlatformTerms terms;
-  if (!common || common->empty()) return terms;
-  terms.alternatives = PlatformRequirements(*common);
-  for (const auto& platform : *common) terms.descriptions.push_back(platform.os + "/" + platform.arch);
+  if (common.empty()) return terms;
+  terms.alternatives = PlatformRequirements(common);
+  terms.descriptions.reserve(common.size());
+  for (const auto& platform : common) terms.descriptions.push_back(platform.os + "/" + platform.arch);
   std::sort(terms.descriptions.begin(), terms.descriptions.end());
-  terms.node_platforms = std::move(*common);
+  terms.node_platforms = common;
   return terms;
 }
 
 }  // namespace
 
-PlatformTerms TermsForImages(const std::vector<ImageOutcome>& outcomes,
+PlatformTerms TermsForImages(const std::vector<ImageOutcome>& outcomes, const std::set<OsArch>& common,
                              const std::optional<std::set<std::string>>& arm_variant_labels) {
-  if (auto plain = PlainTerms(outcomes)) return std::move(*plain);
+  if (auto plain = PlainTerms(outcomes, common)) return std::move(*plain);
   std::vector<ImageEntries> images;
   for (const auto& outcome : outcomes) {
     if (outcome.state == ImageOutcome::State::kResolved && !outcome.data_only) images.push_back(EntriesOf(outcome));

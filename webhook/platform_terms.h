@@ -67,9 +67,10 @@ struct PlatformTerms {
   bool arm_labels_missing = false;  // the arm rules were skipped and would have mattered
 };
 
-// `arm_variant_labels`: the archway.dev/arm-variant values the cluster's nodes carry
-// (empty: no node is labelled; nullopt: not known).
-PlatformTerms TermsForImages(const std::vector<ImageOutcome>& outcomes,
+// `common`: the (os, arch) pairs every image has (decision.h CommonPlatforms, which the
+// caller has at hand). `arm_variant_labels`: the archway.dev/arm-variant values the
+// cluster's nodes carry (empty: no node is labelled; nullopt: not known).
+PlatformTerms TermsForImages(const std::vector<ImageOutcome>& outcomes, const std::set<OsArch>& common,
                              const std::optional<std::set<std::string>>& arm_variant_labels);
 
 // "10.0.17763" from "10.0.17763.2803" (or from itself); "" when `os_version` is not

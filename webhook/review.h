@@ -20,8 +20,7 @@ struct AdmissionRequest {
   std::string kind;         // request.kind.kind ("Pod")
   std::string operation;    // CREATE, UPDATE, ...
   std::string ns;
-  std::string name;         // "" with generateName
-  std::string generate_name;  // metadata.generateName (all a controller-made pod has at admission)
+  std::string name;         // "" with generateName (ReadPodOrigin)
   bool dry_run = false;
   // request.object (null when absent), built with only the fields decision.h reads: the
   // rest of the pod is left out while parsing. For a DaemonSet, its metadata name and uid
@@ -45,10 +44,13 @@ const JsonShape& AdmissionReviewShape();
 // its own, so a pod's admission builds no member it does not need.
 Result<AdmissionRequest> ParseAdmissionReview(std::string_view body);
 
-// request.object.metadata.ownerReferences of a review ParseAdmissionReview read (each
-// with apiVersion, kind and controller only), read again: for the pods that carry
-// archway.dev/platforms alone (daemonset.h). Null when there are none.
-Json ReadOwnerReferences(std::string_view body);
+// Who made the pod of a review ParseAdmissionReview read: request.object read again with
+// only metadata.generateName and metadata.ownerReferences (apiVersion, kind, name, uid and
+// controller of each; kube::OwnerReferencesOf reads them). Read on demand rather than
+// built for every admission: for the Events of a pod with no name yet (they go to its
+// controller) and for a pod that carries archway.dev/platforms (daemonset.h). Null when
+// the review has no object.
+Json ReadPodOrigin(std::string_view body);
 
 // The AdmissionReview answer for `decision` with its JSON Patch text (patch.h; "" for none),
 // base64-encoded, its warnings, and the status when denied, as compact JSON.

@@ -435,9 +435,10 @@ TEST(DaemonSetPods, OnlyADaemonSetsPodIsTrustedWithTheAnnotation) {
     auto plan = PlanPod(request->object, request->ns, {});
     EXPECT_TRUE(plan.ok());
     if (!plan->platforms_annotated) return false;
-    const Json owners = ReadOwnerReferences(body);
-    EXPECT_EQ(owners[0].size(), 3u) << "apiVersion, kind, controller: " << owners.dump();
-    return PlacedByDaemonSetTemplate(owners);
+    const Json origin = ReadPodOrigin(body);
+    EXPECT_EQ(origin["metadata"]["ownerReferences"][0].size(), 5u)
+        << "apiVersion, controller, kind, name, uid: " << origin.dump();
+    return PlacedByDaemonSetTemplate(origin);
   };
   EXPECT_TRUE(placed(pod("DaemonSet", true, true)));
   EXPECT_FALSE(placed(pod("DaemonSet", true, false)));
@@ -448,6 +449,7 @@ TEST(DaemonSetPods, OnlyADaemonSetsPodIsTrustedWithTheAnnotation) {
   EXPECT_FALSE(placed(other_group));
   EXPECT_FALSE(PlacedByDaemonSetTemplate(nullptr));
   EXPECT_FALSE(PlacedByDaemonSetTemplate(Json::array({"DaemonSet"})));
+  EXPECT_FALSE(PlacedByDaemonSetTemplate(Json{{"metadata", {{"ownerReferences", "DaemonSet"}}}}));
 }
 
 TEST(DaemonSetReview, ReadsTheTemplateAndTheStoredOne) {
