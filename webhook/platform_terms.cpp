@@ -250,7 +250,10 @@ std::optional<PlatformTerms> PlainTerms(const std::vector<ImageOutcome>& outcome
   for (const auto& outcome : outcomes) {
     if (outcome.state != ImageOutcome::State::kResolved || outcome.data_only) continue;
     for (const auto& entry : outcome.entries) {
-      if (!entry.os_version.empty() || (entry.os == "linux" && entry.architecture == "arm")) return std::nullopt;
+      if (!entry.os_version.empty()) return std::nullopt;
+    }
+    for (const auto& platform : outcome.platforms) {
+      if (platform.os == "linux" && platform.arch == "arm") return std::nullopt;
     }
   }
   PlatformTerms terms;

@@ -159,6 +159,70 @@ TEST_F(AdmitterTest, DefersUncachedImagesThenAnswersFromMemory) {
   EXPECT_EQ(registry_.CountRequests("GET", "/v2/app/arm/.*"), 0) << registry_.DescribeRequests();
 }
 
+// Records the Events the admitter sends (from its pool's threads).
+class RecordedEvents : public PodEventSink {
+ public:
+  void Warn(const std::string& ns, const std::string& pod_name, const std::string& reason,
+            const std::string& note) override {
+    Record("Pod " + ns + "/" + pod_name + " " + reason + ": " + note);
+  }
+  void WarnController(const std::string& ns, const kube::OwnerReference& controller, const std::string& reason,
+                      const std::string& note) override {
+    Record(controller.kind + " " + ns + "/" + controller.name + " (" + controller.uid + ") " + reason + ": " + note);
+  }
+  // The first `n` Events, waited for.
+  std::vector<std::string> Wait(size_t n) {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, std::chrono::seconds(10), [&] { return lines_.size() >= n; });
+    return lines_;
+  }
+
+ private:
+  void Record(std::string line) {
+    std::lock_guard lock(mu_);
+    lines_.push_back(std::move(line));
+    cv_.notify_all();
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::string> lines_;
+};
+
+TEST_F(AdmitterTest, AnEventAboutAPodWithNoNameYetGoesToItsController) {
+  // Who made the pod is read again from the review only when an Event needs it
+  // (ReadPodOrigin): answered later (cold) and at once (cached), it is the same.
+  PushImage(registry_, "app/arm", "1", "arm64");
+  PushImage(registry_, "app/amd", "1", "amd64");
+  RecordedEvents events;
+  Admitter admitter(resolver_, {}, AdmitterDeps{.events = &events});
+  Json review = Json::parse(Review({registry_.host() + "/app/arm:1", registry_.host() + "/app/amd:1"}));
+  Json& metadata = review["request"]["object"]["metadata"];
+  metadata.erase("name");
+  metadata["generateName"] = "web-7c9d8f6b5-";
+  metadata["ownerReferences"] = Json::array(
+      {{{"apiVersion", "v1"}, {"kind", "Other"}, {"name", "x"}, {"uid", "1"}},
+       {{"apiVersion", "apps/v1"}, {"kind", "ReplicaSet"}, {"name", "web-7c9d8f6b5"}, {"uid", "0b7e"},
+        {"controller", true}, {"blockOwnerDeletion", true}}});
+  bool deferred = false;
+  EXPECT_NE(Read(AdmitAndWait(admitter, review.dump(), deferred)).patch.find("no-common-platform"), std::string::npos);
+  EXPECT_TRUE(deferred);
+  EXPECT_NE(Read(AdmitAndWait(admitter, review.dump(), deferred)).patch.find("no-common-platform"), std::string::npos);
+  EXPECT_FALSE(deferred);
+  const auto lines = events.Wait(2);
+  ASSERT_EQ(lines.size(), 2u);
+  for (const auto& line : lines) {
+    EXPECT_TRUE(line.starts_with("ReplicaSet team/web-7c9d8f6b5 (0b7e) NoCommonPlatform: a pod of ReplicaSet "
+                                 "web-7c9d8f6b5 (web-7c9d8f6b5-...): "))
+        << line;
+  }
+  // With a name, the Event is the pod's.
+  metadata["name"] = "web-7c9d8f6b5-x2k4q";
+  EXPECT_NE(Read(AdmitAndWait(admitter, review.dump(), deferred)).patch.find("no-common-platform"), std::string::npos);
+  const auto three = events.Wait(3);
+  ASSERT_EQ(three.size(), 3u);
+  EXPECT_TRUE(three[2].starts_with("Pod team/web-7c9d8f6b5-x2k4q NoCommonPlatform: ")) << three[2];
+}
+
 TEST_F(AdmitterTest, ARememberedFailureIsAnsweredAtOnce) {
   Admitter admitter(resolver_, {}, {});
   const std::string review = Review({registry_.host() + "/app/missing:1"});
