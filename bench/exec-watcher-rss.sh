@@ -3,7 +3,8 @@
 # cache with N pods (default 10000) in the fake API server (in process), next to a plain
 # Pod informer keeping whole objects (the peer) and the floor (the same list read through
 # and dropped). Each mode runs in its own process; figures are RSS and malloc's in-use
-# bytes after the cache synced, minus before it started (bench/exec_watcher_rss.cpp).
+# bytes after the cache synced, minus before it started, and per pod
+# (bench/exec_watcher_rss.cpp, where the figures measured are).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 program="${PROGRAM:-$root/build/bench/exec_watcher_rss_bench}"
@@ -20,7 +21,8 @@ for mode in none watcher whole; do
 done
 awk -v n="$pods" -v fw="${rss[none]}" -v w="${rss[watcher]}" -v h="${rss[whole]}" \
     -v uw="${in_use[watcher]}" -v uh="${in_use[whole]}" 'BEGIN {
-  printf "watcher cache: RSS +%.1f MiB (%.1f over the floor), in use %.1f MiB (%.0f bytes/pod)\n", w / 1024, (w - fw) / 1024, uw / 1024, uw * 1024 / n
-  printf "whole objects: RSS +%.1f MiB (%.1f over the floor), in use %.1f MiB (%.0f bytes/pod)\n", h / 1024, (h - fw) / 1024, uh / 1024, uh * 1024 / n
-  printf "ratio watcher/whole: RSS %.2fx, in use %.2fx\n", (w - fw) / (h - fw), uw / uh
+  printf "floor (list read and dropped): RSS +%.1f MiB\n", fw / 1024
+  printf "watcher cache (CachedPod): RSS +%.1f MiB, %.1f MiB over the floor (%.0f bytes/pod); in use %.1f MiB (%.0f bytes/pod)\n", w / 1024, (w - fw) / 1024, (w - fw) * 1024 / n, uw / 1024, uw * 1024 / n
+  printf "whole objects (Informer):      RSS +%.1f MiB, %.1f MiB over the floor (%.0f bytes/pod); in use %.1f MiB (%.0f bytes/pod)\n", h / 1024, (h - fw) / 1024, (h - fw) * 1024 / n, uh / 1024, uh * 1024 / n
+  printf "ratio watcher/whole: RSS over the floor %.3fx, in use %.3fx\n", (w - fw) / (h - fw), uw / uh
 }'

@@ -16,8 +16,9 @@
 //
 // A cache of what its handlers read, not of whole objects: InformerOptions::transform
 // rewrites each object as it arrives (each list page before the next is asked for, each
-// watch event), before it is cached and handed to the handlers. The exec-format-error
-// watcher keeps a few fields of every Pod this way (operator/exec_format.h).
+// watch event), before it is cached and handed to the handlers. A cache of typed records
+// instead of JSON is a TypedInformer (kube/typed_informer.h, which this is over): the
+// exec-format-error watcher keeps a compact record of every Pod that way (operator/exec_format.h).
 #pragma once
 
 #include <chrono>

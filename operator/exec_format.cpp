@@ -52,8 +52,7 @@ std::string Cut(std::string_view text, size_t begin, size_t end) {
 }
 
 // What is kept of a status message: the line that says the words (a window around them
-// when the line is long), else the start of its first line. Idempotent, so a trimmed Pod
-// reads like the whole one.
+// when the line is long), else the start of its first line.
 std::string BoundedMessage(std::string_view message) {
   const size_t at = FindWords(message);
   if (at == std::string_view::npos) {
@@ -109,24 +108,6 @@ std::string SpecImage(const Json& pod, const char* list, const std::string& cont
     }
   }
   return "";
-}
-
-void CopyString(const Json& from, kube::JsonPath path, const char* key, Json& to) {
-  if (auto value = kube::StringAt(from, path)) to[key] = *value;
-}
-
-Json TrimState(const Json& status, const char* state_name) {
-  Json state = Json::object();
-  for (const char* kind : {"terminated", "waiting"}) {
-    const Json* s = kube::ObjectAt(status, {state_name, kind});
-    if (s == nullptr) continue;
-    Json kept = Json::object();
-    CopyString(*s, {"reason"}, "reason", kept);
-    if (auto message = kube::StringAt(*s, {"message"})) kept["message"] = BoundedMessage(*message);
-    if (auto code = kube::IntAt(*s, {"exitCode"})) kept["exitCode"] = *code;
-    state[kind] = std::move(kept);
-  }
-  return state;
 }
 
 std::string NodePlatformString(const NodePlatform& node) {
@@ -223,50 +204,74 @@ PodFailures DetectExecFormatErrors(const Json& pod) {
   return out;
 }
 
-Json TrimPod(const Json& pod) {
-  Json metadata = Json::object();
-  for (const char* key : {"name", "namespace", "uid", "resourceVersion"}) CopyString(pod, {"metadata", key}, key, metadata);
-  Json trimmed = {{"metadata", metadata}};
-  const PodFailures failures = DetectExecFormatErrors(pod);
-  if (failures.failures.empty()) return trimmed;  // a healthy Pod: its key, uid and version
+CachedPod CachePod(const Json& pod, std::pmr::memory_resource* memory) {
+  auto text = [memory](std::string_view s) { return std::pmr::string(s, memory); };
+  CachedPod cached{.ns = text(kube::NamespaceOf(pod)),
+                   .name = text(kube::NameOf(pod)),
+                   .uid = text(kube::UidOf(pod)),
+                   .resource_version = text(StringOr(pod, {"metadata", "resourceVersion"})),
+                   .failing = std::pmr::vector<CachedPodFailures>(memory)};
+  const PodFailures found = DetectExecFormatErrors(pod);
+  if (found.failures.empty()) return cached;  // a healthy Pod: its identity only
 
-  Json& md = trimmed["metadata"];
-  if (failures.controller) {
-    const auto& c = *failures.controller;
-    md["ownerReferences"] = Json::array(
-        {{{"apiVersion", c.api_version}, {"kind", c.kind}, {"name", c.name}, {"uid", c.uid}, {"controller", true}}});
+  CachedPodFailures failing{.node = text(found.node),
+                            .has_controller = found.controller.has_value(),
+                            .controller_api_version = text(found.controller ? found.controller->api_version : ""),
+                            .controller_kind = text(found.controller ? found.controller->kind : ""),
+                            .controller_name = text(found.controller ? found.controller->name : ""),
+                            .controller_uid = text(found.controller ? found.controller->uid : ""),
+                            .platforms_annotation = text(found.platforms_annotation),
+                            .skipped_reason = text(found.skipped_reason),
+                            .pull_secrets = std::pmr::vector<std::pmr::string>(memory),
+                            .failures = std::pmr::vector<CachedFailure>(memory)};
+  failing.pull_secrets.reserve(found.pull_secrets.size());
+  for (const auto& name : found.pull_secrets) failing.pull_secrets.emplace_back(name);
+  failing.failures.reserve(found.failures.size());
+  for (const ContainerFailure& f : found.failures) {
+    failing.failures.push_back(CachedFailure{.container = text(f.container),
+                                             .list = text(f.list),
+                                             .image = text(f.image),
+                                             .image_id = text(f.image_id),
+                                             .field = text(f.field),
+                                             .reason = text(f.reason),
+                                             .message = text(f.message),
+                                             .evidence = f.evidence,
+                                             .exit_code = f.exit_code,
+                                             .restart_count = f.restart_count});
   }
-  for (const char* key : {kPlatformsAnnotation, kSkippedReasonAnnotation}) {
-    if (auto value = kube::StringAt(pod, {"metadata", "annotations", key})) md["annotations"][key] = *value;
+  cached.failing.push_back(std::move(failing));
+  return cached;
+}
+
+PodFailures ReadCachedPod(const CachedPod& cached) {
+  PodFailures out;
+  out.ns = cached.ns;
+  out.name = cached.name;
+  out.uid = cached.uid;
+  if (!cached.Failing()) return out;
+  const CachedPodFailures& failing = cached.failing.front();
+  out.node = failing.node;
+  if (failing.has_controller) {
+    out.controller = kube::OwnerReference{std::string(failing.controller_api_version),
+                                          std::string(failing.controller_kind), std::string(failing.controller_name),
+                                          std::string(failing.controller_uid), true};
   }
-  Json spec = Json::object();
-  CopyString(pod, {"spec", "nodeName"}, "nodeName", spec);
-  if (!failures.pull_secrets.empty()) {
-    spec["imagePullSecrets"] = Json::array();
-    for (const auto& name : failures.pull_secrets) spec["imagePullSecrets"].push_back({{"name", name}});
+  out.platforms_annotation = failing.platforms_annotation;
+  out.skipped_reason = failing.skipped_reason;
+  out.pull_secrets.assign(failing.pull_secrets.begin(), failing.pull_secrets.end());
+  for (const CachedFailure& f : failing.failures) {
+    out.failures.push_back(ContainerFailure{.container = std::string(f.container),
+                                            .list = std::string(f.list),
+                                            .image = std::string(f.image),
+                                            .image_id = std::string(f.image_id),
+                                            .evidence = f.evidence,
+                                            .field = std::string(f.field),
+                                            .reason = std::string(f.reason),
+                                            .exit_code = f.exit_code,
+                                            .message = std::string(f.message),
+                                            .restart_count = f.restart_count});
   }
-  Json status = Json::object();
-  for (const ContainerList& list : kLists) {
-    const Json* statuses = kube::ArrayAt(pod, {"status", list.status});
-    if (statuses == nullptr) continue;
-    for (const Json& entry : *statuses) {
-      if (!ReadStatus(entry)) continue;
-      const std::string name = StringOr(entry, {"name"});
-      Json kept = {{"name", name}};
-      for (const char* key : {"image", "imageID"}) CopyString(entry, {key}, key, kept);
-      if (auto restarts = kube::IntAt(entry, {"restartCount"})) kept["restartCount"] = *restarts;
-      for (const char* state : {"state", "lastState"}) {
-        Json s = TrimState(entry, state);
-        if (!s.empty()) kept[state] = std::move(s);
-      }
-      status[list.status].push_back(std::move(kept));
-      const std::string image = SpecImage(pod, list.spec, name);
-      if (!image.empty()) spec[list.spec].push_back({{"name", name}, {"image", image}});
-    }
-  }
-  trimmed["spec"] = std::move(spec);
-  trimmed["status"] = std::move(status);
-  return trimmed;
+  return out;
 }
 
 NodePlatform ReadNodePlatform(const std::string& name, const std::optional<Json>& node) {

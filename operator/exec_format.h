@@ -29,6 +29,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory_resource>
 #include <optional>
 #include <string>
 #include <vector>
@@ -87,12 +88,42 @@ struct PodFailures {
 // Reads `pod` (any JSON; a Pod of an odd shape yields fewer failures, never an error).
 PodFailures DetectExecFormatErrors(const Json& pod);
 
-// What the watcher caches of `pod` (its informer's transform): metadata.name, namespace,
-// uid and resourceVersion of every Pod, and, only for a Pod with a failure, the fields
-// listed above for its failing containers (messages cut to the line that matters). So a
-// healthy Pod costs a few hundred bytes, and DetectExecFormatErrors(TrimPod(p)) equals
-// DetectExecFormatErrors(p) for every p.
-Json TrimPod(const Json& pod);
+// What the watcher caches of a Pod: its informer (kube/typed_informer.h) decodes every Pod
+// into one as it arrives and drops the JSON. Every Pod keeps its namespace, name, uid and
+// resourceVersion; a Pod with a failure also keeps what DetectExecFormatErrors found in it
+// (its node, controller, archway annotations, pull secrets and, per failing container, its
+// name, image, imageID, the evidence and restart count; messages cut to the line that
+// matters). Its strings are std::pmr, in the memory resource it was made with (the
+// informer's pool); a copy's are on the default heap. So 10,000 Pods (1 in 100 failing)
+// cost ~420 bytes each in use, ~390 of RSS over the floor (the cache's entry: 320-byte map
+// node + 48-byte uid; `bench/exec-watcher-rss.sh`, 2026-12-02; the JSON trimmed to these
+// fields, as kept before, cost 4,260 bytes of RSS each), and ReadCachedPod(CachePod(p))
+// reads as p: its failures are DetectExecFormatErrors(p)'s and, for a Pod with failures,
+// so is everything else.
+struct CachedFailure {
+  std::pmr::string container, list, image, image_id, field, reason, message;
+  Evidence evidence = Evidence::kCrashed;
+  std::optional<int64_t> exit_code;
+  int64_t restart_count = 0;
+};
+struct CachedPodFailures {
+  std::pmr::string node;
+  bool has_controller = false;
+  std::pmr::string controller_api_version, controller_kind, controller_name, controller_uid;
+  std::pmr::string platforms_annotation, skipped_reason;
+  std::pmr::vector<std::pmr::string> pull_secrets;
+  std::pmr::vector<CachedFailure> failures;
+};
+struct CachedPod {
+  std::pmr::string ns, name, uid, resource_version;
+  std::pmr::vector<CachedPodFailures> failing;  // empty for a healthy Pod (most): no allocation; else one
+
+  bool Failing() const { return !failing.empty(); }
+};
+
+CachedPod CachePod(const Json& pod, std::pmr::memory_resource* memory = std::pmr::get_default_resource());
+// A healthy Pod reads as its namespace, name and uid (no failures).
+PodFailures ReadCachedPod(const CachedPod& cached);
 
 // The node as the verdict reads it: its platform labels.
 struct NodePlatform {

@@ -7,6 +7,7 @@
 #include "base/encoding.h"
 #include "base/log.h"
 #include "kube/informer.h"
+#include "kube/typed_informer.h"
 #include "kube/workqueue.h"
 
 namespace archway::op {
@@ -100,11 +101,9 @@ Result<registry::ImagePlatforms> ExecFormatReporter::Resolve(const ContainerFail
 }
 
 Result<kube::Requeue> ExecFormatReporter::Reconcile(const std::string& key) {
-  const auto [ns, name] = kube::SplitObjectKey(key);
-  const auto pod = deps_.pods->Get(ns, name);
-  if (!pod) return kube::Requeue(0);
-  const PodFailures found = DetectExecFormatErrors(*pod);
-  if (found.failures.empty()) return kube::Requeue(0);
+  const auto pod = deps_.pods ? deps_.pods(key) : std::nullopt;
+  if (!pod || pod->failures.empty()) return kube::Requeue(0);
+  const PodFailures& found = *pod;
   const NodePlatform node =
       ReadNodePlatform(found.node, found.node.empty() ? std::nullopt : deps_.nodes->Get("", found.node));
   const auto keychain = KeychainFor(found);
@@ -206,10 +205,9 @@ void ExecFormatReporter::ReportOwner(const PodFailures& pod, const ContainerFail
 
 namespace {
 
-kube::InformerOptions PodInformerOptions() {
-  kube::InformerOptions options;
-  options.transform = [](const Json& pod) { return TrimPod(pod); };
-  return options;
+kube::InformerCodec<CachedPod> PodCodec() {
+  return {.decode = [](Json&& pod, std::pmr::memory_resource* memory) { return CachePod(pod, memory); },
+          .resource_version = [](const CachedPod& pod) { return std::string(pod.resource_version); }};
 }
 
 kube::InformerOptions NodeInformerOptions() {
@@ -227,12 +225,10 @@ kube::InformerOptions NodeInformerOptions() {
   return options;
 }
 
-bool HasStatus(const Json& trimmed) { return kube::ObjectAt(trimmed, {"status"}) != nullptr; }
-
 }  // namespace
 
 struct ExecFormatWatcher::Impl {
-  kube::Informer pods;
+  kube::TypedInformer<CachedPod> pods;
   kube::Informer nodes;
   kube::WorkQueue queue;
   ExecFormatReporter reporter;
@@ -243,11 +239,11 @@ struct ExecFormatWatcher::Impl {
 
   Impl(kube::Client& kube, registry::Resolver& resolver, kube::EventRecorder* events, Metrics* metrics,
        const kube::ObjectReader* secrets, const ExecWatcherOptions& options)
-      : pods(kube, kube::resources::kPods, PodInformerOptions()),
+      : pods(kube, kube::resources::kPods, {}, PodCodec()),
         nodes(kube, kube::resources::kNodes, NodeInformerOptions()),
         queue({.base_delay = options.min_backoff, .max_delay = options.max_backoff}),
         reporter(ExecReporterDeps{.kube = &kube,
-                                  .pods = &pods,
+                                  .pods = [this](const std::string& key) { return pods.Read(key, ReadCachedPod); },
                                   .nodes = &nodes,
                                   .secrets = secrets,
                                   .resolver = &resolver,
@@ -255,13 +251,13 @@ struct ExecFormatWatcher::Impl {
                                   .metrics = metrics,
                                   .clock = {}},
                  options.reporter) {
-    // Only a Pod whose trimmed form kept a status has a failure to look at.
-    auto changed = [this](const Json& pod) {
-      if (HasStatus(pod)) queue.Add(kube::ObjectKey(pod));
+    // Only a Pod whose record kept failures has something to look at.
+    auto changed = [this](const CachedPod& pod) {
+      if (pod.Failing()) queue.Add(kube::ObjectKey(std::string(pod.ns), std::string(pod.name)));
     };
     pods.SetHandlers({.on_add = changed,
-                      .on_update = [changed](const Json&, const Json& pod) { changed(pod); },
-                      .on_delete = [this](const Json& pod) { reporter.Forget(kube::UidOf(pod)); }});
+                      .on_update = [changed](const CachedPod&, const CachedPod& pod) { changed(pod); },
+                      .on_delete = [this](const CachedPod& pod) { reporter.Forget(std::string(pod.uid)); }});
   }
 };
 
@@ -281,7 +277,7 @@ void ExecFormatWatcher::Start() {
     while (!impl->stopped && !(impl->nodes.HasSynced() && impl->pods.HasSynced()))
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     if (impl->stopped) return;
-    log::Info("exec-format-error watcher synced", {{"pods", std::to_string(impl->pods.Keys().size())}});
+    log::Info("exec-format-error watcher synced", {{"pods", std::to_string(impl->pods.Size())}});
     impl->worker = std::thread([impl] {
       kube::RunWorker(impl->queue, "exec-format-error", [impl](const std::string& key) {
         return impl->reporter.Reconcile(key);
@@ -307,6 +303,6 @@ bool ExecFormatWatcher::WaitForSync(std::chrono::milliseconds timeout) const {
 
 int64_t ExecFormatWatcher::Reported() const { return impl_->reporter.Reported(); }
 
-size_t ExecFormatWatcher::CachedPods() const { return impl_->pods.Keys().size(); }
+size_t ExecFormatWatcher::CachedPods() const { return impl_->pods.Size(); }
 
 }  // namespace archway::op

@@ -3,11 +3,11 @@
 // whose list lies, a pod admitted while the webhook was down or opted out, a binary fetched
 // at run time), reported at once with the image and the node that caused it.
 //
-// Pods are watched cluster-wide (list + watch only) into a cache that keeps what the
-// detector reads (operator/exec_format.h TrimPod: a healthy Pod costs its key, uid and
-// resourceVersion), Nodes into one that keeps their platform labels. A Pod whose trimmed
-// status shows a failure is queued; ExecFormatReporter::Reconcile(key) then, once per pod
-// and container:
+// Pods are watched cluster-wide (list + watch only) into a cache of compact records
+// (operator/exec_format.h CachedPod: a healthy Pod keeps its namespace, name, uid and
+// resourceVersion; 10,000 Pods add 3.7 MiB of RSS over the floor: bench/exec-watcher-rss.sh),
+// Nodes into one that keeps their platform labels. A Pod whose record shows a failure is
+// queued; ExecFormatReporter::Reconcile(key) then, once per pod and container:
 //  - resolves the image through the operator's Resolver, by the digest the node ran
 //    (status imageID) when there is one, with the pod's imagePullSecrets when the Secret
 //    cache holds them (kubernetes.io/dockerconfigjson only);
@@ -33,6 +33,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "base/result.h"
@@ -46,9 +47,12 @@
 
 namespace archway::op {
 
+// What the Pod cache holds of Pod `key` ("ns/name"): ReadCachedPod of its record; nullopt = not cached.
+using CachedPodReader = std::function<std::optional<PodFailures>(const std::string& key)>;
+
 struct ExecReporterDeps {
-  kube::Client* kube = nullptr;              // GET replicasets (the Deployment above a pod's ReplicaSet)
-  const kube::ObjectReader* pods = nullptr;  // trimmed Pods
+  kube::Client* kube = nullptr;  // GET replicasets (the Deployment above a pod's ReplicaSet)
+  CachedPodReader pods;
   const kube::ObjectReader* nodes = nullptr;
   const kube::ObjectReader* secrets = nullptr;  // kubernetes.io/dockerconfigjson Secrets; may be null
   registry::Resolver* resolver = nullptr;

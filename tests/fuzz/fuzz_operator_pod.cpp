@@ -1,11 +1,13 @@
 // Fuzzes what the exec-format-error watcher reads of a Pod (operator/exec_format.h): any
 // JSON the API could send, or a Pod of an odd shape, must read as fewer failures, never a
-// crash; what the watcher caches (TrimPod) must read exactly as the whole object; and
+// crash; what the watcher caches (CachePod, in a pool as its informer keeps it, and a
+// copy of it) must read exactly as the whole object; and
 // each failure must be judged (with the input also read as the Node) against an image
 // resolved for amd64 only, for arm64 and arm/v7, as data only, and not resolved.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <memory_resource>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -27,9 +29,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto pod = nlohmann::json::parse(std::string(reinterpret_cast<const char*>(data), size), nullptr, false);
   if (pod.is_discarded()) return 0;
   const op::PodFailures whole = op::DetectExecFormatErrors(pod);
-  const op::PodFailures trimmed = op::DetectExecFormatErrors(op::TrimPod(pod));
-  if (!(trimmed.failures == whole.failures)) std::abort();
-  if (!whole.failures.empty() && !(trimmed == whole)) std::abort();
+  std::pmr::unsynchronized_pool_resource pool;
+  const op::CachedPod cached = op::CachePod(pod, &pool);
+  const op::CachedPod copy = cached;
+  for (const op::CachedPod* record : {&cached, &copy}) {
+    const op::PodFailures read = op::ReadCachedPod(*record);
+    if (!(read.failures == whole.failures)) std::abort();
+    if (record->Failing() == whole.failures.empty()) std::abort();
+    if (!whole.failures.empty() && !(read == whole)) std::abort();
+    if (read.ns != whole.ns || read.name != whole.name || read.uid != whole.uid) std::abort();
+    if (std::string(record->resource_version) != kube::StringAt(pod, {"metadata", "resourceVersion"}).value_or(""))
+      std::abort();
+  }
 
   const op::NodePlatform node = op::ReadNodePlatform(whole.node, pod);
   registry::ImagePlatforms amd64{"sha256:" + std::string(64, 'a'), "application/vnd.oci.image.index.v1+json",

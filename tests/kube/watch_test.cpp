@@ -1,5 +1,6 @@
 // Watch streams and the informer against the fake API server, and the line decoder on
 // real captured streams and broken input.
+#include <memory_resource>
 #include <mutex>
 #include <set>
 #include <sstream>
@@ -9,6 +10,7 @@
 
 #include "kube/informer.h"
 #include "kube/object.h"
+#include "kube/typed_informer.h"
 #include "kube/watch_decoder.h"
 #include "tests/kube/test_util.h"
 
@@ -371,6 +373,72 @@ TEST_F(InformerTest, TransformDecidesWhatIsCachedAndHandedToHandlers) {
   EXPECT_EQ(handed.size(), 9u);
   EXPECT_EQ(NameOf(handed.back()), "s9");
   informer.Stop();
+}
+
+// What a TypedInformer keeps: a decoded value per object, whose std::pmr strings live in
+// the cache's pool (its copies' do not), followed and re-listed as Informer's JSON is.
+struct SecretValue {
+  std::pmr::string ns, name, k, resource_version;
+};
+
+TEST_F(InformerTest, TypedInformerKeepsDecodedValuesInItsPool) {
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(client().Create(r::kSecrets, "a", Secret("a", "s" + std::to_string(i))).ok());
+  ASSERT_TRUE(client().Create(r::kSecrets, "a", Secret("a", "odd")).ok());
+  std::pmr::memory_resource* pool = nullptr;
+  InformerCodec<SecretValue> codec{
+      .decode =
+          [&](Json&& secret, std::pmr::memory_resource* memory) {
+            pool = memory;
+            if (NameOf(secret) == "odd") throw std::runtime_error("a decoder that trips on an object");
+            auto text = [memory](const std::string& s) { return std::pmr::string(s, memory); };
+            return SecretValue{text(NamespaceOf(secret)), text(NameOf(secret)),
+                               text(StringAt(secret, {"data", "k"}).value_or("")),
+                               text(StringAt(secret, {"metadata", "resourceVersion"}).value_or(""))};
+          },
+      .resource_version = [](const SecretValue& v) { return std::string(v.resource_version); }};
+  std::mutex mu;
+  std::vector<std::string> handed;  // "add a/s0 v"
+  auto note = [&](const char* what, const SecretValue& v) {
+    std::lock_guard lock(mu);
+    handed.push_back(std::string(what) + " " + std::string(v.ns) + "/" + std::string(v.name) + " " + std::string(v.k));
+  };
+  TypedInformer<SecretValue> informer(client(), r::kSecrets, FastInformer(), codec);
+  informer.SetHandlers({.on_add = [&](const SecretValue& v) { note("add", v); },
+                        .on_update = [&](const SecretValue&, const SecretValue& v) { note("update", v); },
+                        .on_delete = [&](const SecretValue& v) { note("delete", v); }});
+  informer.Start();
+  ASSERT_TRUE(informer.WaitForSync(std::chrono::seconds(5)));
+  EXPECT_EQ(informer.Size(), 5u);  // the object the decoder threw on is skipped
+  EXPECT_FALSE(informer.GetByKey("a/odd").has_value());
+  ASSERT_NE(pool, nullptr);
+  EXPECT_NE(pool, std::pmr::get_default_resource());
+  EXPECT_EQ(informer.Read("a/s3", [](const SecretValue& v) { return v.k.get_allocator().resource(); }).value_or(nullptr),
+            pool);
+  const auto copy = informer.GetByKey("a/s3");
+  ASSERT_TRUE(copy.has_value());
+  EXPECT_EQ(copy->k, "v");
+  EXPECT_EQ(copy->k.get_allocator().resource(), std::pmr::get_default_resource());
+
+  ASSERT_TRUE(client().Patch(r::kSecrets, "a", "s1", PatchType::kMerge, {{"data", {{"k", "Y2hhbmdlZA=="}}}}).ok());
+  ASSERT_TRUE(client().Delete(r::kSecrets, "a", "s2").ok());
+  ASSERT_TRUE(WaitFor([&] { std::lock_guard lock(mu); return handed.size() == 7; }));
+  EXPECT_EQ(informer.Read("a/s1", [](const SecretValue& v) { return std::string(v.k); }).value_or(""), "Y2hhbmdlZA==");
+  // A re-list compares the kept resourceVersions: only the difference is handed out.
+  server().FailNext("/api/v1/secrets", 1000000, 500);
+  server().DropWatches();
+  server().Put(r::kSecrets, Secret("a", "s9"));
+  ASSERT_TRUE(server().Remove(r::kSecrets, "a", "s0"));
+  server().Compact();
+  server().ClearFaults();
+  ASSERT_TRUE(WaitFor([&] { return informer.ListCount() == 2; }));
+  ASSERT_TRUE(WaitFor([&] { std::lock_guard lock(mu); return handed.size() == 9; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  informer.Stop();
+  std::lock_guard lock(mu);
+  EXPECT_EQ(handed, (std::vector<std::string>{"add a/s0 v", "add a/s1 v", "add a/s2 v", "add a/s3 v", "add a/s4 v",
+                                              "update a/s1 Y2hhbmdlZA==", "delete a/s2 v", "add a/s9 v",
+                                              "delete a/s0 v"}));
+  EXPECT_EQ(informer.Keys(), (std::vector<std::string>{"a/s1", "a/s3", "a/s4", "a/s9"}));
 }
 
 TEST_F(InformerTest, StopIsPromptAndSilent) {

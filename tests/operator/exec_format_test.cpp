@@ -1,6 +1,7 @@
 // The exec-format-error detector on the recorded status shapes (testdata/exec-format-error,
 // sources in its README), what the watcher keeps of a Pod, and the verdicts.
 #include <fstream>
+#include <memory_resource>
 #include <sstream>
 
 #include <gtest/gtest.h>
@@ -26,18 +27,46 @@ Json Line(const std::string& file, int index) {
   return Json();
 }
 
-// What the watcher reads of a trimmed Pod equals what it reads of the whole one: the
-// failures, and for a Pod with failures everything else it reports (a healthy Pod keeps
-// only its key).
+// What the watcher reads of its record of a Pod equals what it reads of the whole one:
+// the failures, and for a Pod with failures everything else it reports (a healthy Pod
+// keeps its namespace, name, uid and resourceVersion only).
 void ExpectSameReading(const Json& pod) {
   const PodFailures whole = DetectExecFormatErrors(pod);
-  const PodFailures trimmed = DetectExecFormatErrors(TrimPod(pod));
-  EXPECT_EQ(trimmed.failures.size(), whole.failures.size()) << pod.dump();
-  EXPECT_TRUE(trimmed.failures == whole.failures) << pod.dump();
+  const CachedPod cached = CachePod(pod);
+  const PodFailures read = ReadCachedPod(cached);
+  EXPECT_EQ(read.failures.size(), whole.failures.size()) << pod.dump();
+  EXPECT_TRUE(read.failures == whole.failures) << pod.dump();
+  EXPECT_EQ(cached.Failing(), !whole.failures.empty());
+  EXPECT_EQ(std::string(cached.resource_version), kube::StringAt(pod, {"metadata", "resourceVersion"}).value_or(""));
   if (!whole.failures.empty()) {
-    EXPECT_TRUE(trimmed == whole) << pod.dump();
+    EXPECT_TRUE(read == whole) << pod.dump();
+  } else {
+    PodFailures identity;
+    identity.ns = whole.ns;
+    identity.name = whole.name;
+    identity.uid = whole.uid;
+    EXPECT_TRUE(read == identity) << pod.dump();
   }
 }
+
+// Counts what is allocated through it (from the heap).
+class CountingResource : public std::pmr::memory_resource {
+ public:
+  size_t bytes_in_use = 0;
+  size_t allocations = 0;
+
+ private:
+  void* do_allocate(size_t bytes, size_t alignment) override {
+    bytes_in_use += bytes;
+    ++allocations;
+    return std::pmr::new_delete_resource()->allocate(bytes, alignment);
+  }
+  void do_deallocate(void* p, size_t bytes, size_t alignment) override {
+    bytes_in_use -= bytes;
+    std::pmr::new_delete_resource()->deallocate(p, bytes, alignment);
+  }
+  bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override { return this == &other; }
+};
 
 TEST(ExecFormatDetector, RecordedShapes) {
   struct Case {
@@ -127,12 +156,13 @@ TEST(ExecFormatDetector, OddShapesReadAsAbsent) {
     *at = value;
     PodFailures found;
     EXPECT_NO_THROW(found = DetectExecFormatErrors(pod)) << pod.dump();
-    EXPECT_NO_THROW((void)TrimPod(pod).dump());
+    EXPECT_NO_THROW((void)CachePod(pod));
     ExpectSameReading(pod);
   }
   for (const Json& anything : {Json(), Json(1), Json("pod"), Json::array({base})}) {
     EXPECT_TRUE(DetectExecFormatErrors(anything).failures.empty());
-    EXPECT_NO_THROW((void)TrimPod(anything).dump());
+    EXPECT_NO_THROW((void)CachePod(anything));
+    ExpectSameReading(anything);
   }
   // A message of another type, an exit code that is not an integer: not evidence.
   Json pod = Recorded("runc-1.2-default-policy.json");
@@ -159,27 +189,56 @@ TEST(ExecFormatDetector, LongMessagesAreCutToTheLineThatSaysItOnCharacterBoundar
   ExpectSameReading(pod);
 }
 
-TEST(ExecFormatDetector, TrimKeepsWhatTheWatcherReadsAndLittleElse) {
+TEST(ExecFormatDetector, CachedPodReadsAsTheWholePod) {
   for (const char* file : {"runc-1.2-default-policy.json", "runc-1.1-fallback-to-logs.json",
                            "runc-1.0-fallback-to-logs.json", "crun-fallback-to-logs.json",
                            "runc-start-error-not-found.json", "docker-crashloop-exit-1.json", "exit-137-restarted.json"}) {
     SCOPED_TRACE(file);
     const Json pod = Recorded(file);
-    const Json trimmed = TrimPod(pod);
     ExpectSameReading(pod);
-    EXPECT_EQ(kube::ObjectKey(trimmed), kube::ObjectKey(pod));
-    EXPECT_EQ(trimmed["metadata"]["resourceVersion"], pod["metadata"]["resourceVersion"]);
-    EXPECT_LT(trimmed.dump().size(), pod.dump().size());
+    const CachedPod cached = CachePod(pod);
+    EXPECT_EQ(kube::ObjectKey(std::string(cached.ns), std::string(cached.name)), kube::ObjectKey(pod));
+    EXPECT_EQ(std::string(cached.uid), kube::UidOf(pod));
   }
-  // A healthy Pod (a real one, as a v1.32 apiserver streamed it) keeps its key, uid and version only.
-  Json running = Line("watch-pods.jsonl", 0)["object"];
+  // A healthy Pod (a real one, as a v1.32 apiserver streamed it) keeps its identity only.
+  const Json running = Line("watch-pods.jsonl", 0)["object"];
   ASSERT_TRUE(running.is_object());
-  const Json trimmed = TrimPod(running);
-  EXPECT_EQ(trimmed, (Json{{"metadata",
-                            {{"name", kube::NameOf(running)},
-                             {"namespace", kube::NamespaceOf(running)},
-                             {"uid", kube::UidOf(running)},
-                             {"resourceVersion", running["metadata"]["resourceVersion"]}}}}));
+  ExpectSameReading(running);
+  const CachedPod cached = CachePod(running);
+  EXPECT_FALSE(cached.Failing());
+  EXPECT_EQ(std::string(cached.name), kube::NameOf(running));
+  EXPECT_EQ(std::string(cached.ns), kube::NamespaceOf(running));
+  EXPECT_EQ(std::string(cached.resource_version), running["metadata"]["resourceVersion"].get<std::string>());
+}
+
+TEST(ExecFormatDetector, CachedPodLivesInItsMemoryResourceAndItsCopiesDoNot) {
+  CountingResource memory;
+  {
+    // A healthy Pod allocates its strings longer than the inline buffer (the uid) and nothing else.
+    const Json running = Line("watch-pods.jsonl", 0)["object"];
+    const CachedPod healthy = CachePod(running, &memory);
+    EXPECT_EQ(healthy.uid.get_allocator().resource(), &memory);
+    EXPECT_LE(memory.bytes_in_use, 3 * 64u) << "the record of a healthy Pod grew";
+    EXPECT_EQ(healthy.failing.capacity(), 0u);
+
+    // A failing Pod's strings are all in the resource; a copy's are on the default heap,
+    // and it reads the same.
+    const Json pod = Recorded("runc-1.1-fallback-to-logs.json");
+    const CachedPod failing = CachePod(pod, &memory);
+    ASSERT_TRUE(failing.Failing());
+    const CachedFailure& f = failing.failing.front().failures.front();
+    for (const std::pmr::string* s : {&f.container, &f.image, &f.image_id, &f.message, &failing.failing.front().node})
+      EXPECT_EQ(s->get_allocator().resource(), &memory);
+    const size_t in_use = memory.bytes_in_use;
+    const CachedPod copy = failing;
+    EXPECT_EQ(memory.bytes_in_use, in_use);
+    EXPECT_EQ(copy.failing.front().failures.front().message.get_allocator().resource(),
+              std::pmr::get_default_resource());
+    EXPECT_TRUE(ReadCachedPod(copy) == ReadCachedPod(failing));
+    EXPECT_TRUE(ReadCachedPod(copy) == DetectExecFormatErrors(pod));
+  }
+  EXPECT_EQ(memory.bytes_in_use, 0u);
+  EXPECT_GT(memory.allocations, 0u);
 }
 
 NodePlatform Node(const std::string& arch, const std::string& variant = "") {
