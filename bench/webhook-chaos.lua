@@ -4,20 +4,21 @@
 -- One connection per wrk thread (-tN -cN), so a thread's answers come in the order of its
 -- requests. Threads 1..CHAOS_UNCACHED_CONNS name a tag never asked before (":u<n>" of one
 -- of the images: the webhook must ask the registry); the others name the images' cached
--- tag (":1"), but every CHAOS_BAD_EVERY-th of theirs, which is bad input (an
--- AdmissionReview cut in half: the webhook must answer 400). Each thread paces itself to its share of CHAOS_RATE (request i sent at
--- start + i x interval: delay() waits for that instant, and after a stall it goes on from
--- now instead of bursting), and every CHAOS_CLOSE_EVERY-th request says
--- "Connection: close", so new TLS handshakes happen all along (certificate rotation).
+-- tag (":1"), but every CHAOS_BAD_EVERY-th of theirs is bad input (an AdmissionReview cut
+-- in half: the webhook must answer 400). Each thread paces itself to its share of
+-- CHAOS_RATE (request i sent at start + i x interval: delay() waits for that instant, and
+-- after a stall it goes on from now instead of bursting), and every CHAOS_CLOSE_EVERY-th
+-- request says "Connection: close", so new TLS handshakes happen all along (certificate
+-- rotation).
 --
 -- Every request and every answer is a line in CHAOS_RECORDS/t<thread>, for the script:
---   S <uid> <sent, epoch us> <image index> <c|u>
+--   S <uid> <sent, epoch us> <image index, 0 for bad input> <c|u|b>
 --   R <uid> <answered, epoch us> <HTTP status> <class>
--- class: rejected (bad input answered 400), aff (the patch is this image's affinity, as the warm-up answer had it), none
+-- class: aff (the patch is this image's affinity, as the warm-up answer had it), none
 -- (allowed, no affinity in the patch), wrong (an affinity other than the image's: the
 -- decoded patch is written to CHAOS_RECORDS/wrong), denied, bad (no AdmissionReview with
--- a uid), mismatch (the uid of another request), or http<status> when not 200 (for bad
--- input: accepted when it got 200).
+-- a uid), mismatch (the uid of another request), http<status> when not 200; for bad
+-- input: rejected (400), accepted (200: a wrong answer) or http<status>.
 local ffi = require("ffi")
 ffi.cdef [[
 typedef struct { long tv_sec; long tv_nsec; } chaos_timespec;
