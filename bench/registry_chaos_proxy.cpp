@@ -4,8 +4,9 @@
 //   registry_chaos_proxy TARGET_HOST:PORT
 //
 // Listens on 127.0.0.1 (a free port, printed first as "port N"), and reads one mode per
-// line on stdin, answering "mode NAME N" on stdout once it applies (N: the connections
-// accepted since the previous command, i.e. during the mode left):
+// line on stdin, answering "mode NAME N T" on stdout once it applies (N: the connections
+// accepted since the previous command, i.e. during the mode left; T: when it applied, in
+// microseconds since the epoch, which the script uses as the phase's start):
 //   forward  every connection is relayed byte for byte to the target (the registry).
 //   refuse   the listening socket is closed and every open connection reset: connecting
 //            fails with ECONNREFUSED, as with a registry that is stopped.
@@ -23,6 +24,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <list>
@@ -199,7 +201,9 @@ class Proxy {
     }
     if (next != Mode::kRefuse && !acceptor_) Listen(port_);
     mode_ = next;
-    std::printf("mode %s %d\n", name.c_str(), accepted_);
+    const auto now = std::chrono::system_clock::now().time_since_epoch();
+    std::printf("mode %s %d %lld\n", name.c_str(), accepted_,
+                static_cast<long long>(std::chrono::duration_cast<std::chrono::microseconds>(now).count()));
     accepted_ = 0;
     std::fflush(stdout);
   }

@@ -161,5 +161,10 @@ function response(status, headers, body)
       end
     end
   end
+  if class == "none" then -- for a look afterwards (KEEP=1): why no affinity
+    local f = io.open(records .. "/none", "a")
+    f:write(last_uid .. " " .. body:sub(1, 800) .. "\n")
+    f:close()
+  end
   out:write(string.format("R %s %.0f %d %s\n", last_uid, answered, status, class))
 end

@@ -39,7 +39,7 @@
 # phase's. Exits 1 on FAIL.
 #
 # RATE, CONNS, UNCACHED_CONNS, UNCACHED_RATE, PHASE_SECONDS, BUDGET (the webhook's, 1s)
-# change the run.
+# change the run; KEEP=1 keeps the temp dir (records, webhook log) for a look afterwards.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"
@@ -65,7 +65,7 @@ cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   [ -n "${registry_pid:-}" ] && kill "$registry_pid" 2>/dev/null || true
   wait 2>/dev/null || true
-  rm -rf "$tmp"
+  if [ -n "${KEEP:-}" ]; then echo "bench: kept $tmp" >&2; else rm -rf "$tmp"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -76,7 +76,6 @@ wait_for() {  # wait_for URL [curl flags]: until it answers, at most 20 s
   for _ in $(seq 1 200); do curl -s -o /dev/null "$@" "$url" && return 0; sleep 0.1; done
   echo "bench: $url did not come up" >&2; return 1
 }
-now_us() { date +%s%6N; }
 
 # --- registry (restartable on the same port) and images -------------------------------------
 reg_port="$(free_port)"
@@ -147,11 +146,11 @@ proxy_out="${PROXY[0]}"; proxy_in="${PROXY[1]}"
 read -r word proxy_port <&"$proxy_out"
 [ "$word" = port ] || { echo "bench: the proxy did not start: $word $proxy_port" >&2; exit 1; }
 registry="127.0.0.1:$proxy_port"
-proxy_mode() {  # proxy_mode MODE: switches, and echoes the connections of the mode left
+proxy_mode() {  # proxy_mode MODE: switches; echoes the connections of the mode left and when it switched (us)
   local ack
   echo "$1" >&"$proxy_in"
   read -r ack <&"$proxy_out"
-  case "$ack" in "mode $1 "*) echo "${ack##* }" ;; *) echo "bench: proxy: $ack" >&2; exit 1 ;; esac
+  case "$ack" in "mode $1 "*) echo "${ack#mode $1 }" ;; *) echo "bench: proxy: $ack" >&2; exit 1 ;; esac
 }
 
 # --- TLS: a CA and a serving certificate now, another pair for the rotation ------------------
@@ -236,7 +235,15 @@ sleep 1  # wrk connected and pacing
 
 : > "$tmp/phases"
 rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$wh_pid/status"; }
-phase_start() { echo "$1 $(now_us)" >> "$tmp/phases"; phase_began=$(date +%s%N); }
+# switch_phase NAME MODE: the proxy switches to MODE, and phase NAME starts when it did
+# (the proxy's clock: no gap in which requests of one phase meet the mode of another).
+switch_phase() {
+  local count at
+  read -r count at < <(proxy_mode "$2")
+  connections+=("$count")
+  echo "$1 $at" >> "$tmp/phases"
+  phase_began=$(( at * 1000 ))
+}
 phase_end() {  # phase_end CONNECTIONS: sleeps out the phase, records RSS and the proxy's count
   local left=$(( phase_seconds * 1000000000 - ($(date +%s%N) - phase_began) ))
   [ "$left" -gt 0 ] && sleep "$(awk -v ns="$left" 'BEGIN { printf "%.3f", ns / 1e9 }')"
@@ -259,26 +266,21 @@ side_probe() {
   wait "${probes[@]}"
 }
 : > "$tmp/side"
-connections=()
+connections=()  # the proxy's, per phase (the first entry: warm-up)
 echo "bench: phase normal" >&2
-phase_start normal; sleep $(( phase_seconds / 2 )); side_probe normal 0; phase_end
+switch_phase normal forward; sleep $(( phase_seconds / 2 )); side_probe normal 0; phase_end
 echo "bench: phase stopped (registry killed, proxy refusing)" >&2
-connections+=("$(proxy_mode refuse)"); stop_registry
-phase_start stopped; phase_end
+switch_phase stopped refuse; stop_registry; phase_end
 echo "bench: phase restarted" >&2
-start_registry; connections+=("$(proxy_mode forward)")
-phase_start restarted; phase_end
+start_registry; switch_phase restarted forward; phase_end
 echo "bench: phase hang" >&2
-connections+=("$(proxy_mode hang)")
-phase_start hang
+switch_phase hang hang
 sleep $(( phase_seconds / 2 )); side_probe hang 5
 phase_end
 echo "bench: phase garbage" >&2
-connections+=("$(proxy_mode garbage)")
-phase_start garbage; phase_end
+switch_phase garbage garbage; phase_end
 echo "bench: phase rotated (new CA and certificate)" >&2
-connections+=("$(proxy_mode forward)")
-phase_start rotated
+switch_phase rotated forward
 new_print="$(fingerprint < "$tmp/second.crt")"
 cp "$tmp/second.key" "$tmp/tls/tls.key.new" && mv "$tmp/tls/tls.key.new" "$tmp/tls/tls.key"
 sleep 0.3  # handshakes in between meet a key that does not match the certificate: the old pair serves
@@ -298,14 +300,12 @@ for _ in $(seq 1 $(( phase_seconds / 2 ))); do
 done
 phase_end
 echo "bench: phase normal (again)" >&2
-connections+=("$(proxy_mode forward)")
-phase_start normal-again; phase_end
-connections+=("$(proxy_mode forward)")
-echo "end $(now_us)" >> "$tmp/phases"
+switch_phase normal-again forward; phase_end
+switch_phase end forward
 wait "$wrk_pid" || { echo "bench: wrk failed:" >&2; cat "$tmp/wrk.out" >&2; exit 1; }
 curl -s "http://127.0.0.1:$metrics_port/metrics" > "$tmp/metrics.txt" || true
 
-python3 - "$tmp" "${connections[*]}" "$((budget_ms + 2000))" "$tls_checks" "$tls_new" "$tls_old_ca_rejected" \
+python3 - "$tmp" "${connections[*]:1}" "$((budget_ms + 2000))" "$tls_checks" "$tls_new" "$tls_old_ca_rejected" \
   "${first_new_ms:--}" "$rate" "$uncached_rate" "$budget" <<'PY'
 import glob, re, sys
 tmp, connections, late_ms = sys.argv[1], sys.argv[2].split(), int(sys.argv[3])
@@ -379,6 +379,24 @@ for l in wrong_lines[:5]: print("  WRONG: " + l)
 results = {}
 for m in re.finditer(r'^archway_admission_requests_total\{result="([a-z_]+)"\} (\S+)', open(tmp + "/metrics.txt").read(), re.M):
     if float(m.group(2)): results[m.group(1)] = int(float(m.group(2)))
+# Why pods went without affinity, by phase, as the webhook logged it (image names and
+# numbers folded, so alike reasons count together).
+import collections, datetime, json
+reasons = [collections.Counter() for _ in names]
+for line in open(tmp + "/webhook.log"):
+    try: entry = json.loads(line)
+    except ValueError: continue
+    if entry.get("msg") != "pod admitted without platform affinity": continue
+    t = datetime.datetime.strptime(entry["ts"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
+    i = phase_of(int(t.timestamp() * 1e6))
+    if i is None: continue
+    text = entry.get("warnings", "").replace("archway: node affinity not set: ", "")
+    text = re.sub(r"127\.0\.0\.1:\d+/chaos/[a-z0-9]+:[a-z0-9]+", "IMAGE", text)
+    text = re.sub(r"/v2/chaos/[a-z0-9]+/manifests/[a-z0-9]+", "/v2/.../manifests/TAG", text)
+    reasons[i][re.sub(r"127\.0\.0\.1:\d+", "REGISTRY", text)[:130]] += 1
+print("  why pods got no affinity (the webhook's log; side probes included):")
+for name, counter in zip(names, reasons):
+    for text, count in counter.most_common(4): print("    %-12s %4d x %s" % (name, count, text))
 print("  the webhook's archway_admission_requests_total by result: %s" % ", ".join("%s %d" % kv for kv in sorted(results.items())))
 side = [line.split() for line in open(tmp + "/side")]
 print("  5 pods at once naming a sound registry (its own address, not the proxy; new tags): "
