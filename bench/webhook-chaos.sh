@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/webhook-chaos.sh [ARCHWAY_BINARY] — `archway webhook` under a steady load while its
 # registry fails in every way we can make it, and while its certificate is rotated. All
-# on loopback, bounded (~7 phases x PHASE_SECONDS, default 10 s, plus ~30 s of set-up).
+# on loopback, bounded (7 phases x PHASE_SECONDS, default 10 s, plus ~45 s of set-up).
 #
 #  - A real docker-registry on a free loopback port with three images: chaos/amd64 (an
 #    amd64-only image), chaos/arm64 (arm64-only) and chaos/multi (an amd64+arm64 list),
