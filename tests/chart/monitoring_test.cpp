@@ -69,7 +69,7 @@ TEST(Monitoring, RulesAndDashboardUseOnlyExportedMetricsAndEachAlertHasARunbook)
     }
   }
   EXPECT_EQ(alerts, (std::set<std::string>{"ArchwayWebhookUnavailable", "ArchwayAdmissionsWithoutAffinity",
-                                           "ArchwayExecFormatErrors", "ArchwayReconcileErrors",
+                                           "ArchwayPodsGatedTooLong", "ArchwayExecFormatErrors", "ArchwayReconcileErrors",
                                            "ArchwayBuilderJobsFailing"}));
 
   const YAML::Node dashboard = r.Find("ConfigMap", "archway-dashboard");
