@@ -70,12 +70,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-wait_for() {  # wait_for URL [curl flags]: until it answers, at most 20 s
-  local url="$1"; shift
-  for _ in $(seq 1 200); do curl -s -o /dev/null "$@" "$url" && return 0; sleep 0.1; done
-  echo "bench: $url did not come up" >&2; return 1
-}
+source "$root/scripts/lib/loopback.sh"  # free_port, wait_for
 
 # --- registry (restartable on the same port) and images -------------------------------------
 reg_port="$(free_port)"
