@@ -56,6 +56,7 @@ GateRelease Unplaced(const Json& pod, GateOutcome outcome, const std::string& re
   GateRelease release;
   release.outcome = outcome;
   release.pod = WithoutGate(pod);
+  if (!release.pod.is_object()) release.pod = Json::object();  // operator[] below would throw
   Json& metadata = release.pod["metadata"];
   if (!metadata.is_object()) metadata = Json::object();
   if (!metadata.contains("annotations") || !metadata["annotations"].is_object()) metadata["annotations"] = Json::object();
