@@ -74,6 +74,12 @@ TEST(TemplatePatcher, PlacesATemplateWithItsNamespacesPreferredPlatforms) {
     EXPECT_EQ(Preferred(stored), expected) << stored["spec"]["template"].dump();
     EXPECT_EQ(stored["spec"]["template"]["metadata"]["annotations"].value("archway.dev/platforms", ""),
               "linux/amd64,linux/arm64");
+    // Placed again (as an update that changes nothing): nothing is written.
+    patcher.Place(ns, "agent");
+    ASSERT_TRUE(patcher.Reconcile(ns + "/agent").ok());
+    const Json again = api.Peek(r::kDaemonSets, ns, "agent").value_or(Json());
+    EXPECT_EQ(Preferred(again), expected) << again["spec"]["template"].dump();
+    EXPECT_EQ(again["metadata"]["resourceVersion"], stored["metadata"]["resourceVersion"]);
   }
 }
 
