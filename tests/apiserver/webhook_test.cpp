@@ -812,7 +812,10 @@ TEST_F(WebhookOnApiserver, ANamespacesPreferredPlatformsSteerItsPods) {
   Created warned = CreatePod(ns, typo);
   ASSERT_EQ(warned.response.status, 201) << warned.response.body;
   EXPECT_EQ(preferred(GetPod(ns, "typo")), Json()) << "the config's list: none";
-  EXPECT_NE(warned.Warnings().find("\"linux/amd64=500\": weight 500 is outside 1-100"), std::string::npos)
+  // A Warning header quotes the message: its quotes come escaped.
+  EXPECT_NE(warned.Warnings().find(R"(namespace steered: archway.dev/preferred-platforms is not applied )"
+                                   R"((\"linux/amd64=500\": weight 500 is outside 1-100))"),
+            std::string::npos)
       << warned.Warnings();
   EXPECT_EQ(webhook_->MetricSum("archway_namespace_preferred_platforms_invalid_total"), invalid_before + 1)
       << "counted once, however many pods";
