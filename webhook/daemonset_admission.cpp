@@ -36,7 +36,9 @@ HttpResponse Admitter::DecidedDaemonSet(const AdmissionRequest& request, const T
   const NamespaceOptions decide_with = OptionsForNamespace(options_.decision, request.ns, deps_.namespaces);
   TemplateDecision decided = DecideTemplate(plan, outcomes, facts, node_check ? &nodes : nullptr, decide_with.options());
   Decision& decision = decided.decision;
-  if (!decide_with.warning().empty() && !plan.pod.untouched) decision.warnings.push_back(decide_with.warning());
+  if (!decide_with.warning().empty() && !plan.pod.untouched && plan.pod.skip_reason.empty()) {
+    decision.warnings.push_back(decide_with.warning());  // as a pod's: not when it is skipped
+  }
   const bool side_effects = !request.dry_run && deps_.templates != nullptr && !request.name.empty();
   if (AnyUnfinished(outcomes) && side_effects) {
     decision.warnings.push_back(
