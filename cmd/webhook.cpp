@@ -103,7 +103,7 @@ int Run(const std::vector<std::string>& args) {
     auto made = kube::NewHttpClient(*cluster_config);
     if (!made.ok()) return Fail("Kubernetes API: " + made.error().message);
     kube_client = std::move(*made);
-    cluster = std::make_unique<webhook::KubeCluster>(*kube_client, config.global_pull_secret, Hostname());
+    cluster = std::make_unique<webhook::KubeCluster>(*kube_client, config.global_pull_secret, Hostname(), &metrics);
     cluster->Start();
   }
 
@@ -135,7 +135,8 @@ int Run(const std::vector<std::string>& args) {
     gate_options.identity = LeaseIdentity(Hostname());
     gates = std::make_unique<webhook::GateController>(
         *gate_client, resolver, gate_options,
-        webhook::GateControllerDeps{.secrets = cluster.get(), .nodes = cluster.get(), .metrics = &metrics});
+        webhook::GateControllerDeps{
+            .secrets = cluster.get(), .nodes = cluster.get(), .namespaces = cluster.get(), .metrics = &metrics});
     gates->Start();
   } else if (config.on_miss == webhook::OnMissPolicy::kGate) {
     log::Info("no Kubernetes API: onMiss is admit (nothing could release a gated pod)");
@@ -159,6 +160,7 @@ int Run(const std::vector<std::string>& args) {
   if (cluster) {
     deps.secrets = cluster.get();
     deps.nodes = cluster.get();
+    deps.namespaces = cluster.get();
     deps.events = cluster.get();
   }
   // DaemonSets' Events, and their templates patched after a look-up missed the budget.
@@ -167,7 +169,7 @@ int Run(const std::vector<std::string>& args) {
   if (cluster && config.daemon_sets) {
     daemon_set_api = std::make_unique<webhook::KubeDaemonSets>(*kube_client, Hostname());
     template_patcher = std::make_unique<webhook::TemplatePatcher>(
-        *daemon_set_api, resolver, cluster.get(), cluster.get(), &metrics,
+        *daemon_set_api, resolver, cluster.get(), cluster.get(), cluster.get(), &metrics,
         webhook::TemplatePatcherOptions{.decision = admitter_options.decision});
     template_patcher->Start();
     deps.templates = template_patcher.get();

@@ -226,7 +226,9 @@ HttpResponse Admitter::Decided(const AdmissionRequest& request, std::string_view
   std::optional<Decision> gated;
   // Audit mode never gates: a pod it would gate is admitted as it is (audit.h).
   if (options_.gate_on_miss && options_.mode != Mode::kAudit) gated = GateAtAdmission(plan, outcomes, options_.gate_timeout);
-  Decision decision = gated ? std::move(*gated) : Decide(plan, outcomes, facts, options_.decision);
+  const NamespaceOptions decide_with = OptionsForNamespace(options_.decision, request.ns, deps_.namespaces);
+  Decision decision = gated ? std::move(*gated) : Decide(plan, outcomes, facts, decide_with.options());
+  if (!decide_with.warning().empty()) decision.warnings.push_back(decide_with.warning());
   if (decision.arm_labels_missing && deps_.metrics) deps_.metrics->ArmLabelsMissing();
   if (options_.gate_controller && request.name.empty()) LabelForPodEvent(decision);
   if (decision.result == AdmissionResult::kError || decision.result == AdmissionResult::kNoCommonPlatform ||

@@ -23,7 +23,8 @@
 //  - a pod created with archway's scheduling gate: labelled for the gate controller;
 //  - look-ups unfinished at the budget (or failed transiently) with gate_on_miss: gated
 //    (gates.h GateAtAdmission);
-//  - otherwise Decide()'s decision.
+//  - otherwise Decide()'s decision, with the pod's namespace's preferred platforms
+//    (namespace_preferences.h; a bad annotation adds its warning).
 // dryRun requests have no side effects (no Event). An Event about a pod that has no name
 // yet (made by a controller) is recorded on its controller (ownerReferences) and, through
 // the gate controller, on the pod once it exists.
@@ -47,6 +48,7 @@
 #include "webhook/cluster.h"
 #include "webhook/decision.h"
 #include "webhook/metrics.h"
+#include "webhook/namespace_preferences.h"
 
 namespace archway::webhook {
 
@@ -73,6 +75,7 @@ struct AdmitterOptions {
 struct AdmitterDeps {
   const PullSecretSource* secrets = nullptr;
   const NodeInventory* nodes = nullptr;
+  const NamespacePreferences* namespaces = nullptr;  // per-namespace preferred platforms
   PodEventSink* events = nullptr;
   Metrics* metrics = nullptr;
   TemplatePatcher* templates = nullptr;  // DaemonSets' Events and templates patched after a miss

@@ -123,6 +123,70 @@ void StripArchwayRequirement(Json& tmpl, const std::vector<std::set<OsArch>>& ca
   if (affinity->empty()) spec->erase("affinity");
 }
 
+// The platform of `term` when it is a preferred term exactly as archway writes one
+// ({weight, preference: os In [os], arch In [arch]}) for one of `platforms`.
+std::optional<OsArch> ArchwayPreference(const Json& term, const std::set<OsArch>& platforms) {
+  const Json* weight = Member(term, "weight");
+  const Json* preference = Member(term, "preference");
+  if (!term.is_object() || term.size() != 2 || !weight || !weight->is_number_integer() || !preference) return std::nullopt;
+  for (const OsArch& platform : platforms) {
+    const Json expressions = Json::array({RequirementJson(Requirement{kOsLabel, "In", {platform.os}}),
+                                          RequirementJson(Requirement{kArchLabel, "In", {platform.arch}})});
+    if (*preference == Json{{"matchExpressions", expressions}}) return platform;
+  }
+  return std::nullopt;
+}
+
+const Json* PreferredTerms(const Json& tmpl);
+
+// How many terms at the end of `terms` archway appended for any of `platforms`: the run of
+// archway-shaped terms there, one per platform (Decide appends them after the user's, at
+// most one per platform).
+size_t ArchwayPreferenceRun(const Json& terms, const std::set<OsArch>& platforms) {
+  if (!terms.is_array()) return 0;
+  std::set<OsArch> seen;
+  size_t run = 0;
+  for (; run < terms.size(); ++run) {
+    auto platform = ArchwayPreference(terms[terms.size() - 1 - run], platforms);
+    if (!platform || !seen.insert(*platform).second) break;
+  }
+  return run;
+}
+
+// `tmpl` without the preferred terms archway appended for any of `candidates`, so that the
+// terms of the preferred platforms that apply now (the config's or the namespace's)
+// replace them instead of piling up at every update: the run ArchwayPreferenceRun finds
+// at the end of `reference`'s list (the stored template's), taken off `tmpl`'s list only
+// when that ends with exactly those terms. A manifest re-applied as the user wrote it
+// (without archway's terms) keeps its own terms, even one of archway's shape. Objects
+// emptied by that are removed, as archway added them.
+void StripArchwayPreferences(Json& tmpl, const Json& reference, const std::vector<std::set<OsArch>>& candidates) {
+  Json* spec = Member(tmpl, "spec");
+  Json* affinity = spec ? Member(*spec, "affinity") : nullptr;
+  Json* node_affinity = affinity ? Member(*affinity, "nodeAffinity") : nullptr;
+  Json* terms = node_affinity ? Member(*node_affinity, "preferredDuringSchedulingIgnoredDuringExecution") : nullptr;
+  const Json* archways = PreferredTerms(reference);
+  if (!terms || !terms->is_array() || !affinity->is_object() || !node_affinity->is_object() || !archways) return;
+  std::set<OsArch> platforms;
+  for (const auto& candidate : candidates) platforms.insert(candidate.begin(), candidate.end());
+  const size_t run = ArchwayPreferenceRun(*archways, platforms);
+  if (run == 0 || terms->size() < run ||
+      !std::equal(archways->end() - static_cast<std::ptrdiff_t>(run), archways->end(),
+                  terms->end() - static_cast<std::ptrdiff_t>(run))) {
+    return;
+  }
+  terms->erase(terms->end() - static_cast<std::ptrdiff_t>(run), terms->end());
+  if (!terms->empty()) return;
+  node_affinity->erase("preferredDuringSchedulingIgnoredDuringExecution");
+  if (node_affinity->empty()) affinity->erase("nodeAffinity");
+  if (affinity->empty()) spec->erase("affinity");
+}
+
+const Json* PreferredTerms(const Json& tmpl) {
+  static const Json::json_pointer kTerms("/spec/affinity/nodeAffinity/preferredDuringSchedulingIgnoredDuringExecution");
+  return tmpl.contains(kTerms) ? &tmpl.at(kTerms) : nullptr;
+}
+
 std::vector<std::string> ImagesOf(const PodPlan& plan) {
   std::vector<std::string> images = plan.images;
   std::sort(images.begin(), images.end());
@@ -176,6 +240,15 @@ std::string WriteTemplatePatch(const TemplatePlan& plan, const Mutation& mutatio
   if (!same_affinity && !WritesRequired(mutation)) {
     const std::string path = std::string(kTemplate) + "/spec/affinity";
     AppendOp(stripped_affinity ? "add" : "remove", path, stripped_affinity, out);
+  } else if (!same_affinity) {
+    // The mutation writes the required terms whole but appends preferred terms: archway's
+    // earlier ones go first.
+    const Json* sent_preferred = PreferredTerms(plan.sent);
+    const Json* stripped_preferred = PreferredTerms(plan.stripped);
+    if (sent_preferred && (!stripped_preferred || *sent_preferred != *stripped_preferred)) {
+      const std::string path = std::string(kTemplate) + "/spec/affinity/nodeAffinity/preferredDuringSchedulingIgnoredDuringExecution";
+      AppendOp(stripped_preferred ? "add" : "remove", path, stripped_preferred, out);
+    }
   }
   for (const char* key : {kPlatformsAnnotation, kSkippedReasonAnnotation}) {
     if (AnnotationOf(plan.sent, key) && !mutation.annotations.count(key)) {
@@ -388,6 +461,7 @@ Result<TemplatePlan> PlanDaemonSet(const Json& daemon_set, const Json& stored, c
   std::optional<std::set<OsArch>> stored_platforms = old_template ? PlatformsOf(*old_template) : std::nullopt;
   if (stored_platforms) candidates.push_back(*stored_platforms);
   StripArchwayRequirement(plan.stripped, candidates);
+  StripArchwayPreferences(plan.stripped, old_template ? *old_template : *sent, candidates);
   auto pod = PlanPod(plan.stripped, ns, options);
   if (!pod.ok()) return Malformed("spec.template: " + pod.error().message);
   plan.pod = std::move(*pod);

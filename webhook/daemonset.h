@@ -13,9 +13,10 @@
 //  - CREATE: the template is planned and decided as a pod is (skip rules, the opt-out
 //    annotation archway.dev/skip on the template, the policy), and patched at
 //    /spec/template (patch.h).
-//  - UPDATE: archway's earlier requirement is taken out of the template first (for the
-//    platforms named by archway.dev/platforms on the template sent or on the one stored),
-//    so what is left is what the user wrote, and the template is decided again:
+//  - UPDATE: archway's earlier requirement and preferred terms are taken out of the
+//    template first (for the platforms named by archway.dev/platforms on the template sent
+//    or on the one stored), so what is left is what the user wrote, and the template is
+//    decided again (with the preferred platforms that apply now, namespace_preferences.h):
 //     - the same images (initContainers and containers) as the stored template, which
 //       carries archway.dev/platforms: decided from those platforms, without a look-up;
 //     - otherwise looked up, as on CREATE.
@@ -35,7 +36,11 @@
 //  - Indistinguishable, so taken for archway's: a term's last expressions equal to exactly
 //    what archway writes (a kubernetes.io/os In [os] just before archway's arch
 //    expression, or a user's only arch pin identical to archway's). They come back when
-//    the images keep those platforms.
+//    the images keep those platforms. Archway's preferred terms are the run at the end of
+//    the stored template's list each exactly {weight, os In [os], arch In [arch]} for one
+//    of those platforms (at most one per platform), taken out of the template sent only
+//    when its list ends with exactly those terms (a manifest re-applied without them keeps
+//    all of its own); they come back while the preferred platforms that apply name them.
 //
 // Fields read: those of decision.h, of spec.template, and of the stored template
 // (request.oldObject) its images and annotations; review.cpp builds them.

@@ -33,8 +33,12 @@ HttpResponse Admitter::DecidedDaemonSet(const AdmissionRequest& request, const T
     facts.ready_node_platforms = deps_.nodes->ReadyPlatforms();
     nodes = deps_.nodes->ReadyNodes();
   }
-  TemplateDecision decided = DecideTemplate(plan, outcomes, facts, node_check ? &nodes : nullptr, options_.decision);
+  const NamespaceOptions decide_with = OptionsForNamespace(options_.decision, request.ns, deps_.namespaces);
+  TemplateDecision decided = DecideTemplate(plan, outcomes, facts, node_check ? &nodes : nullptr, decide_with.options());
   Decision& decision = decided.decision;
+  if (!decide_with.warning().empty() && !plan.pod.untouched && plan.pod.skip_reason.empty()) {
+    decision.warnings.push_back(decide_with.warning());  // as a pod's: not when it is skipped
+  }
   const bool side_effects = !request.dry_run && deps_.templates != nullptr && !request.name.empty();
   if (AnyUnfinished(outcomes) && side_effects) {
     decision.warnings.push_back(

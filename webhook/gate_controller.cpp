@@ -271,7 +271,8 @@ struct GateController::Impl {
       outcomes = Outcomes(t, key, cached, *plan, !timed_out);
     }
     const ClusterFacts facts = Facts();
-    auto release = PlanRelease(cached, ns, outcomes, facts, options.decision, timed_out, options.gate_timeout);
+    const NamespaceOptions decide_with = OptionsForNamespace(options.decision, ns, deps.namespaces);
+    auto release = PlanRelease(cached, ns, outcomes, facts, decide_with.options(), timed_out, options.gate_timeout);
     if (!release) {
       // Waiting: woken by the look-ups' end, else at the deadline; transient failures sooner.
       auto wait = std::chrono::duration_cast<milliseconds>(deadline - now) + milliseconds(1);
@@ -280,7 +281,7 @@ struct GateController::Impl {
       }
       return std::max(wait, milliseconds(1));
     }
-    return Release(t, key, cached, outcomes, facts, timed_out);
+    return Release(t, key, cached, outcomes, facts, decide_with.options(), timed_out);
   }
 
   // Updates the pod `cached` to what `change` makes of its latest copy (nullopt: leave it),
@@ -315,12 +316,13 @@ struct GateController::Impl {
   }
 
   Result<kube::Requeue> Release(Term& t, const std::string& key, const Json& cached,
-                                const std::vector<ImageOutcome>& outcomes, const ClusterFacts& facts, bool timed_out) {
+                                const std::vector<ImageOutcome>& outcomes, const ClusterFacts& facts,
+                                const DecisionOptions& decide_with, bool timed_out) {
     std::optional<GateRelease> written;
     auto stored = UpdateWithFreshReads(cached, [&](const Json& current) -> std::optional<Json> {
       written.reset();
       if (kube::LabelOf(current, kGatedLabel) != "true") return std::nullopt;
-      written = PlanRelease(current, kube::NamespaceOf(cached), outcomes, facts, options.decision, timed_out,
+      written = PlanRelease(current, kube::NamespaceOf(cached), outcomes, facts, decide_with, timed_out,
                             options.gate_timeout);
       // nullopt: it changed (new images): the next reconcile looks them up.
       return written ? std::optional<Json>(written->pod) : std::nullopt;

@@ -34,6 +34,7 @@
 #include "webhook/cluster.h"
 #include "webhook/decision.h"
 #include "webhook/metrics.h"
+#include "webhook/namespace_preferences.h"
 
 namespace archway::webhook {
 
@@ -49,10 +50,12 @@ struct GateControllerOptions {
   std::chrono::milliseconds retry_transient{5000};
 };
 
-// Optional collaborators: null = that feature is off (no pull secrets, no node facts, no metrics).
+// Optional collaborators: null = that feature is off (no pull secrets, no node facts, the
+// config's preferred platforms in every namespace, no metrics).
 struct GateControllerDeps {
   const PullSecretSource* secrets = nullptr;
   const NodeInventory* nodes = nullptr;
+  const NamespacePreferences* namespaces = nullptr;  // a pod's namespace's preferred platforms, as admission's
   Metrics* metrics = nullptr;
 };
 

@@ -29,13 +29,32 @@ const kube::Json& Metadata(const kube::Json& obj) {
   return it != obj.end() && it->is_object() ? *it : kEmpty;
 }
 
+std::optional<std::string> PreferredPlatformsAnnotation(const kube::Json& ns) {
+  return kube::StringAt(ns, {"metadata", "annotations", kPreferredPlatformsAnnotation});
+}
+
+// A Namespace cached as its name, resourceVersion and archway.dev/preferred-platforms:
+// nothing else of it is read.
+kube::InformerOptions OnlyPreferredPlatforms() {
+  kube::InformerOptions options;
+  options.transform = [](const kube::Json& ns) {
+    kube::Json metadata = {{"name", kube::NameOf(ns)},
+                           {"resourceVersion", kube::StringAt(ns, {"metadata", "resourceVersion"}).value_or("")}};
+    if (auto value = PreferredPlatformsAnnotation(ns)) metadata["annotations"] = {{kPreferredPlatformsAnnotation, *value}};
+    return kube::Json{{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", std::move(metadata)}};
+  };
+  return options;
+}
+
 }  // namespace
 
-KubeCluster::KubeCluster(kube::Client& client, SecretRef global_secret, std::string instance)
+KubeCluster::KubeCluster(kube::Client& client, SecretRef global_secret, std::string instance, Metrics* metrics)
     : global_secret_(std::move(global_secret)),
       dockerconfigjson_secrets_(client, kube::resources::kSecrets, OfType("kubernetes.io/dockerconfigjson")),
       dockercfg_secrets_(client, kube::resources::kSecrets, OfType("kubernetes.io/dockercfg")),
       nodes_(client, kube::resources::kNodes),
+      namespaces_(client, kube::resources::kNamespaces, OnlyPreferredPlatforms()),
+      metrics_(metrics),
       events_(client, kube::EventSource{"archway.dev/webhook", std::move(instance)}) {
   kube::InformerHandlers secret_handlers{
       .on_add = [this](const kube::Json& s) { PutSecret(s); },
@@ -49,6 +68,11 @@ KubeCluster::KubeCluster(kube::Client& client, SecretRef global_secret, std::str
       .on_update = [this](const kube::Json&, const kube::Json& n) { PutNode(n); },
       .on_delete = [this](const kube::Json& n) { DeleteNode(n); },
   });
+  namespaces_.SetHandlers({
+      .on_add = [this](const kube::Json& n) { PutNamespace(n); },
+      .on_update = [this](const kube::Json&, const kube::Json& n) { PutNamespace(n); },
+      .on_delete = [this](const kube::Json& n) { DeleteNamespace(n); },
+  });
 }
 
 KubeCluster::~KubeCluster() { Stop(); }
@@ -57,21 +81,24 @@ void KubeCluster::Start() {
   dockerconfigjson_secrets_.Start();
   dockercfg_secrets_.Start();
   nodes_.Start();
+  namespaces_.Start();
 }
 
 void KubeCluster::Stop() {
   dockerconfigjson_secrets_.Stop();
   dockercfg_secrets_.Stop();
   nodes_.Stop();
+  namespaces_.Stop();
 }
 
 bool KubeCluster::HasSynced() const {
-  return dockerconfigjson_secrets_.HasSynced() && dockercfg_secrets_.HasSynced() && nodes_.HasSynced();
+  return dockerconfigjson_secrets_.HasSynced() && dockercfg_secrets_.HasSynced() && nodes_.HasSynced() &&
+         namespaces_.HasSynced();
 }
 
 bool KubeCluster::WaitForSync(std::chrono::milliseconds timeout) const {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (const kube::Informer* informer : {&dockerconfigjson_secrets_, &dockercfg_secrets_, &nodes_}) {
+  for (const kube::Informer* informer : {&dockerconfigjson_secrets_, &dockercfg_secrets_, &nodes_, &namespaces_}) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (!informer->WaitForSync(std::max(left, std::chrono::milliseconds(0)))) return false;
   }
@@ -123,6 +150,38 @@ void KubeCluster::PutNode(const kube::Json& node) {
 void KubeCluster::DeleteNode(const kube::Json& node) {
   std::unique_lock lock(mu_);
   node_info_.erase(kube::NameOf(node));
+}
+
+void KubeCluster::PutNamespace(const kube::Json& ns) {
+  const std::string name = kube::NameOf(ns);
+  std::optional<std::string> value = PreferredPlatformsAnnotation(ns);
+  std::unique_lock lock(mu_);
+  auto it = preferred_platforms_.find(name);
+  if (!value) {
+    if (it != preferred_platforms_.end()) preferred_platforms_.erase(it);
+    return;
+  }
+  if (it != preferred_platforms_.end() && it->second->value == *value) return;  // another change of the Namespace
+  auto parsed = std::make_shared<const NamespacePreferredPlatforms>(ParseNamespacePreferredPlatforms(std::move(*value)));
+  preferred_platforms_[name] = parsed;
+  lock.unlock();
+  if (!parsed->valid()) {
+    // Once per value the Namespace takes: its pods' warnings say it again, the log does not.
+    log::Warn("namespace annotation not applied: its pods get the configured preferredPlatforms",
+              {{"namespace", name}, {"annotation", kPreferredPlatformsAnnotation}, {"error", parsed->error}});
+    if (metrics_) metrics_->BadNamespacePreferredPlatforms();
+  }
+}
+
+void KubeCluster::DeleteNamespace(const kube::Json& ns) {
+  std::unique_lock lock(mu_);
+  preferred_platforms_.erase(kube::NameOf(ns));
+}
+
+std::shared_ptr<const NamespacePreferredPlatforms> KubeCluster::PreferredPlatformsOf(const std::string& ns) const {
+  std::shared_lock lock(mu_);
+  auto it = preferred_platforms_.find(ns);
+  return it == preferred_platforms_.end() ? nullptr : it->second;
 }
 
 std::shared_ptr<const registry::Keychain> KubeCluster::KeychainFor(const std::string& ns,

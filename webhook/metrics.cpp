@@ -84,6 +84,12 @@ struct Metrics::Impl {
           .Help("Admissions whose arm terms ignore arm variants: no node carries archway.dev/arm-variant")
           .Register(*registry)
           .Add({});
+  prometheus::Counter& bad_namespace_preferences =
+      prometheus::BuildCounter()
+          .Name("archway_namespace_preferred_platforms_invalid_total")
+          .Help("Namespace archway.dev/preferred-platforms values that do not parse (once per namespace and value)")
+          .Register(*registry)
+          .Add({});
 };
 
 Metrics::Metrics() : impl_(std::make_unique<Impl>()) {
@@ -111,6 +117,7 @@ void Metrics::RegistryRequest(const registry::RequestEvent& event) {
 }
 
 void Metrics::ArmLabelsMissing() { impl_->arm_labels_missing.Increment(); }
+void Metrics::BadNamespacePreferredPlatforms() { impl_->bad_namespace_preferences.Increment(); }
 
 void Metrics::CacheLookup(bool hit) { (hit ? impl_->cache_hits : impl_->cache_misses).Increment(); }
 

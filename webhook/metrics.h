@@ -13,6 +13,9 @@
 //   archway_arm_labels_missing_total                  counter, admissions that needed an arm
 //       variant or 32-bit-arm term while no node carries archway.dev/arm-variant (the
 //       node labeler is not installed): they got the terms archway gave before those rules
+//   archway_namespace_preferred_platforms_invalid_total  counter, Namespace values of
+//       archway.dev/preferred-platforms that do not parse, once per namespace and value it
+//       is changed to (namespace_preferences.h: its pods get the config's list and a warning)
 //   archway_audit_pods_total{namespace,outcome}      counter, audit mode only: pods that
 //       enforce mode would have constrained (outcome "constrained") or whose images share
 //       no platform ("no_common_platform"); dry runs not counted
@@ -60,6 +63,7 @@ class Metrics {
   void RegistryRequest(const registry::RequestEvent& event);
   void CacheLookup(bool hit);
   void ArmLabelsMissing();
+  void BadNamespacePreferredPlatforms();
   void GatedPods(size_t count);
   void GateReleased(GateOutcome outcome, double waited_seconds);
   void DaemonSetSkippedNodes(const std::string& ns, const std::string& name, size_t nodes);

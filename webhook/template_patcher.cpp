@@ -45,11 +45,13 @@ Json TestOps(const Json& daemon_set) {
 }  // namespace
 
 TemplatePatcher::TemplatePatcher(DaemonSetApi& api, registry::Resolver& resolver, const PullSecretSource* secrets,
-                                 const NodeInventory* nodes, Metrics* metrics, TemplatePatcherOptions options)
+                                 const NodeInventory* nodes, const NamespacePreferences* namespaces, Metrics* metrics,
+                                 TemplatePatcherOptions options)
     : api_(api),
       resolver_(resolver),
       secrets_(secrets),
       nodes_(nodes),
+      namespaces_(namespaces),
       metrics_(metrics),
       options_(std::move(options)),
       queue_(options_.queue) {}
@@ -159,7 +161,8 @@ Status TemplatePatcher::PlaceTemplate(const std::string& ns, const std::string& 
     facts.ready_node_platforms = nodes_->ReadyPlatforms();
     nodes = nodes_->ReadyNodes();
   }
-  TemplateDecision decided = DecideTemplate(*plan, outcomes, facts, node_check ? &nodes : nullptr, options_.decision);
+  const NamespaceOptions decide_with = OptionsForNamespace(options_.decision, ns, namespaces_);
+  TemplateDecision decided = DecideTemplate(*plan, outcomes, facts, node_check ? &nodes : nullptr, decide_with.options());
   if (decided.skipped.counted && metrics_) metrics_->DaemonSetSkippedNodes(ns, name, decided.skipped.Count());
   if (decided.patch.empty()) {
     if (metrics_) metrics_->TemplatePatch("unchanged");

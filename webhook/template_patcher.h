@@ -38,6 +38,7 @@
 #include "webhook/cluster.h"
 #include "webhook/decision.h"
 #include "webhook/metrics.h"
+#include "webhook/namespace_preferences.h"
 
 namespace archway::webhook {
 
@@ -68,9 +69,12 @@ struct TemplatePatcherOptions {
 
 class TemplatePatcher {
  public:
-  // Every reference must outlive the patcher; `secrets`, `nodes` and `metrics` may be null.
+  // Every reference must outlive the patcher; `secrets`, `nodes`, `namespaces` and
+  // `metrics` may be null. A template is decided with its namespace's preferred platforms
+  // (namespace_preferences.h), as admission decides it.
   TemplatePatcher(DaemonSetApi& api, registry::Resolver& resolver, const PullSecretSource* secrets,
-                  const NodeInventory* nodes, Metrics* metrics, TemplatePatcherOptions options);
+                  const NodeInventory* nodes, const NamespacePreferences* namespaces, Metrics* metrics,
+                  TemplatePatcherOptions options);
   ~TemplatePatcher();  // Stop()s
   TemplatePatcher(const TemplatePatcher&) = delete;
   TemplatePatcher& operator=(const TemplatePatcher&) = delete;
@@ -100,6 +104,7 @@ class TemplatePatcher {
   registry::Resolver& resolver_;
   const PullSecretSource* secrets_;
   const NodeInventory* nodes_;
+  const NamespacePreferences* namespaces_;
   Metrics* metrics_;
   TemplatePatcherOptions options_;
   kube::WorkQueue queue_;

@@ -61,7 +61,17 @@ TEST(LeastPrivilege, EachBinaryIsRefusedWhatItsRoleDoesNotGrant) {
        "only its own Lease (archway-webhook-gates)"},
       {"webhook", "POST", leases + "rbac/leases", lease, "application/json", 403, "Leases only in its namespace"},
       {"webhook", "GET", "/api/v1/namespaces/rbac/configmaps", "", "", 403,
-       "nothing but Secrets, Nodes, Pods, Events, DaemonSets"},
+       "nothing but Secrets, Nodes, Namespaces, Pods, Events, DaemonSets"},
+      // Namespaces: listed and watched for archway.dev/preferred-platforms; never written,
+      // never read one by one (the cache has them).
+      {"webhook", "GET", "/api/v1/namespaces?limit=1", "", "", 200, "it lists Namespaces for their annotation"},
+      {"webhook", "GET", "/api/v1/namespaces?watch=true&timeoutSeconds=1", "", "", 200, "and watches them"},
+      {"webhook", "GET", "/api/v1/namespaces/rbac", "", "", 403, "it never gets a Namespace by name"},
+      {"webhook", "PATCH", "/api/v1/namespaces/rbac", R"({"metadata":{"annotations":{"a":"b"}}})", merge, 403,
+       "Namespaces are read-only to it"},
+      {"webhook", "POST", "/api/v1/namespaces", R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"x"}})",
+       "application/json", 403, "it creates no Namespace"},
+      {"webhook", "DELETE", "/api/v1/namespaces/rbac", "", "", 403, "it deletes no Namespace"},
       // DaemonSets: get and patch one by one (a template placed after its look-up), no more.
       {"webhook", "GET", daemonsets + "/none", "", "", 404, "it reads a DaemonSet it patches"},
       {"webhook", "PATCH", daemonsets + "/none", R"({"metadata":{"labels":{"a":"b"}}})", merge, 404,

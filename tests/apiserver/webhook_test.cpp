@@ -772,6 +772,55 @@ TEST_F(WebhookOnApiserver, DaemonSetsArePlacedByTheirTemplate) {
   for (const char* node : {"ds-amd64", "ds-pi"}) Cluster().Call("DELETE", std::string("/api/v1/nodes/") + node);
 }
 
+// A Namespace's archway.dev/preferred-platforms gives the pods created in it preferred
+// terms (the suite's chart configures no preferredPlatforms); a value that does not parse
+// gives the config's list (none here) and a warning naming the namespace and the item.
+TEST_F(WebhookOnApiserver, ANamespacesPreferredPlatformsSteerItsPods) {
+  const std::string ns = "steered";
+  const Json namespace_object = {
+      {"apiVersion", "v1"},
+      {"kind", "Namespace"},
+      {"metadata", {{"name", ns}, {"annotations", {{"archway.dev/preferred-platforms", "linux/arm64=50,linux/amd64=10"}}}}}};
+  ASSERT_EQ(Cluster().Call("POST", "/api/v1/namespaces", namespace_object.dump()).status, 201);
+  auto preferred = [](const Json& pod) {
+    const auto pointer = "/spec/affinity/nodeAffinity/preferredDuringSchedulingIgnoredDuringExecution"_json_pointer;
+    return pod.contains(pointer) ? pod.at(pointer) : Json();
+  };
+  auto prefer = [](int weight, const std::string& arch) {
+    return Json{{"weight", weight}, {"preference", {{"matchExpressions", PlatformExpressions("linux", {arch})}}}};
+  };
+  // The Namespace reaches the webhook's cache by watch.
+  const Json pod = PodObject("web", {.images = {multi_}});
+  ASSERT_TRUE(WaitFor([&] { return !preferred(CreatePod(ns, pod, true).pod).is_null(); }, std::chrono::seconds(15)))
+      << webhook_->Log();
+  Created created = CreatePod(ns, pod);
+  ASSERT_EQ(created.response.status, 201) << created.response.body;
+  const Json stored = GetPod(ns, "web");
+  EXPECT_EQ(preferred(stored), Json::array({prefer(50, "arm64"), prefer(10, "amd64")})) << stored["spec"].dump();
+  EXPECT_EQ(Terms(stored), Json::array({{{"matchExpressions", PlatformExpressions("linux", {"amd64", "arm64"})}}}));
+  EXPECT_EQ(created.Warnings().find("preferred-platforms"), std::string::npos) << created.Warnings();
+
+  const double invalid_before = webhook_->MetricSum("archway_namespace_preferred_platforms_invalid_total");
+  ASSERT_EQ(Cluster().Call("PATCH", "/api/v1/namespaces/" + ns,
+                           R"({"metadata":{"annotations":{"archway.dev/preferred-platforms":"linux/arm64=50,linux/amd64=500"}}})",
+                           "application/merge-patch+json").status,
+            200);
+  const Json typo = PodObject("typo", {.images = {multi_}});
+  ASSERT_TRUE(WaitFor([&] { return CreatePod(ns, typo, true).Warnings().find("namespace steered") != std::string::npos; },
+                      std::chrono::seconds(15)))
+      << webhook_->Log();
+  Created warned = CreatePod(ns, typo);
+  ASSERT_EQ(warned.response.status, 201) << warned.response.body;
+  EXPECT_EQ(preferred(GetPod(ns, "typo")), Json()) << "the config's list: none";
+  // A Warning header quotes the message: its quotes come escaped.
+  EXPECT_NE(warned.Warnings().find(R"(namespace steered: archway.dev/preferred-platforms is not applied )"
+                                   R"((\"linux/amd64=500\": weight 500 is outside 1-100))"),
+            std::string::npos)
+      << warned.Warnings();
+  EXPECT_EQ(webhook_->MetricSum("archway_namespace_preferred_platforms_invalid_total"), invalid_before + 1)
+      << "counted once, however many pods";
+}
+
 TEST_F(WebhookOnApiserver, TheWebhookWasNeverRefusedAndListsOnlyPullSecrets) {
   const auto events = AuditEventsOf(ServiceAccountUser(kWebhookServiceAccount));
   ASSERT_FALSE(events.empty());
@@ -781,6 +830,10 @@ TEST_F(WebhookOnApiserver, TheWebhookWasNeverRefusedAndListsOnlyPullSecrets) {
     EXPECT_NE(code, 403) << "forbidden: " << e.value("verb", "") << " " << e.value("requestURI", "");
     EXPECT_NE(code, 401) << e.value("requestURI", "");
     const Json ref = e.value("objectRef", Json::object());
+    if (ref.value("resource", "") == "namespaces") {
+      const std::string verb = e.value("verb", "");
+      EXPECT_TRUE(verb == "list" || verb == "watch") << "a Namespace " << verb << ": " << e.value("requestURI", "");
+    }
     if (ref.value("resource", "") == "secrets") {
       ++secret_reads;
       const std::string uri = e.value("requestURI", "");

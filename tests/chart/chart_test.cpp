@@ -295,6 +295,7 @@ TEST(Chart, RbacIsExactlyWhatEachBinaryUses) {
   const Rules webhook = {
       {"/secrets", {"get", "list", "watch"}},
       {"/nodes", {"get", "list", "watch"}},
+      {"/namespaces", {"list", "watch"}},  // archway.dev/preferred-platforms, from a watch cache
       {"/pods", {"get", "list", "watch", "update"}},
       {"/events", {"create"}},
       {"events.k8s.io/events", {"create"}},

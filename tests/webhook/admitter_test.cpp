@@ -9,6 +9,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -20,6 +21,7 @@
 #include "tests/support/registry_server.h"
 #include "webhook/config.h"
 #include "webhook/metrics.h"
+#include "webhook/namespace_preferences.h"
 
 namespace archway::webhook {
 namespace {
@@ -349,6 +351,108 @@ TEST_F(AdmitterTest, AuditModeAnnotatesAndCountsButAddsNoAffinity) {
   EXPECT_NE(scraped.find(R"(archway_audit_pods_total{namespace="team",outcome="no_common_platform"} 1)"),
             std::string::npos)
       << scraped;
+}
+
+// The Namespace cache's answers for a few namespaces.
+class AnnotatedNamespaces : public NamespacePreferences {
+ public:
+  explicit AnnotatedNamespaces(const std::map<std::string, std::string>& values) {
+    for (const auto& [ns, value] : values) {
+      parsed_[ns] = std::make_shared<const NamespacePreferredPlatforms>(ParseNamespacePreferredPlatforms(value));
+    }
+  }
+  std::shared_ptr<const NamespacePreferredPlatforms> PreferredPlatformsOf(const std::string& ns) const override {
+    auto it = parsed_.find(ns);
+    return it == parsed_.end() ? nullptr : it->second;
+  }
+
+ private:
+  std::map<std::string, std::shared_ptr<const NamespacePreferredPlatforms>> parsed_;
+};
+
+std::string InNamespace(std::string review, const std::string& ns) {
+  Json parsed = Json::parse(review);
+  parsed["request"]["namespace"] = ns;
+  parsed["request"]["object"]["metadata"]["namespace"] = ns;
+  return parsed.dump();
+}
+
+std::string DaemonSetReview(const std::string& image, const std::string& ns) {
+  const Json template_spec = {{"metadata", {{"labels", {{"app", "d"}}}}},
+                              {"spec", {{"containers", Json::array({{{"name", "c"}, {"image", image}}})}}}};
+  const Json daemon_set = {{"apiVersion", "apps/v1"},
+                           {"kind", "DaemonSet"},
+                           {"metadata", {{"name", "d"}, {"namespace", ns}}},
+                           {"spec", {{"selector", {{"matchLabels", {{"app", "d"}}}}}, {"template", template_spec}}}};
+  return Json{{"apiVersion", "admission.k8s.io/v1"},
+              {"kind", "AdmissionReview"},
+              {"request",
+               {{"uid", "u2"},
+                {"kind", {{"group", "apps"}, {"version", "v1"}, {"kind", "DaemonSet"}}},
+                {"operation", "CREATE"},
+                {"namespace", ns},
+                {"dryRun", true},
+                {"object", daemon_set}}}}
+      .dump();
+}
+
+// The preferred terms of `review`'s object once `answer`'s patch is applied, as weight and
+// architecture, in order ("50 arm64,10 amd64"); `spec` is where the pod spec is.
+std::string PreferredAfter(const std::string& review, const Answer& answer, const std::string& spec) {
+  Json object = Json::parse(review)["request"]["object"];
+  if (!answer.patch.empty()) object = object.patch(Json::parse(answer.patch));
+  const Json::json_pointer terms(spec + "/affinity/nodeAffinity/preferredDuringSchedulingIgnoredDuringExecution");
+  std::string found;
+  if (!object.contains(terms)) return found;
+  for (const auto& term : object.at(terms)) {
+    if (!found.empty()) found += ",";
+    found += std::to_string(term["weight"].get<int>()) + " " +
+             term["preference"]["matchExpressions"][1]["values"][0].get<std::string>();
+  }
+  return found;
+}
+
+// Pods and DaemonSet templates get their namespace's preferred platforms; a namespace
+// whose annotation does not parse gets the config's, and a warning that says why.
+TEST_F(AdmitterTest, TheNamespacesPreferredPlatformsReplaceTheConfigs) {
+  testing::PushPlatformIndex(registry_, "steer/multi", "1", {"linux/amd64", "linux/arm64"});
+  const std::string image = registry_.host() + "/steer/multi:1";
+  const AnnotatedNamespaces namespaces({{"steered", "linux/arm64=50,linux/amd64=10"},
+                                        {"unsteered", ""},
+                                        {"typo", "linux/arm64=50,linux/amd64=500"}});
+  AdmitterOptions options;
+  options.decision.preferred_platforms = {{"linux", "amd64", 80}};
+  AdmitterDeps deps;
+  deps.namespaces = &namespaces;
+  Admitter admitter(resolver_, options, deps);
+  bool deferred = false;
+  struct Case {
+    std::string ns;
+    std::string preferred;
+    std::string warning;  // in the warnings ("" = none at all)
+  };
+  for (const Case& c : {Case{"steered", "50 arm64,10 amd64", ""}, Case{"unsteered", "", ""},
+                        Case{"typo", "80 amd64", "\"linux/amd64=500\": weight 500 is outside 1-100"},
+                        Case{"elsewhere", "80 amd64", ""}}) {
+    SCOPED_TRACE(c.ns);
+    const std::string pod_review = InNamespace(Review({image}), c.ns);
+    const Answer pod = Read(AdmitAndWait(admitter, pod_review, deferred));
+    EXPECT_NE(pod.patch.find("nodeSelectorTerms"), std::string::npos) << pod.patch;
+    EXPECT_EQ(PreferredAfter(pod_review, pod, "/spec"), c.preferred) << pod.patch;
+    const std::string daemon_set_review = DaemonSetReview(image, c.ns);
+    const Answer daemon_set = Read(AdmitAndWait(admitter, daemon_set_review, deferred));
+    EXPECT_NE(daemon_set.patch.find("nodeSelectorTerms"), std::string::npos) << daemon_set.patch;
+    EXPECT_EQ(PreferredAfter(daemon_set_review, daemon_set, "/spec/template/spec"), c.preferred) << daemon_set.patch;
+    for (const Answer* answer : {&pod, &daemon_set}) {
+      if (c.warning.empty()) {
+        EXPECT_EQ(answer->warnings, "") << answer->warnings;
+      } else {
+        EXPECT_NE(answer->warnings.find("namespace " + c.ns), std::string::npos) << answer->warnings;
+        const std::string escaped = Json(c.warning).dump();  // as it is in the warnings' JSON text
+        EXPECT_NE(answer->warnings.find(escaped.substr(1, escaped.size() - 2)), std::string::npos) << answer->warnings;
+      }
+    }
+  }
 }
 
 }  // namespace

@@ -219,6 +219,52 @@ TEST(DaemonSetTemplate, AnUpdateThatKeepsTheImagesIsLeftAloneWithoutALookUp) {
   }
 }
 
+// Preferred platforms (the config's or the namespace's): archway's preferred terms are
+// taken out on every update and written again from the list that applies now, so they
+// never pile up, an update that changes nothing writes nothing, and a changed list
+// replaces them; the user's own preferred terms stay, first.
+TEST(DaemonSetTemplate, PreferredTermsAreReplacedNotAppendedAgain) {
+  const auto preferred = "/spec/affinity/nodeAffinity/preferredDuringSchedulingIgnoredDuringExecution"_json_pointer;
+  auto prefer = [](int weight, const std::string& arch) {
+    return Json{{"weight", weight}, {"preference", Term({OsIs("linux"), ArchIn({arch})})}};
+  };
+  DecisionOptions steer;
+  steer.preferred_platforms = {{"linux", "arm64", 50}, {"linux", "amd64", 10}};
+  const Json user_preference = prefer(7, "arm64");  // the user's own, of archway's shape
+  Json user_affinity = Affinity(kUserTerms);
+  user_affinity["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"] = Json::array({user_preference});
+  for (const Json& user : {Template({kMulti}), Template({kMulti}, user_affinity)}) {
+    SCOPED_TRACE(user.dump());
+    const Json mine = user.contains(preferred) ? user.at(preferred) : Json::array();
+    const Json stored = Decide(user, nullptr, steer).after;
+    Json expected = mine;
+    expected.push_back(prefer(50, "arm64"));
+    expected.push_back(prefer(10, "amd64"));
+    ASSERT_EQ(stored.at(preferred), expected);
+    Json labelled = stored;
+    labelled["metadata"]["labels"]["team"] = "infra";
+    for (const Json& sent : {stored, labelled, user}) {
+      Decided again = Decide(sent, stored, steer);
+      EXPECT_EQ(again.decided.patch, sent == user ? again.decided.patch : "") << "nothing to write";
+      EXPECT_EQ(again.after.at(preferred), expected) << again.decided.patch;
+    }
+    // Another list (the namespace's annotation changed): archway's terms are replaced.
+    DecisionOptions amd_only;
+    amd_only.preferred_platforms = {{"linux", "amd64", 30}};
+    Json replaced = mine;
+    replaced.push_back(prefer(30, "amd64"));
+    EXPECT_EQ(Decide(stored, stored, amd_only).after.at(preferred), replaced);
+    // None (""): only the user's terms are left, and objects archway made go.
+    const Json none = Decide(stored, stored, DecisionOptions{}).after;
+    if (mine.empty()) {
+      EXPECT_FALSE(none.contains(preferred)) << none["spec"].dump();
+    } else {
+      EXPECT_EQ(none.at(preferred), mine);
+    }
+    EXPECT_EQ(Terms(none), Terms(stored)) << "the required terms are not touched";
+  }
+}
+
 TEST(DaemonSetTemplate, AnImageChangeReplacesArchwaysRequirementAndKeepsTheUsers) {
   const Json stored = Placed(Template({kAmd}, Affinity(kUserTerms)));
   ASSERT_EQ(Terms(stored)[0], Term({Zone("a"), OsIs("linux"), ArchIn({"amd64"})}));

@@ -20,6 +20,7 @@
 #include "webhook/gates.h"
 #include "webhook/kube_cluster.h"
 #include "webhook/metrics.h"
+#include "webhook/namespace_preferences.h"
 
 namespace archway::webhook {
 namespace {
@@ -100,7 +101,9 @@ struct Replica {
     cluster->Start();
     options.identity = identity;
     controller = std::make_unique<GateController>(
-        *client, *resolver, options, GateControllerDeps{.secrets = cluster.get(), .nodes = cluster.get(), .metrics = &metrics});
+        *client, *resolver, options,
+        GateControllerDeps{
+            .secrets = cluster.get(), .nodes = cluster.get(), .namespaces = cluster.get(), .metrics = &metrics});
   }
   ~Replica() {
     controller.reset();
@@ -219,6 +222,32 @@ TEST_F(GateControllerTest, AGatedPodGetsItsImagesAffinityAndLosesTheGateInOneUpd
   EXPECT_EQ(Sample(replica.metrics, "archway_gate_outcomes_total{result=\"placed\"}"), 1);
   EXPECT_EQ(Sample(replica.metrics, "archway_gate_wait_seconds_count"), 1);
   EXPECT_TRUE(WaitFor([&] { return Sample(replica.metrics, "archway_gated_pods") == 0; }, std::chrono::seconds(5)));
+}
+
+// A released pod gets its namespace's preferred platforms (archway.dev/preferred-platforms
+// on the Namespace), as admission would have given it, not the config's.
+TEST_F(GateControllerTest, AReleasedPodGetsItsNamespacesPreferredPlatforms) {
+  api_.Put(r::kNamespaces, Json{{"apiVersion", "v1"},
+                                {"kind", "Namespace"},
+                                {"metadata",
+                                 {{"name", "team"},
+                                  {"annotations", {{kPreferredPlatformsAnnotation, "linux/arm64=50,linux/amd64=10"}}}}}});
+  GateControllerOptions options = Options();
+  options.decision.preferred_platforms = {{"linux", "amd64", 80}};
+  Replica replica(api_, "a", options);
+  ASSERT_TRUE(replica.cluster->WaitForSync(milliseconds(10000)));
+  Create(GatedPod("steered", {Slow("gates/multi:1")}));
+  replica.controller->Start();
+  ASSERT_TRUE(WaitFor([&] { return Released("steered"); }, std::chrono::seconds(20))) << Stored("steered").dump();
+  const auto preferred = "/spec/affinity/nodeAffinity/preferredDuringSchedulingIgnoredDuringExecution"_json_pointer;
+  const Json pod = Stored("steered");
+  ASSERT_TRUE(pod.contains(preferred)) << pod["spec"].dump();
+  EXPECT_EQ(pod.at(preferred), Json::parse(R"([
+      {"weight":50,"preference":{"matchExpressions":[{"key":"kubernetes.io/os","operator":"In","values":["linux"]},
+                                                     {"key":"kubernetes.io/arch","operator":"In","values":["arm64"]}]}},
+      {"weight":10,"preference":{"matchExpressions":[{"key":"kubernetes.io/os","operator":"In","values":["linux"]},
+                                                     {"key":"kubernetes.io/arch","operator":"In","values":["amd64"]}]}}])"));
+  EXPECT_TRUE(replica.client->refused_updates.empty());
 }
 
 TEST_F(GateControllerTest, ARegistryThatNeverAnswersReleasesThePodAfterGateTimeout) {
