@@ -1,7 +1,9 @@
 // A Kubernetes API client: typed REST calls on JSON objects, and watch streams.
 // `Client` is abstract so that logic above it can be tested; NewHttpClient is the real
 // one (HTTP/1.1 over TLS, bearer token or client certificate, client-side QPS limit,
-// bounded retries with backoff on 429/5xx honouring Retry-After). Thread-safe.
+// bounded retries with backoff on 429/5xx honouring Retry-After). Thread-safe. A write
+// whose object cannot be serialised (a string that is not UTF-8) fails with
+// kInvalidArgument before anything is sent, as every failure does: an error, never a throw.
 #pragma once
 
 #include <chrono>

@@ -4,20 +4,15 @@
 #include <cstdio>
 
 #include "base/log.h"
+#include "base/utf8.h"
 #include "kube/object.h"
 #include "kube/time.h"
 
 namespace archway::kube {
 namespace {
 
-// At most 1 kB (the API's limit on a note), cut on a UTF-8 character boundary: a cut
-// inside a character makes the Event's JSON invalid, and serialising it throws.
-std::string BoundedNote(const std::string& note) {
-  if (note.size() <= 1024) return note;
-  size_t end = 1021;
-  while (end > 0 && (static_cast<unsigned char>(note[end]) & 0xC0) == 0x80) --end;
-  return note.substr(0, end) + "...";
-}
+// At most 1 kB: the API's limit on a note.
+std::string BoundedNote(const std::string& note) { return ShortenUtf8(note, 1024); }
 
 }  // namespace
 

@@ -128,8 +128,10 @@ class HttpClient final : public Client {
   Result<Json> Create(const ResourceRef& ref, const std::string& ns, const Json& object) override {
     Json body = object;
     Stamp(ref, body);
-    return DoJson({"POST", ref.CollectionPath(Ns(ref, ns)), body.dump(), "application/json"},
-                  "create " + ref.resource + " " + ObjectKey(Ns(ref, ns), NameOf(object)));
+    const std::string context = "create " + ref.resource + " " + ObjectKey(Ns(ref, ns), NameOf(object));
+    auto text = Serialise(body, context);
+    if (!text.ok()) return text.error();
+    return DoJson({"POST", ref.CollectionPath(Ns(ref, ns)), std::move(text).value(), "application/json"}, context);
   }
 
   Result<Json> Update(const ResourceRef& ref, const std::string& ns, const Json& object) override {
@@ -144,8 +146,11 @@ class HttpClient final : public Client {
                      const Json& patch, const std::string& subresource) override {
     const char* content_type =
         type == PatchType::kMerge ? "application/merge-patch+json" : "application/json-patch+json";
-    return DoJson({"PATCH", ref.ObjectPath(Ns(ref, ns), name, subresource), patch.dump(), content_type},
-                  "patch " + ref.resource + " " + ObjectKey(Ns(ref, ns), name));
+    const std::string context = "patch " + ref.resource + " " + ObjectKey(Ns(ref, ns), name);
+    auto text = Serialise(patch, context);
+    if (!text.ok()) return text.error();
+    return DoJson({"PATCH", ref.ObjectPath(Ns(ref, ns), name, subresource), std::move(text).value(), content_type},
+                  context);
   }
 
   Result<Json> Delete(const ResourceRef& ref, const std::string& ns, const std::string& name,
@@ -168,6 +173,15 @@ class HttpClient final : public Client {
 
  private:
   static std::string Ns(const ResourceRef& ref, const std::string& ns) { return ref.namespaced ? ns : ""; }
+  // The body of a write. nlohmann throws on a string that is not UTF-8 (type_error 316):
+  // that object cannot be sent, which is the caller's error to handle, not an exception.
+  static Result<std::string> Serialise(const Json& body, const std::string& context) {
+    try {
+      return body.dump();
+    } catch (const Json::exception& e) {
+      return Error(ErrorCode::kInvalidArgument, context + ": the object cannot be sent as JSON: " + e.what());
+    }
+  }
   // apiVersion/kind are required on writes; fill them when the caller left them out.
   static void Stamp(const ResourceRef& ref, Json& object) {
     if (!object.is_object()) return;
@@ -180,8 +194,11 @@ class HttpClient final : public Client {
     if (name.empty()) return Error(ErrorCode::kInvalidArgument, "update " + ref.resource + ": object has no metadata.name");
     Json body = object;
     Stamp(ref, body);
-    return DoJson({"PUT", ref.ObjectPath(Ns(ref, ns), name, sub), body.dump(), "application/json"},
-                  "update " + ref.resource + (sub.empty() ? "" : "/" + sub) + " " + ObjectKey(Ns(ref, ns), name));
+    const std::string context =
+        "update " + ref.resource + (sub.empty() ? "" : "/" + sub) + " " + ObjectKey(Ns(ref, ns), name);
+    auto text = Serialise(body, context);
+    if (!text.ok()) return text.error();
+    return DoJson({"PUT", ref.ObjectPath(Ns(ref, ns), name, sub), std::move(text).value(), "application/json"}, context);
   }
 
   Result<Json> DoJson(const HttpRequest& request, const std::string& context) {

@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <ctime>
 
+#include "base/utf8.h"
+
 namespace archway::kube {
 
 using SystemClock = std::chrono::system_clock;
@@ -34,7 +36,7 @@ std::string FormatTime(SystemClock::time_point t) {
 }
 
 Result<SystemClock::time_point> ParseTime(const std::string& text) {
-  auto bad = [&] { return Error(ErrorCode::kInvalidArgument, "not an RFC 3339 time: \"" + text.substr(0, 64) + "\""); };
+  auto bad = [&] { return Error(ErrorCode::kInvalidArgument, "not an RFC 3339 time: \"" + TruncateUtf8(text, 64) + "\""); };
   std::tm tm{};
   int consumed = 0;
   if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,

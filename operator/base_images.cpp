@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/utf8.h"
 #include "registry/manifest.h"
 #include "registry/reference.h"
 
@@ -33,9 +34,9 @@ Result<BaseReport> ParseBaseReport(std::string_view message) {
     if (name == entry.end() || !name->is_string() || digest == entry.end() || !digest->is_string())
       return BadReport("has a baseImages entry without a name and a digest");
     auto ref = registry::ParseReference(name->get<std::string>());
-    if (!ref.ok()) return BadReport("names \"" + name->get<std::string>().substr(0, 200) + "\": " + ref.error().message);
+    if (!ref.ok()) return BadReport("names \"" + TruncateUtf8(name->get<std::string>(), 200) + "\": " + ref.error().message);
     if (!registry::IsValidDigest(digest->get<std::string>()))
-      return BadReport("gives \"" + digest->get<std::string>().substr(0, 80) + "\", not a sha256 digest");
+      return BadReport("gives \"" + TruncateUtf8(digest->get<std::string>(), 80) + "\", not a sha256 digest");
     report.bases.push_back(ReportedBase{name->get<std::string>(), digest->get<std::string>()});
   }
   return report;

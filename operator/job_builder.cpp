@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "base/encoding.h"
+#include "base/utf8.h"
 
 namespace archway::op {
 namespace {
@@ -250,7 +251,7 @@ std::string JobName(const std::string& resource_name, const registry::Platform& 
   std::string suffix = "-" + PlatformSlug(platform) + "-" + spec_hash;
   std::string prefix = resource_name;
   if (prefix.size() + suffix.size() > 63) {
-    prefix = prefix.substr(0, 63 > suffix.size() ? 63 - suffix.size() : 0);
+    prefix = TruncateUtf8(prefix, 63 > suffix.size() ? 63 - suffix.size() : 0);
     while (!prefix.empty() && (prefix.back() == '-' || prefix.back() == '.')) prefix.pop_back();
   }
   return prefix + suffix;

@@ -6,6 +6,7 @@
 #include <tuple>
 
 #include "base/duration.h"
+#include "base/utf8.h"
 #include "kube/time.h"
 #include "operator/job_builder.h"
 
@@ -515,7 +516,7 @@ class BaseFollower {
       c.status = true;
       c.reason = problems[0].reason;
       for (const auto& p : problems) c.message += (c.message.empty() ? "" : "; ") + p.message;
-      if (c.message.size() > 1024) c.message = c.message.substr(0, 1021) + "...";
+      c.message = ShortenUtf8(c.message, 1024);
       return c;
     }
     if (!resolved_) {

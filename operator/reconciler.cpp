@@ -33,7 +33,9 @@ Reconciler::Reconciler(ReconcilerDeps deps) : deps_(std::move(deps)) {
 Result<ReconcileResult> Reconciler::Reconcile(const std::string& key) {
   const auto [ns, name] = kube::SplitObjectKey(key);
   auto object = deps_.images->Get(ns, name);
-  if (!object || kube::IsBeingDeleted(*object)) return ReconcileResult{};  // its Jobs go with it (ownerReferences)
+  // Not an object: nothing to read or to write a status to (informers never cache one).
+  if (!object || !object->is_object()) return ReconcileResult{};
+  if (kube::IsBeingDeleted(*object)) return ReconcileResult{};  // its Jobs go with it (ownerReferences)
   const ObservedStatus observed = ReadObservedStatus(*object);
   auto mai = ParseMultiArchImage(*object);
   if (!mai.ok()) {

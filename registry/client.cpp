@@ -17,6 +17,7 @@
 #include "base/encoding.h"
 #include "base/http.h"
 #include "base/log.h"
+#include "base/utf8.h"
 #include "registry/endpoint.h"
 #include "registry/www_authenticate.h"
 
@@ -114,7 +115,7 @@ std::string RegistryErrorSummary(const std::string& body) {
   if (auto message = first.find("message"); message != first.end() && message->is_string()) {
     out += (out.empty() ? "" : ": ") + message->get<std::string>();
   }
-  out = out.substr(0, 300);
+  out = TruncateUtf8(out, 300);
   // Messages are one line, whatever the peer put in them.
   for (char& c : out) {
     if (static_cast<unsigned char>(c) < 0x20) c = ' ';

@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include "base/encoding.h"
+#include "base/utf8.h"
 
 namespace archway::registry {
 namespace {
@@ -78,7 +79,7 @@ Result<Json> OptionalStringMap(const Json& object, const char* key, const std::s
   if (it == object.end() || it->is_null()) return Json();
   if (!it->is_object()) return Bad(where + ": " + key + " is not an object");
   for (const auto& [k, v] : it->items()) {
-    if (!v.is_string()) return Bad(where + ": " + key + "[\"" + k.substr(0, 100) + "\"] is not a string");
+    if (!v.is_string()) return Bad(where + ": " + key + "[\"" + TruncateUtf8(k, 100) + "\"] is not a string");
   }
   return *it;
 }
@@ -215,13 +216,13 @@ Result<Manifest> ParseManifest(std::string_view bytes, std::string_view content_
   if (!declared.ok()) return declared.error();
   std::string header_type = NormalizeContentType(content_type);
   if (!declared->empty() && IsManifestType(header_type) && header_type != *declared) {
-    return Bad("Content-Type " + header_type + " does not match the manifest's mediaType " + declared->substr(0, 200));
+    return Bad("Content-Type " + header_type + " does not match the manifest's mediaType " + TruncateUtf8(*declared, 200));
   }
   std::string media = !declared->empty() ? *declared : (IsManifestType(header_type) ? header_type : "");
 
   if (version == 1) {
     if (!media.empty() && !IsSchema1Type(media))
-      return Bad("manifest with schemaVersion 1 declares media type " + media.substr(0, 200));
+      return Bad("manifest with schemaVersion 1 declares media type " + TruncateUtf8(media, 200));
     return ParseSchema1(body, media);
   }
   if (IsSchema1Type(media)) return Bad("schema1 media type on a schemaVersion 2 manifest");
@@ -268,7 +269,7 @@ Result<Manifest> ParseManifest(std::string_view bytes, std::string_view content_
     m.layers = std::move(*layers);
     return m;
   }
-  return Bad("unsupported manifest media type " + media.substr(0, 200));
+  return Bad("unsupported manifest media type " + TruncateUtf8(media, 200));
 }
 
 Result<std::optional<Platform>> PlatformFromConfig(std::string_view config_bytes) {

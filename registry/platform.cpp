@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "base/utf8.h"
+
 namespace archway::registry {
 namespace {
 
@@ -70,7 +72,7 @@ Result<Platform> ParsePlatform(std::string_view text) {
   if (parts.size() < 2 || parts.size() > 3 ||
       !std::all_of(parts.begin(), parts.end(), [](const std::string& p) { return IsPlatformToken(p); })) {
     return Error(ErrorCode::kInvalidArgument,
-                 "invalid platform \"" + std::string(text.substr(0, 200)) + "\": expected os/arch[/variant], e.g. linux/arm/v7");
+                 "invalid platform \"" + TruncateUtf8(text, 200) + "\": expected os/arch[/variant], e.g. linux/arm/v7");
   }
   Platform p;
   p.os = parts[0];

@@ -2,6 +2,7 @@
 
 #include <cctype>
 
+#include "base/utf8.h"
 #include "registry/manifest.h"
 
 namespace archway::registry {
@@ -149,7 +150,7 @@ Reference Reference::WithDigest(std::string new_digest) const {
 
 Result<Reference> ParseReference(std::string_view text) {
   if (text.empty()) return Invalid(text, "empty reference");
-  if (text.size() > 4096) return Invalid(text.substr(0, 64), "reference is too long");
+  if (text.size() > 4096) return Invalid(TruncateUtf8(text, 64), "reference is too long");
   for (char c : text) {
     if (std::isspace(static_cast<unsigned char>(c)) || static_cast<unsigned char>(c) < 0x20)
       return Invalid(text, "contains whitespace or control characters");

@@ -103,6 +103,27 @@ TEST_F(ClientTest, ErrorsCarryTheApiStatusMessageAndReason) {
   EXPECT_EQ(unnamed.error().reason, "Invalid");
 }
 
+TEST_F(ClientTest, AnObjectThatIsNotUtf8IsAnErrorNotAnException) {
+  // A message cut inside "é": nlohmann refuses to serialise it (type_error 316).
+  Json secret = Secret("samples", "cut");
+  secret["metadata"]["annotations"] = {{"note", std::string("caf\xC3")}};
+  ASSERT_TRUE(client().Create(r::kSecrets, "samples", Secret("samples", "cut")).ok());
+  server().ResetCounts();
+  Result<Json> created = Error(ErrorCode::kInternal, "not called");
+  ASSERT_NO_THROW(created = client().Create(r::kSecrets, "samples", secret));
+  ASSERT_FALSE(created.ok());
+  EXPECT_EQ(created.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(created.error().message.find("create secrets samples/cut: the object cannot be sent as JSON"),
+            std::string::npos) << created.error().message;
+  Result<Json> updated = Error(ErrorCode::kInternal, "not called");
+  ASSERT_NO_THROW(updated = client().UpdateStatus(r::kSecrets, "samples", secret));
+  EXPECT_FALSE(updated.ok());
+  Result<Json> patched = Error(ErrorCode::kInternal, "not called");
+  ASSERT_NO_THROW(patched = client().Patch(r::kSecrets, "samples", "cut", PatchType::kMerge, secret));
+  EXPECT_FALSE(patched.ok());
+  EXPECT_EQ(server().WriteCount(), 0);  // nothing reached the API
+}
+
 TEST_F(ClientTest, StaleUpdateGetsConflictWithTheRealMessage) {
   auto created = client().Create(r::kSecrets, "samples", TestJson("requests/secret-regcred.json"));
   ASSERT_TRUE(created.ok());

@@ -6,6 +6,7 @@
 #include <map>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -67,6 +68,43 @@ TEST(WorkerTest, AThrowingReconcileIsRetriedWithBackoffAndTheLoopCarriesOn) {
   worker.join();
   EXPECT_EQ(outcomes.Ok("ns/bad"), 0);
   EXPECT_EQ(bad_calls.load(), outcomes.Failed("ns/bad"));
+}
+
+TEST(WorkerTest, AFailingKeyWaitsLongerEachRetryWhileAnotherKeepsReconciling) {
+  WorkQueue queue({.base_delay = 10ms, .max_delay = 1000ms});
+  std::mutex mu;
+  std::vector<std::chrono::steady_clock::time_point> bad_attempts;
+  std::vector<int> good_calls_at_bad_attempt;  // how often "ns/good" had run by each failure
+  int good_calls = 0;
+  std::thread worker([&] {
+    RunWorker(queue, "test", [&](const std::string& key) -> Result<Requeue> {
+      std::lock_guard lock(mu);
+      if (key == "ns/good") {
+        ++good_calls;
+        return Requeue(2ms);  // keeps coming back by itself
+      }
+      bad_attempts.push_back(std::chrono::steady_clock::now());
+      good_calls_at_bad_attempt.push_back(good_calls);
+      return Error(ErrorCode::kUnavailable, "registry down");
+    });
+  });
+  queue.Add("ns/bad");
+  queue.Add("ns/good");
+  ASSERT_TRUE(testing::WaitFor([&] {
+    std::lock_guard lock(mu);
+    return bad_attempts.size() >= 5;
+  }));
+  queue.ShutDown();
+  worker.join();
+  // The n-th retry waits at least base * 2^n: the delays grow however loaded the machine.
+  for (size_t n = 0; n + 1 < 5; ++n) {
+    auto gap = std::chrono::duration_cast<std::chrono::milliseconds>(bad_attempts[n + 1] - bad_attempts[n]);
+    EXPECT_GE(gap, 10ms * (1 << n)) << "retry " << n + 1;
+  }
+  // Meanwhile the other key was reconciled between every two failures (its 2 ms requeue
+  // falls due before each of the failing key's backoffs, the shortest being 10 ms).
+  for (size_t n = 0; n + 1 < 5; ++n)
+    EXPECT_GT(good_calls_at_bad_attempt[n + 1], good_calls_at_bad_attempt[n]) << "between failures " << n + 1 << " and " << n + 2;
 }
 
 TEST(WorkerTest, SuccessForgetsTheBackoffAndHonoursRequeueAfter) {

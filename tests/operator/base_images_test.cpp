@@ -3,6 +3,7 @@
 #include "operator/base_images.h"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "operator/job_report.h"
 #include "tests/operator/openapi_validator.h"
@@ -24,6 +25,17 @@ TEST(BaseReport, WhatBuildahWrote) {
   auto scratch = ParseBaseReport(R"({"baseImages":[]})");
   ASSERT_TRUE(scratch.ok());
   EXPECT_TRUE(scratch->bases.empty());
+}
+
+TEST(BaseReport, ANameQuotedInTheErrorIsCutBetweenCharacters) {
+  // Found with fuzz_operator_reconcile (corpus: utf8-base-report-name.json): the quoted name
+  // was cut at byte 200 inside "é", and the status carrying the message could not be written.
+  std::string name = "x";
+  for (int i = 0; i < 150; ++i) name += "\xC3\xA9";
+  auto report = ParseBaseReport(R"({"baseImages":[{"name":")" + name + R"(","digest":")" + Digest('b') + R"("}]})");
+  ASSERT_FALSE(report.ok());
+  EXPECT_NE(report.error().message.find("names \"x\xC3\xA9"), std::string::npos);
+  EXPECT_NO_THROW((void)nlohmann::json(report.error().message).dump());
 }
 
 TEST(BaseReport, WhatCannotBeUsedSaysWhy) {

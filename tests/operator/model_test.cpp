@@ -41,6 +41,24 @@ TEST(Spec, MetadataFieldsOfTheWrongTypeAreErrorsNotCrashes) {
   }
 }
 
+TEST(Spec, ErrorsQuotingLongValuesCutThemBetweenCharacters) {
+  // Found with fuzz_operator_reconcile (corpus: utf8-override-key.json, utf8-long-image.json):
+  // an error quoting the first 200 bytes of a platformOverrides key, or the first 64 of an
+  // over-long spec.image, cut a two-byte character, and the InvalidSpec status that
+  // carried it could not be written.
+  std::string odd = "x";
+  for (int i = 0; i < 2100; ++i) odd += "\xC3\xA9";  // é
+  Json overridden = BuildExample();
+  overridden["spec"]["build"]["platformOverrides"] = {{odd.substr(0, 301), Json::object()}};
+  Json long_image = BuildExample();
+  long_image["spec"]["image"] = odd;
+  for (const Json& object : {overridden, long_image}) {
+    auto parsed = ParseMultiArchImage(object);
+    ASSERT_FALSE(parsed.ok());
+    EXPECT_NO_THROW((void)Json(parsed.error().message).dump()) << parsed.error().message.substr(0, 80);
+  }
+}
+
 TEST(Spec, ParsesBothExamples) {
   MultiArchImage build = ParseOk(BuildExample());
   ASSERT_TRUE(build.spec.build);
@@ -254,6 +272,13 @@ TEST(JobBuilder, NamesAreDeterministicBoundedAndChangeWithTheSpec) {
   std::string name = JobName(long_name, registry::Platform{"linux", "arm", "v7", ""}, hash);
   EXPECT_LE(name.size(), 63u);
   EXPECT_EQ(name.substr(name.size() - 22), "-linux-arm-v7-" + hash);
+  // Found with fuzz_operator_reconcile (corpus: utf8-resource-name.json): a name the API
+  // would not admit, shortened inside a character, gave a Job name that is not UTF-8.
+  std::string accented = "x";
+  for (int i = 0; i < 40; ++i) accented += "\xC3\xA9";
+  name = JobName(accented, registry::Platform{"linux", "amd64", "", ""}, hash);
+  EXPECT_LE(name.size(), 63u);
+  EXPECT_NO_THROW((void)Json(name).dump()) << name;
 }
 
 TEST(Config, DefaultsFileAndFlags) {

@@ -505,6 +505,28 @@ TEST(PlanBases, ABuildThatCouldNotReportSaysSoAndStaysPublished) {
   EXPECT_NE(BaseCondition(retried)->message.find("403 forbidden"), std::string::npos);
 }
 
+TEST(PlanBases, ALongReportInAnotherScriptIsCutBetweenCharactersNotInsideOne) {
+  // Found with fuzz_operator_reconcile (corpus: utf8-condition-cut-1024.json): the condition
+  // message was cut at byte 1021 inside a two-byte character, and the status write threw.
+  Scenario run(Followed());
+  Plan first = run.Next();
+  run.Write(first);
+  run.JobsOf(first, kube::JobPhase::kSucceeded);
+  JobReport odd;
+  odd.found = true;
+  std::string why = "xy";
+  for (int i = 0; i < 600; ++i) why += "\xC3\xA9";  // é
+  odd.build_message = R"({"error":")" + why + R"("})";
+  run.world.pods[first.status.platforms[0].job] = odd;
+  run.world.pods[first.status.platforms[1].job] = odd;
+  Plan plan = run.Next();
+  const ConditionState* c = BaseCondition(plan);
+  ASSERT_NE(c, nullptr);
+  EXPECT_LE(c->message.size(), 1024u);
+  EXPECT_EQ(c->message.substr(c->message.size() - 5), "\xC3\xA9...");
+  EXPECT_NO_THROW((void)Written(plan, run.observed, "2026-11-23T15:00:00Z").dump());
+}
+
 TEST(PlanBases, BuildkitAndDockerFormatBuildsReportNothingAndTheConditionSaysWhy) {
   Scenario kit(Spec({{"followBaseImages", true}, {"strategy", "buildkit"}}));
   Plan first = kit.Next();
