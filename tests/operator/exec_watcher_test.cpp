@@ -4,6 +4,8 @@
 // built for the node left alone, and what the Pod cache keeps.
 #include <gtest/gtest.h>
 
+#include <iostream>
+
 #include "kube/client.h"
 #include "kube/events.h"
 #include "kube/object.h"
@@ -134,6 +136,7 @@ TEST_F(ExecWatcherTest, WrongPlatformReportedOncePerPodAndContainer) {
   ASSERT_TRUE(WaitFor([&] { return watcher_->Reported() == 1; }, seconds(10)));
   ASSERT_FALSE(EventsAbout("Pod", "web-1", "ExecFormatError").empty());
   const Json event = EventsAbout("Pod", "web-1", "ExecFormatError").front();
+  std::cout << "the Event (issue 18's closing evidence):\n" << event.dump(2) << "\n";
   EXPECT_EQ(kube::StringAt(event, {"type"}), "Warning");
   EXPECT_EQ(kube::StringAt(event, {"regarding", "uid"}), kube::UidOf(pod));
   const std::string note = kube::StringAt(event, {"note"}).value_or("");

@@ -275,12 +275,17 @@ TEST_F(OperatorTest, NewGenerationStartsNewJobsAndDropsTheOldOnes) {
   std::set<std::string> old_names;
   for (const auto& job : JobsOf("web")) old_names.insert(job["metadata"]["name"]);
 
-  auto object = api_.Peek(kMai, "team", "web");
-  ASSERT_TRUE(object);
-  (*object)["spec"]["build"]["git"]["revision"] = "v2";
-  auto updated = kube_->Update(kMai, "team", *object);
-  ASSERT_TRUE(updated.ok()) << updated.error().message;
-  EXPECT_EQ((*updated)["metadata"]["generation"], 2);
+  // The user's edit, read-modify-write as kubectl does it: again from a fresh read when
+  // the operator's own status write got in between (409).
+  std::optional<Result<Json>> updated;
+  for (int attempt = 0; attempt < 20 && !(updated && updated->ok()); ++attempt) {
+    auto object = api_.Peek(kMai, "team", "web");
+    ASSERT_TRUE(object);
+    (*object)["spec"]["build"]["git"]["revision"] = "v2";
+    updated = kube_->Update(kMai, "team", *object);
+  }
+  ASSERT_TRUE(updated && updated->ok()) << (updated ? updated->error().message : "");
+  EXPECT_EQ((**updated)["metadata"]["generation"], 2);
   ASSERT_TRUE(WaitFor([&] {
     auto jobs = JobsOf("web");
     if (jobs.size() != 2) return false;
