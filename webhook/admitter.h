@@ -46,6 +46,7 @@
 #include "registry/resolver.h"
 #include "webhook/cluster.h"
 #include "webhook/decision.h"
+#include "webhook/lookup_slots.h"
 #include "webhook/metrics.h"
 
 namespace archway::webhook {
@@ -59,6 +60,11 @@ struct AdmitterOptions {
   Mode mode = Mode::kEnforce;
   std::chrono::milliseconds budget{2000};
   size_t lookup_threads = 8;
+  // Look-ups of one registry host in flight at once (lookup_slots.h), so a hung registry
+  // holds at most this many of the threads; 0: max(1, lookup_threads / 2). The others of
+  // that host wait, in order, at most queued_lookups_per_host of them (beyond: unfinished).
+  size_t lookups_per_host = 0;
+  size_t queued_lookups_per_host = 256;
   // Scheduling gates (gates.h). gate_on_miss: a pod whose look-ups miss the budget is
   // gated (onMiss: gate, on an API server that serves gates). gate_controller: a gate
   // controller runs (there is an API server), so a pod created with archway's gate, or
@@ -136,12 +142,15 @@ class Admitter {
                                                                  const registry::Keychain* keychain,
                                                                  std::vector<ImageOutcome>& outcomes);
   void LookUp(const std::shared_ptr<Pending>& pending, size_t index, const registry::Reference& ref);
+  // The outcome of one of the pending's look-ups; the last one answers (or places a DaemonSet).
+  void Record(const std::shared_ptr<Pending>& pending, size_t index, ImageOutcome outcome);
   void Finish(const std::shared_ptr<Pending>& pending);
 
   registry::Resolver& resolver_;
   AdmitterOptions options_;
   AdmitterDeps deps_;
   boost::asio::thread_pool pool_;
+  LookupSlots lookup_slots_;  // look-ups on pool_, capped per registry host
 };
 
 }  // namespace archway::webhook
