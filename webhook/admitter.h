@@ -6,9 +6,11 @@
 // whose images are all known is answered at once, without a hop through the look-up pool
 // (the hop's context switches cost more than the rest of the request). The others are
 // resolved concurrently on the pool (the pod waits for its slowest image, not the sum),
-// and the answer comes within the time budget whatever the registries do: look-ups still
-// running at the deadline are reported as unfinished and keep going in the background, so
-// their results warm the resolver's cache for the next pod.
+// at most `lookups_per_host` of one registry host at once (lookup_slots.h: a hung
+// registry cannot hold every thread and delay the look-ups at the others), and the answer
+// comes within the time budget whatever the registries do: look-ups still running (or
+// still queued) at the deadline are reported as unfinished and keep going in the
+// background, so their results warm the resolver's cache for the next pod.
 //
 // Answers:
 //  - not JSON / not an AdmissionReview / no uid: HTTP 400 (no valid review can be built);
