@@ -53,7 +53,11 @@ Admitter::Admitter(registry::Resolver& resolver, AdmitterOptions options, Admitt
     : resolver_(resolver),
       options_(std::move(options)),
       deps_(deps),
-      pool_(std::max<size_t>(1, options_.lookup_threads)) {}
+      pool_(std::max<size_t>(1, options_.lookup_threads)),
+      lookup_slots_(pool_.get_executor(),
+                    LookupSlotsOptions{options_.lookups_per_host != 0 ? options_.lookups_per_host
+                                                                      : std::max<size_t>(1, options_.lookup_threads / 2),
+                                       options_.queued_lookups_per_host, 16 * options_.queued_lookups_per_host}) {}
 
 Admitter::~Admitter() {
   pool_.stop();
@@ -152,7 +156,15 @@ std::optional<HttpResponse> Admitter::Defer(const std::shared_ptr<Pending>& pend
     Finish(pending);
   });
   for (auto& [index, ref] : missing) {
-    boost::asio::post(pool_, [this, pending, index = index, ref = std::move(ref)] { LookUp(pending, index, ref); });
+    const std::string host = ref.domain;
+    auto job = [this, pending, index = index, ref = std::move(ref)] { LookUp(pending, index, ref); };
+    if (!lookup_slots_.Run(host, std::move(job))) {
+      // Too many look-ups of that registry waiting already: this one stays unfinished.
+      ImageOutcome unfinished;
+      unfinished.image = pending->Images()[index];
+      boost::asio::post(pending->timer.get_executor(),
+                        [this, pending, index = index, unfinished] { Record(pending, index, unfinished); });
+    }
   }
   return std::nullopt;
 }
@@ -182,7 +194,10 @@ std::vector<std::pair<size_t, registry::Reference>> Admitter::FromMemory(const s
 
 void Admitter::LookUp(const std::shared_ptr<Pending>& pending, size_t index, const registry::Reference& ref) {
   const std::string& image = pending->Images()[index];
-  ImageOutcome outcome = OutcomeOf(image, ref, resolver_.Resolve(ref, pending->keychain.get()));
+  Record(pending, index, OutcomeOf(image, ref, resolver_.Resolve(ref, pending->keychain.get())));
+}
+
+void Admitter::Record(const std::shared_ptr<Pending>& pending, size_t index, ImageOutcome outcome) {
   bool last = false;
   bool after_the_answer = false;
   {

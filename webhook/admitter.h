@@ -6,9 +6,11 @@
 // whose images are all known is answered at once, without a hop through the look-up pool
 // (the hop's context switches cost more than the rest of the request). The others are
 // resolved concurrently on the pool (the pod waits for its slowest image, not the sum),
-// and the answer comes within the time budget whatever the registries do: look-ups still
-// running at the deadline are reported as unfinished and keep going in the background, so
-// their results warm the resolver's cache for the next pod.
+// at most `lookups_per_host` of one registry host at once (lookup_slots.h: a hung
+// registry cannot hold every thread and delay the look-ups at the others), and the answer
+// comes within the time budget whatever the registries do: look-ups still running (or
+// still queued) at the deadline are reported as unfinished and keep going in the
+// background, so their results warm the resolver's cache for the next pod.
 //
 // Answers:
 //  - not JSON / not an AdmissionReview / no uid: HTTP 400 (no valid review can be built);
@@ -47,6 +49,7 @@
 #include "registry/resolver.h"
 #include "webhook/cluster.h"
 #include "webhook/decision.h"
+#include "webhook/lookup_slots.h"
 #include "webhook/metrics.h"
 #include "webhook/namespace_preferences.h"
 
@@ -61,6 +64,11 @@ struct AdmitterOptions {
   Mode mode = Mode::kEnforce;
   std::chrono::milliseconds budget{2000};
   size_t lookup_threads = 8;
+  // Look-ups of one registry host in flight at once (lookup_slots.h), so a hung registry
+  // holds at most this many of the threads; 0: max(1, lookup_threads / 2). The others of
+  // that host wait, in order, at most queued_lookups_per_host of them (beyond: unfinished).
+  size_t lookups_per_host = 0;
+  size_t queued_lookups_per_host = 256;
   // Scheduling gates (gates.h). gate_on_miss: a pod whose look-ups miss the budget is
   // gated (onMiss: gate, on an API server that serves gates). gate_controller: a gate
   // controller runs (there is an API server), so a pod created with archway's gate, or
@@ -139,12 +147,15 @@ class Admitter {
                                                                  const registry::Keychain* keychain,
                                                                  std::vector<ImageOutcome>& outcomes);
   void LookUp(const std::shared_ptr<Pending>& pending, size_t index, const registry::Reference& ref);
+  // The outcome of one of the pending's look-ups; the last one answers (or places a DaemonSet).
+  void Record(const std::shared_ptr<Pending>& pending, size_t index, ImageOutcome outcome);
   void Finish(const std::shared_ptr<Pending>& pending);
 
   registry::Resolver& resolver_;
   AdmitterOptions options_;
   AdmitterDeps deps_;
   boost::asio::thread_pool pool_;
+  LookupSlots lookup_slots_;  // look-ups on pool_, capped per registry host
 };
 
 }  // namespace archway::webhook

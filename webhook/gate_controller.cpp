@@ -25,6 +25,7 @@
 #include "registry/reference.h"
 #include "webhook/gates.h"
 #include "webhook/image_outcome.h"
+#include "webhook/lookup_slots.h"
 
 namespace archway::webhook {
 namespace {
@@ -96,7 +97,8 @@ struct GateController::Impl {
         options(std::move(o)),
         deps(d),
         recorder(c, kube::EventSource{"archway.dev/webhook", options.identity}),
-        pool(std::max<size_t>(1, options.lookup_threads)) {}
+        pool(std::max<size_t>(1, options.lookup_threads)),
+        lookup_slots(pool.get_executor(), LookupSlotsOptions{std::max<size_t>(1, options.lookup_threads / 2)}) {}
 
   kube::Client& client;
   registry::Resolver& resolver;
@@ -104,6 +106,7 @@ struct GateController::Impl {
   GateControllerDeps deps;
   kube::EventRecorder recorder;
   boost::asio::thread_pool pool;
+  LookupSlots lookup_slots;  // look-ups on pool, capped per registry host (a hung one holds half)
   std::unique_ptr<kube::LeaderElector> elector;
 
   mutable std::mutex term_mu;
@@ -236,28 +239,56 @@ struct GateController::Impl {
     return outcomes;
   }
 
-  // Requires t.mu. Resolves `images` on the pool, then queues the pod again.
+  // Requires t.mu. Resolves `images` on the pool, each as a job of its registry host
+  // (lookup_slots.h), then queues the pod again.
   void LookUp(Term& t, const std::string& key, const std::string& uid,
               std::vector<std::pair<std::string, registry::Reference>> images,
               std::shared_ptr<const registry::Keychain> keychain) {
-    boost::asio::post(pool, [this, weak = t.self, key, uid, images = std::move(images), keychain = std::move(keychain)] {
-      std::map<std::string, ImageOutcome> done;
-      for (const auto& [image, ref] : images) {
-        auto platforms = resolver.Resolve(ref, keychain.get());
-        done[image] = platforms.ok() ? ResolvedOutcome(image, *platforms) : FailedOutcome(image, ref, platforms.error());
-      }
-      auto t = weak.lock();
-      if (!t) return;  // the term ended; the resolver keeps what it learned
+    struct Batch {
+      std::mutex mu;
+      size_t remaining = 0;                      // guarded by mu
+      std::map<std::string, ImageOutcome> done;  // by image; guarded by mu
+    };
+    auto batch = std::make_shared<Batch>();
+    batch->remaining = images.size();
+    auto record = [batch, weak = t.self, key, uid](const std::string& image, ImageOutcome outcome) {
       {
-        std::lock_guard lock(t->mu);
-        auto it = t->lookups.find(key);
-        if (it == t->lookups.end() || it->second.uid != uid) return;
-        it->second.running = false;
-        it->second.finished = SteadyClock::now();
-        for (auto& [image, outcome] : done) it->second.done[image] = std::move(outcome);
+        std::lock_guard lock(batch->mu);
+        batch->done[image] = std::move(outcome);
+        if (--batch->remaining != 0) return;
       }
-      t->queue.Add(key);
-    });
+      Looked(weak, key, uid, std::move(batch->done));
+    };
+    for (auto& [image, ref] : images) {
+      const std::string host = ref.domain;
+      auto job = [this, record, keychain, image = image, ref = ref] {
+        auto platforms = resolver.Resolve(ref, keychain.get());
+        record(image, platforms.ok() ? ResolvedOutcome(image, *platforms) : FailedOutcome(image, ref, platforms.error()));
+      };
+      if (!lookup_slots.Run(host, std::move(job))) {
+        // Too many look-ups of that registry waiting already: tried again after retry_transient.
+        const Error refused(ErrorCode::kRateLimited, "too many look-ups at " + host + " already waiting");
+        boost::asio::post(pool, [record, image = image, ref = ref, refused] {
+          record(image, FailedOutcome(image, ref, refused));
+        });
+      }
+    }
+  }
+
+  // A pod's look-ups have all ended: keeps what they answered and queues the pod again.
+  static void Looked(const std::weak_ptr<Term>& weak, const std::string& key, const std::string& uid,
+                     std::map<std::string, ImageOutcome> done) {
+    auto t = weak.lock();
+    if (!t) return;  // the term ended; the resolver keeps what it learned
+    {
+      std::lock_guard lock(t->mu);
+      auto it = t->lookups.find(key);
+      if (it == t->lookups.end() || it->second.uid != uid) return;
+      it->second.running = false;
+      it->second.finished = SteadyClock::now();
+      for (auto& [image, outcome] : done) it->second.done[image] = std::move(outcome);
+    }
+    t->queue.Add(key);
   }
 
   Result<kube::Requeue> ReconcileGated(Term& t, const std::string& key, const Json& cached) {

@@ -13,7 +13,8 @@
 //    (Resolver::Cached) are decided at once; the others are looked up on a pool of
 //    `lookup_threads` with the pod's pull secrets (look-ups of one image share one request,
 //    admission's own background look-up included) and the pod is queued again when they
-//    end. A transient failure is looked up again every `retry_transient` until gateTimeout.
+//    end. At most max(1, lookup_threads / 2) look-ups of one registry host run at once
+//    (lookup_slots.h), so a hung registry never holds the whole pool. A transient failure is looked up again every `retry_transient` until gateTimeout.
 //  - A release is one update (PUT, guarded by the pod's resourceVersion): on a 409 the
 //    pod is read fresh from the API and the release planned again from that read
 //    (kube::RetryOnConflict); then the release's Events are recorded on the pod.

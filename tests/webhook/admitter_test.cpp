@@ -262,6 +262,55 @@ TEST_F(AdmitterTest, AnswersWithinTheBudgetWhenARegistryHangs) {
   }
 }
 
+TEST_F(AdmitterTest, AHungRegistryLeavesThreadsForAnother) {
+  PushImage(registry_, "app/amd", "1", "amd64");
+  testing::HttpReply hang;
+  hang.hang = true;
+  testing::LoopbackHttpServer stuck([hang](const testing::HttpRecord&) { return hang; });
+  registry::ClientOptions options;
+  options.request_timeout = std::chrono::seconds(3);  // longer than the budget: the threads stay taken
+  registry::Client client(options);
+  registry::Resolver resolver(client, {});
+  AdmitterOptions admitter_options;
+  admitter_options.budget = milliseconds(1000);
+  ASSERT_EQ(admitter_options.lookup_threads, 8u);
+  {
+    Admitter admitter(resolver, admitter_options, {});
+    // 20 uncached pods at the hung registry, more than the pool has threads.
+    struct Answers {
+      std::mutex mu;
+      std::condition_variable cv;
+      std::vector<HttpResponse> got;
+    };
+    auto hung = std::make_shared<Answers>();
+    for (int i = 0; i < 20; ++i) {
+      auto now = admitter.Admit(Review({stuck.host() + "/app/slow:u" + std::to_string(i)}), std::chrono::hours(1),
+                                io_.get_executor(), [hung](HttpResponse response) {
+                                  std::lock_guard lock(hung->mu);
+                                  hung->got.push_back(std::move(response));
+                                  hung->cv.notify_all();
+                                });
+      EXPECT_FALSE(now.has_value());
+    }
+    std::this_thread::sleep_for(milliseconds(100));  // their look-ups have taken what threads they can
+
+    bool deferred = false;
+    const auto start = std::chrono::steady_clock::now();
+    const Answer sound = Read(AdmitAndWait(admitter, Review({registry_.host() + "/app/amd:1"}), deferred));
+    const auto took = std::chrono::steady_clock::now() - start;
+    EXPECT_TRUE(deferred);
+    EXPECT_NE(sound.patch.find(R"("values":["amd64"])"), std::string::npos) << sound.patch << sound.warnings;
+    EXPECT_LT(took, milliseconds(1000));
+
+    // The hung pods are answered at their budget, without affinity.
+    std::unique_lock lock(hung->mu);
+    ASSERT_TRUE(hung->cv.wait_for(lock, std::chrono::seconds(10), [&] { return hung->got.size() == 20; }));
+    for (const auto& response : hung->got) {
+      EXPECT_NE(Read(response).warnings.find("did not finish within the time budget"), std::string::npos);
+    }
+  }
+}
+
 TEST_F(AdmitterTest, OnMissGateHoldsThePodWhoseLookUpMissesTheBudget) {
   testing::HttpReply hang;
   hang.hang = true;

@@ -269,6 +269,27 @@ TEST_F(GateControllerTest, ARegistryThatNeverAnswersReleasesThePodAfterGateTimeo
   EXPECT_EQ(Sample(replica.metrics, "archway_gate_outcomes_total{result=\"timed_out\"}"), 1);
 }
 
+TEST_F(GateControllerTest, AHungRegistryLeavesLookUpThreadsForAnother) {
+  testing::TcpRelay hanging(registry_.host());
+  hanging.SetResponseDelay(std::chrono::seconds(60));
+  const GateControllerOptions options = Options();
+  ASSERT_EQ(options.lookup_threads, 4u);
+  Replica replica(api_, "a", options, std::chrono::seconds(8));
+  // More pods at the hung registry than the controller has look-up threads.
+  for (int i = 0; i < 6; ++i) {
+    Create(GatedPod("stuck-" + std::to_string(i), {hanging.host() + "/gates/amd64:" + std::to_string(i)}));
+  }
+  replica.controller->Start();
+  ASSERT_TRUE(WaitFor([&] { return Sample(replica.metrics, "archway_gated_pods") == 6; }, std::chrono::seconds(5)));
+  std::this_thread::sleep_for(milliseconds(300));  // their look-ups have taken what threads they can
+  const auto start = Clock::now();
+  Create(GatedPod("sound", {registry_.host() + "/gates/amd64:1"}));
+  ASSERT_TRUE(WaitFor([&] { return Released("sound"); }, std::chrono::seconds(20))) << Stored("sound").dump();
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(4)) << "not after the hung look-ups' 8 s timeout";
+  EXPECT_EQ(Annotation(Stored("sound"), kPlatformsAnnotation), "linux/amd64");
+  EXPECT_FALSE(Released("stuck-0"));
+}
+
 TEST_F(GateControllerTest, OnlyTheLeaseHolderWritesAndATakeOverFinishesTheWork) {
   Replica a(api_, "replica-a", Options());
   Replica b(api_, "replica-b", Options());
