@@ -21,6 +21,7 @@
 #include "tests/support/registry_server.h"
 #include "webhook/config.h"
 #include "webhook/metrics.h"
+#include "tests/webhook/annotated_namespaces.h"
 #include "webhook/namespace_preferences.h"
 
 namespace archway::webhook {
@@ -402,22 +403,7 @@ TEST_F(AdmitterTest, AuditModeAnnotatesAndCountsButAddsNoAffinity) {
       << scraped;
 }
 
-// The Namespace cache's answers for a few namespaces.
-class AnnotatedNamespaces : public NamespacePreferences {
- public:
-  explicit AnnotatedNamespaces(const std::map<std::string, std::string>& values) {
-    for (const auto& [ns, value] : values) {
-      parsed_[ns] = std::make_shared<const NamespacePreferredPlatforms>(ParseNamespacePreferredPlatforms(value));
-    }
-  }
-  std::shared_ptr<const NamespacePreferredPlatforms> PreferredPlatformsOf(const std::string& ns) const override {
-    auto it = parsed_.find(ns);
-    return it == parsed_.end() ? nullptr : it->second;
-  }
-
- private:
-  std::map<std::string, std::shared_ptr<const NamespacePreferredPlatforms>> parsed_;
-};
+using testing::AnnotatedNamespaces;
 
 std::string InNamespace(std::string review, const std::string& ns) {
   Json parsed = Json::parse(review);

@@ -6,27 +6,13 @@
 
 #include <map>
 
+#include "tests/webhook/annotated_namespaces.h"
 #include "webhook/patch.h"
 
 namespace archway::webhook {
 namespace {
 
-// The annotations of a few Namespaces, as the Namespace cache answers them.
-class AnnotatedNamespaces : public NamespacePreferences {
- public:
-  explicit AnnotatedNamespaces(const std::map<std::string, std::string>& values) {
-    for (const auto& [ns, value] : values) {
-      parsed_[ns] = std::make_shared<const NamespacePreferredPlatforms>(ParseNamespacePreferredPlatforms(value));
-    }
-  }
-  std::shared_ptr<const NamespacePreferredPlatforms> PreferredPlatformsOf(const std::string& ns) const override {
-    auto it = parsed_.find(ns);
-    return it == parsed_.end() ? nullptr : it->second;
-  }
-
- private:
-  std::map<std::string, std::shared_ptr<const NamespacePreferredPlatforms>> parsed_;
-};
+using testing::AnnotatedNamespaces;
 
 DecisionOptions Config() {
   DecisionOptions config;
