@@ -65,5 +65,10 @@ NamespaceOptions OptionsForNamespace(const DecisionOptions& config, const std::s
 // The same, looked up in `namespaces` (null: no Namespace cache, the config applies).
 NamespaceOptions OptionsForNamespace(const DecisionOptions& config, const std::string& ns,
                                      const NamespacePreferences* namespaces);
+// The answer refers to `config`: a temporary would be gone before it is read.
+NamespaceOptions OptionsForNamespace(DecisionOptions&& config, const std::string& ns,
+                                     const std::shared_ptr<const NamespacePreferredPlatforms>& annotation) = delete;
+NamespaceOptions OptionsForNamespace(DecisionOptions&& config, const std::string& ns,
+                                     const NamespacePreferences* namespaces) = delete;
 
 }  // namespace archway::webhook

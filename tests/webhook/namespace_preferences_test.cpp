@@ -96,10 +96,11 @@ TEST(NamespacePreferences, ANamespaceNotCachedGetsTheConfigsList) {
 TEST(NamespacePreferences, AWarningStaysShortWhateverTheValue) {
   const std::string long_item = "linux/" + std::string(5000, 'x') + "=10";
   const AnnotatedNamespaces huge({{"huge", long_item}});
-  const NamespaceOptions with = OptionsForNamespace(Config(), "huge", &huge);
+  const DecisionOptions config = Config();  // NamespaceOptions refers to it: it must outlive `with`
+  const NamespaceOptions with = OptionsForNamespace(config, "huge", &huge);
   EXPECT_LT(with.warning().size(), 300u) << with.warning();
   EXPECT_NE(with.warning().find("namespace huge"), std::string::npos);
-  EXPECT_EQ(with.options().preferred_platforms, Config().preferred_platforms);
+  EXPECT_EQ(with.options().preferred_platforms, config.preferred_platforms);
 }
 
 TEST(NamespacePreferences, AnnotationValuesParseAsTheFlag) {
