@@ -137,7 +137,11 @@ std::optional<OsArch> ArchwayPreference(const Json& term, const std::set<OsArch>
   return std::nullopt;
 }
 
-const Json* PreferredTerms(const Json& tmpl);
+// The template's preferred node-affinity terms (nullptr: none).
+const Json* PreferredTerms(const Json& tmpl) {
+  static const Json::json_pointer kTerms("/spec/affinity/nodeAffinity/preferredDuringSchedulingIgnoredDuringExecution");
+  return tmpl.contains(kTerms) ? &tmpl.at(kTerms) : nullptr;
+}
 
 // How many terms at the end of `terms` archway appended for any of `platforms`: the run of
 // archway-shaped terms there, one per platform (Decide appends them after the user's, at
@@ -180,11 +184,6 @@ void StripArchwayPreferences(Json& tmpl, const Json& reference, const std::vecto
   node_affinity->erase("preferredDuringSchedulingIgnoredDuringExecution");
   if (node_affinity->empty()) affinity->erase("nodeAffinity");
   if (affinity->empty()) spec->erase("affinity");
-}
-
-const Json* PreferredTerms(const Json& tmpl) {
-  static const Json::json_pointer kTerms("/spec/affinity/nodeAffinity/preferredDuringSchedulingIgnoredDuringExecution");
-  return tmpl.contains(kTerms) ? &tmpl.at(kTerms) : nullptr;
 }
 
 std::vector<std::string> ImagesOf(const PodPlan& plan) {

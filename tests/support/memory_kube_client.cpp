@@ -1,5 +1,6 @@
 #include "tests/support/memory_kube_client.h"
 
+#include <optional>
 #include <sstream>
 
 #include "kube/errors.h"
@@ -131,16 +132,23 @@ Result<Json> MemoryKubeClient::Create(const kube::ResourceRef& ref, const std::s
   return Store("create", ref, key, std::move(stored));
 }
 
+namespace {
+// The API's 409 for a write that names a resourceVersion other than the stored one.
+std::optional<Error> Stale(const kube::ResourceRef& ref, const std::string& name, const Json& sent, const Json& stored) {
+  auto version = kube::StringAt(sent, {"metadata", "resourceVersion"});
+  if (!version || version == kube::StringAt(stored, {"metadata", "resourceVersion"})) return std::nullopt;
+  return ApiError(409, "Conflict", "Operation cannot be fulfilled on " + ref.resource + " \"" + name +
+                                       "\": the object has been modified; please apply your changes to the "
+                                       "latest version and try again");
+}
+}  // namespace
+
 Result<Json> MemoryKubeClient::Update(const kube::ResourceRef& ref, const std::string& ns, const Json& object) {
   if (kube::ObjectAt(object, {"metadata"}) == nullptr) return ApiError(422, "Invalid", "metadata: Required value");
   const std::string name = kube::NameOf(object);
   auto it = objects_.find(KeyOf(ref, ns, name));
   if (it == objects_.end()) return ApiError(404, "NotFound", ref.resource + " \"" + name + "\" not found");
-  auto version = kube::StringAt(object, {"metadata", "resourceVersion"});
-  if (version && version != kube::StringAt(it->second, {"metadata", "resourceVersion"}))
-    return ApiError(409, "Conflict", "Operation cannot be fulfilled on " + ref.resource + " \"" + name +
-                                         "\": the object has been modified; please apply your changes to the "
-                                         "latest version and try again");
+  if (auto conflict = Stale(ref, name, object, it->second)) return std::move(*conflict);
   Json stored = object;
   stored["metadata"]["uid"] = kube::UidOf(it->second);
   if (it->second.contains("status")) stored["status"] = it->second["status"];
@@ -152,11 +160,7 @@ Result<Json> MemoryKubeClient::UpdateStatus(const kube::ResourceRef& ref, const 
   const std::string name = kube::NameOf(object);
   auto it = objects_.find(KeyOf(ref, ns, name));
   if (it == objects_.end()) return ApiError(404, "NotFound", ref.resource + " \"" + name + "\" not found");
-  auto version = kube::StringAt(object, {"metadata", "resourceVersion"});
-  if (version && version != kube::StringAt(it->second, {"metadata", "resourceVersion"}))
-    return ApiError(409, "Conflict", "Operation cannot be fulfilled on " + ref.resource + " \"" + name +
-                                         "\": the object has been modified; please apply your changes to the "
-                                         "latest version and try again");
+  if (auto conflict = Stale(ref, name, object, it->second)) return std::move(*conflict);
   Json stored = it->second;
   if (object.is_object() && object.contains("status")) stored["status"] = object["status"];
   else stored.erase("status");
